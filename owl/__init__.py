@@ -1,0 +1,3 @@
+"""owl: a blackboard workflow engine for astronomy data processing."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from owl.cli.main import main
+
+main()

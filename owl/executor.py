@@ -1,0 +1,52 @@
+"""The executor interface: how an agent hands claimed items to something that runs them.
+
+Two implementations: ``owl.local`` (child processes, the embedded default) and
+``owl.condor`` (HTCondor jobs). The agent owns the board; executors never touch Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from owl.model import Outcome, TaskSpec
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one task asks of the machine that runs it."""
+
+    cpus: int = 1
+    memory_mb: int = 1024
+    disk_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class Job:
+    """One claimed item to run: the task spec plus how to run it."""
+
+    spec: TaskSpec
+    resources: Resources
+    extra: tuple[tuple[str, str], ...] = ()  # executor-specific settings (condor submit attrs)
+
+
+class Executor(Protocol):
+    """Runs jobs and reports outcomes; never touches the board.
+
+    ``submit`` may batch (condor submits one transaction per call). ``poll`` returns the
+    outcomes that finished since the last call, waiting at most ``timeout`` seconds for the
+    first one. ``cancel`` stops a job whose token was fenced; its outcome is never reported.
+    """
+
+    name: str
+
+    def submit(self, jobs: Sequence[Job]) -> None: ...
+
+    def poll(self, timeout: float) -> list[Outcome]: ...
+
+    def cancel(self, dataset: str, stage: str, token: int) -> None: ...
+
+    def active(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,133 @@
+"""Value types shared by the board, agents and executors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    """States of a work item (dataset, stage)."""
+
+    WAITING = "waiting"
+    READY = "ready"
+    RUNNING = "running"
+    RETRY = "retry"
+    DONE = "done"
+    DEAD = "dead"
+    HELD = "held"
+    SKIPPED = "skipped"
+
+
+#: OPUS-style one-letter codes, used by ``owl status --grid``.
+LETTERS: dict[State, str] = {
+    State.WAITING: "w",
+    State.READY: "r",
+    State.RUNNING: "p",
+    State.RETRY: "b",
+    State.DONE: "c",
+    State.DEAD: "x",
+    State.HELD: "h",
+    State.SKIPPED: "s",
+}
+
+
+class FailureClass(StrEnum):
+    """Why an attempt failed; a template's retry policy may treat classes differently."""
+
+    ERROR = "error"  # the task raised or exited non-zero
+    TIMEOUT = "timeout"  # the stage's timeout elapsed
+    CRASH = "crash"  # the worker process died (signal, segfault, OOM kill)
+    LEASE = "lease"  # the lease expired: the agent vanished
+    HELD = "held"  # condor: job held
+    MEMORY = "memory"  # condor: held for exceeding request_memory
+    REMOVED = "removed"  # condor: job removed outside owl
+    EVICTED = "evicted"  # condor: job evicted and not rescheduled
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A work item an agent holds, with the fencing token that proves it."""
+
+    dataset: str
+    stage: str
+    template: str
+    version: str
+    token: int
+    attempt: int
+    path: str  # the dataset's registered input file ("" when it has none)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker (local child or condor job) needs to run one task.
+
+    It is JSON-serialisable (`to_json`/`from_json`) so it crosses process and machine
+    boundaries without pickle.
+    """
+
+    dataset: str
+    stage: str
+    template: str
+    token: int
+    attempt: int
+    task: str | None  # "module:function"
+    argv: tuple[str, ...] | None  # run without a shell, placeholders expanded
+    input_path: str
+    inputs: dict[str, Any]  # predecessor stage -> its recorded outputs
+    output_dir: str  # token-specific: a zombie never writes where the winner did
+    params: dict[str, Any] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    timeout: float = 3600.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "stage": self.stage,
+            "template": self.template,
+            "token": self.token,
+            "attempt": self.attempt,
+            "task": self.task,
+            "argv": list(self.argv) if self.argv is not None else None,
+            "input_path": self.input_path,
+            "inputs": self.inputs,
+            "output_dir": self.output_dir,
+            "params": self.params,
+            "refs": self.refs,
+            "timeout": self.timeout,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskSpec:
+        argv = data.get("argv")
+        return cls(
+            dataset=str(data["dataset"]),
+            stage=str(data["stage"]),
+            template=str(data["template"]),
+            token=int(data["token"]),
+            attempt=int(data["attempt"]),
+            task=data.get("task"),
+            argv=tuple(str(a) for a in argv) if argv is not None else None,
+            input_path=str(data["input_path"]),
+            inputs=dict(data.get("inputs") or {}),
+            output_dir=str(data["output_dir"]),
+            params=dict(data.get("params") or {}),
+            refs={str(k): str(v) for k, v in (data.get("refs") or {}).items()},
+            timeout=float(data.get("timeout", 3600.0)),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one attempt, as an executor reports it back to the agent."""
+
+    dataset: str
+    stage: str
+    token: int
+    ok: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    traceback: str = ""
+    failure: FailureClass | None = None
+    seconds: float = 0.0

@@ -1,0 +1,131 @@
+"""The task contract: how a stage's code is found and called.
+
+A task is either a Python function named ``module:function`` that receives a
+:class:`TaskContext` and returns a JSON-able mapping (its outputs), or an argv list run
+without a shell. Task code never imports the engine's Redis layer; the engine imports task
+code only here, in the process that runs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from owl.errors import TaskError
+from owl.model import TaskSpec
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task function receives."""
+
+    dataset: str
+    stage: str
+    attempt: int
+    token: int
+    input_path: Path | None
+    inputs: Mapping[str, Any]
+    output_dir: Path
+    params: Mapping[str, Any]
+    refs: Mapping[str, str]
+    log: Any  # a structlog BoundLogger bound to dataset/stage/token/attempt
+
+
+TaskFunction = Callable[[TaskContext], Mapping[str, Any] | None]
+
+
+def load_function(ref: str) -> TaskFunction:
+    """Import ``module:function`` and return the callable, with a clear error if absent."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise TaskError(f"task {ref!r} is not of the form 'module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TaskError(f"task {ref!r}: cannot import module {module_name!r}: {exc}") from exc
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise TaskError(f"task {ref!r}: module {module_name!r} has no function {attr!r}")
+    return func  # type: ignore[no-any-return]  # checked callable above; signature is the contract
+
+
+def expand_argv(spec: TaskSpec) -> list[str]:
+    """Expand ``{dataset}``, ``{stage}``, ``{input}``, ``{output_dir}``, ``{token}``,
+    ``{attempt}`` and ``{param.NAME}`` placeholders in an argv task."""
+    assert spec.argv is not None
+    values: dict[str, str] = {
+        "dataset": spec.dataset,
+        "stage": spec.stage,
+        "input": spec.input_path,
+        "output_dir": spec.output_dir,
+        "token": str(spec.token),
+        "attempt": str(spec.attempt),
+    }
+    for key, value in spec.params.items():
+        values[f"param.{key}"] = value if isinstance(value, str) else json.dumps(value)
+    out = []
+    for arg in spec.argv:
+        try:
+            out.append(arg.format_map(_Strict(values)))
+        except (KeyError, ValueError, IndexError) as exc:
+            raise TaskError(f"argv element {arg!r}: bad placeholder ({exc})") from exc
+    return out
+
+
+class _Strict(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(f"unknown placeholder {{{key}}}")
+
+
+def run_task(spec: TaskSpec) -> dict[str, Any]:
+    """Run one task in the current process and return its outputs (JSON-able).
+
+    Raises whatever the task raises; the caller (a worker process) reports it.
+    """
+    out_dir = Path(spec.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if spec.argv is not None:
+        argv = expand_argv(spec)
+        env = dict(os.environ, OWL_DATASET=spec.dataset, OWL_STAGE=spec.stage,
+                   OWL_OUTPUT_DIR=spec.output_dir, OWL_TOKEN=str(spec.token))
+        proc = subprocess.run(argv, cwd=out_dir, env=env, capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise TaskError(
+                f"command {argv[0]!r} exited with status {proc.returncode}: "
+                f"{proc.stderr.strip()[-2000:]}"
+            )
+        return {"files": sorted(p.name for p in out_dir.iterdir() if p.is_file())}
+    if spec.task is None:
+        raise TaskError(f"stage {spec.stage!r} has neither a task nor an argv")
+    func = load_function(spec.task)
+    log = structlog.get_logger("owl.task").bind(
+        dataset=spec.dataset, stage=spec.stage, token=spec.token, attempt=spec.attempt
+    )
+    ctx = TaskContext(
+        dataset=spec.dataset,
+        stage=spec.stage,
+        attempt=spec.attempt,
+        token=spec.token,
+        input_path=Path(spec.input_path) if spec.input_path else None,
+        inputs=spec.inputs,
+        output_dir=out_dir,
+        params=spec.params,
+        refs=spec.refs,
+        log=log,
+    )
+    result = func(ctx)
+    outputs = dict(result) if result is not None else {}
+    try:
+        json.dumps(outputs)
+    except (TypeError, ValueError) as exc:
+        raise TaskError(f"task {spec.task!r} returned outputs that are not JSON: {exc}") from exc
+    return outputs

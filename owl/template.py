@@ -1,0 +1,94 @@
+"""Templates: the pipeline description as frozen values.
+
+Parsing and validation live in :mod:`owl.template_loader`; this module holds the values the
+engine uses and the small graph queries on them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from owl.executor import Resources
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed attempts are retried.
+
+    The delay before attempt n+1 is ``min(max_delay, base * factor**(n-1))`` stretched by a
+    random factor in ``[1 - jitter, 1 + jitter]``. After ``max_attempts`` attempts the item is
+    dead. ``no_retry`` lists failure classes that go straight to dead.
+    """
+
+    max_attempts: int = 3
+    base: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 300.0
+    jitter: float = 0.2
+    no_retry: tuple[str, ...] = ()
+    memory_multiplier: float = 2.0  # condor: request_memory grows by this after a memory hold
+    memory_cap_mb: int = 32768
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retrying after failed attempt number ``attempt`` (1-based)."""
+        raw = min(self.max_delay, self.base * self.factor ** max(0, attempt - 1))
+        r = (rng or random).uniform(1.0 - self.jitter, 1.0 + self.jitter)
+        return max(0.0, raw * r)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a template."""
+
+    name: str
+    after: tuple[str, ...] = ()
+    task: str | None = None  # "module:function"
+    argv: tuple[str, ...] | None = None
+    executor: str = "local"  # "local" | "condor"
+    resources: Resources = field(default_factory=Resources)
+    timeout: float = 3600.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    priority: int = 0  # higher runs first
+    params: dict[str, Any] = field(default_factory=dict)
+    condor: dict[str, str] = field(default_factory=dict)  # extra submit attributes
+    line: int = 0  # line of the stage in its file, for messages
+
+
+@dataclass(frozen=True)
+class Template:
+    """A pipeline: which datasets it takes and the DAG of stages they go through."""
+
+    name: str
+    version: str  # explicit, or "sha256:<12 hex>" of the file's content
+    description: str = ""
+    match: dict[str, tuple[str, ...]] = field(default_factory=dict)  # header keyword -> values
+    ingest: tuple[str, ...] = ()  # file name glob patterns
+    stages: tuple[Stage, ...] = ()
+    source: str = ""  # the file it was loaded from
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(f"template {self.name!r} has no stage {name!r}")
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+    def first_stages(self) -> tuple[str, ...]:
+        """Stages with no predecessors: ready as soon as a dataset is registered."""
+        return tuple(s.name for s in self.stages if not s.after)
+
+    def successors(self, name: str) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages if name in s.after)
+
+    def matches(self, header: dict[str, Any]) -> bool:
+        """True when every ``match`` keyword of the header has one of the allowed values."""
+        for key, allowed in self.match.items():
+            value = header.get(key)
+            if value is None or str(value).strip().upper() not in {a.upper() for a in allowed}:
+                return False
+        return True
