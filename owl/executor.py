@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from owl.model import Outcome, TaskSpec
 
@@ -37,6 +37,9 @@ class Executor(Protocol):
     ``submit`` may batch (condor submits one transaction per call). ``poll`` returns the
     outcomes that finished since the last call, waiting at most ``timeout`` seconds for the
     first one. ``cancel`` stops a job whose token was fenced; its outcome is never reported.
+    ``waitables`` lists objects the agent may pass to ``multiprocessing.connection.wait``
+    (anything with ``fileno()``) that become readable when an outcome may be ready; an
+    executor with none (condor) returns ``[]`` and is polled on the agent's timer.
     """
 
     name: str
@@ -48,5 +51,7 @@ class Executor(Protocol):
     def cancel(self, dataset: str, stage: str, token: int) -> None: ...
 
     def active(self) -> int: ...
+
+    def waitables(self) -> list[Any]: ...
 
     def close(self) -> None: ...

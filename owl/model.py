@@ -57,6 +57,7 @@ class Claim:
     token: int
     attempt: int
     path: str  # the dataset's registered input file ("" when it has none)
+    inputs: dict[str, Any] = field(default_factory=dict, compare=False)  # predecessor outputs
 
 
 @dataclass(frozen=True)

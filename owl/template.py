@@ -92,3 +92,96 @@ class Template:
             if value is None or str(value).strip().upper() not in {a.upper() for a in allowed}:
                 return False
         return True
+
+
+def template_to_json(template: Template) -> dict[str, Any]:
+    """The template as plain JSON (stored on the board when a dataset pins it)."""
+    return {
+        "name": template.name,
+        "version": template.version,
+        "description": template.description,
+        "match": {k: list(v) for k, v in template.match.items()},
+        "ingest": list(template.ingest),
+        "source": template.source,
+        "stages": [
+            {
+                "name": s.name,
+                "after": list(s.after),
+                "task": s.task,
+                "argv": list(s.argv) if s.argv is not None else None,
+                "executor": s.executor,
+                "resources": {"cpus": s.resources.cpus, "memory_mb": s.resources.memory_mb,
+                              "disk_mb": s.resources.disk_mb},
+                "timeout": s.timeout,
+                "retry": {"max_attempts": s.retry.max_attempts, "base": s.retry.base,
+                          "factor": s.retry.factor, "max_delay": s.retry.max_delay,
+                          "jitter": s.retry.jitter, "no_retry": list(s.retry.no_retry),
+                          "memory_multiplier": s.retry.memory_multiplier,
+                          "memory_cap_mb": s.retry.memory_cap_mb},
+                "priority": s.priority,
+                "params": s.params,
+                "condor": s.condor,
+                "line": s.line,
+            }
+            for s in template.stages
+        ],
+    }
+
+
+def template_from_json(data: dict[str, Any]) -> Template:
+    """Inverse of :func:`template_to_json`."""
+    stages = []
+    for s in data["stages"]:
+        r = s["retry"]
+        stages.append(
+            Stage(
+                name=s["name"],
+                after=tuple(s["after"]),
+                task=s["task"],
+                argv=tuple(s["argv"]) if s["argv"] is not None else None,
+                executor=s["executor"],
+                resources=Resources(**s["resources"]),
+                timeout=float(s["timeout"]),
+                retry=RetryPolicy(
+                    max_attempts=int(r["max_attempts"]), base=float(r["base"]),
+                    factor=float(r["factor"]), max_delay=float(r["max_delay"]),
+                    jitter=float(r["jitter"]), no_retry=tuple(r["no_retry"]),
+                    memory_multiplier=float(r["memory_multiplier"]),
+                    memory_cap_mb=int(r["memory_cap_mb"]),
+                ),
+                priority=int(s["priority"]),
+                params=dict(s["params"]),
+                condor=dict(s["condor"]),
+                line=int(s.get("line", 0)),
+            )
+        )
+    return Template(
+        name=data["name"],
+        version=data["version"],
+        description=data.get("description", ""),
+        match={k: tuple(v) for k, v in data.get("match", {}).items()},
+        ingest=tuple(data.get("ingest", ())),
+        stages=tuple(stages),
+        source=data.get("source", ""),
+    )
+
+
+def stage_graph(template: Template) -> dict[str, Any]:
+    """What the Lua scripts need of a template: order, edges, priority and retry policy."""
+    return {
+        "order": list(template.stage_names),
+        "stages": {
+            s.name: {
+                "a": list(s.after),
+                "n": list(template.successors(s.name)),
+                "p": s.priority,
+                "m": s.retry.max_attempts,
+                "b": s.retry.base,
+                "f": s.retry.factor,
+                "x": s.retry.max_delay,
+                "j": s.retry.jitter,
+                "nr": list(s.retry.no_retry),
+            }
+            for s in template.stages
+        },
+    }

@@ -1,0 +1,331 @@
+"""The agent: claims items of the stages it serves, runs them, reports back.
+
+Level-triggered: a pub/sub notification only wakes the agent early; every ``rescan``
+seconds it claims, reaps expired leases and renews its own whatever it was told, so a lost
+notification delays work and never loses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from owl.board import Board
+from owl.config import Settings
+from owl.executor import Executor, Job
+from owl.model import Claim, FailureClass, Outcome, State, TaskSpec
+from owl.queries import counts
+from owl.template import Stage, Template
+
+log = structlog.get_logger("owl.agent")
+
+
+@dataclass
+class AgentStats:
+    claimed: int = 0
+    done: int = 0
+    failed: int = 0
+    fenced: int = 0
+    started: float = field(default_factory=time.time)
+
+
+class _Wakeup:
+    """Turns board notifications into a readable file descriptor for ``wait``."""
+
+    def __init__(self, board: Board) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+        os.set_blocking(self._r, False)
+        self._stop = threading.Event()
+        self._pubsub = board.redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(board.keys.notify)
+        self._thread = threading.Thread(target=self._run, name="owl-notify", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self._pubsub.get_message(timeout=0.5)
+            except Exception:  # noqa: BLE001  # a broken subscription only costs the hint
+                time.sleep(0.5)
+                continue
+            if msg is not None:
+                self.poke()
+
+    def poke(self) -> None:
+        try:
+            os.write(self._w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: a wake-up is already pending
+
+    def fileno(self) -> int:
+        return self._r
+
+    def drain(self) -> bool:
+        try:
+            return bool(os.read(self._r, 4096))
+        except BlockingIOError:
+            return False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._pubsub.close()
+        os.close(self._r)
+        os.close(self._w)
+
+
+class Agent:
+    """Serves some stages of one template with a bounded number of concurrent items.
+
+    Parameters
+    ----------
+    board
+        The blackboard.
+    template
+        The template as loaded from its file; datasets pinned to another version are run
+        with the version stored on the board.
+    stages
+        Stages served (default: all).
+    executor
+        Runs the tasks (local child processes, or condor).
+    concurrency
+        Items held at once.
+    settings
+        Lease length, rescan interval, work directory.
+    burst
+        Exit once nothing this agent serves is ready, running or waiting to retry.
+    """
+
+    def __init__(self, board: Board, template: Template, *, executor: Executor,
+                 concurrency: int, settings: Settings, stages: Sequence[str] = (),
+                 burst: bool = False, agent_id: str | None = None,
+                 grace: float = 30.0) -> None:
+        unknown = [s for s in stages if s not in template.stage_names]
+        if unknown:
+            raise ValueError(f"template {template.name!r} has no stage(s) {unknown}; "
+                             f"its stages are {list(template.stage_names)}")
+        self.board = board
+        self.template = template
+        self.stages = tuple(stages) or template.stage_names
+        self.executor = executor
+        self.concurrency = concurrency
+        self.settings = settings
+        self.burst = burst
+        self.grace = grace
+        self.id = agent_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.running: dict[tuple[str, str, int], Claim] = {}
+        self.stats = AgentStats()
+        self._stopping = False
+        self._templates: dict[str, Template] = {template.version: template}
+        self._log = log.bind(agent=self.id, template=template.name)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        if self._stopping:
+            self._log.warning("agent.stop_now")
+            self.grace = 0.0
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self, *, on_tick: Callable[[], None] | None = None) -> int:
+        """Serve until stopped (or, in burst mode, until there is nothing left). Returns 0."""
+        wake = _Wakeup(self.board)
+        lease = self.settings.lease
+        renew_every = lease / 3
+        now = time.monotonic()
+        next_renew = now + renew_every
+        next_scan = now
+        next_beat = now
+        self._log.info("agent.started", stages=list(self.stages),
+                       concurrency=self.concurrency, executor=self.executor.name)
+        try:
+            claim_now = True
+            while True:
+                now = time.monotonic()
+                if self._stopping:
+                    break
+                if now >= next_beat:
+                    self._heartbeat()
+                    next_beat = now + min(5.0, lease / 2)
+                if now >= next_scan:
+                    self._reap()
+                    claim_now = True
+                    next_scan = now + self.settings.rescan
+                if claim_now and len(self.running) < self.concurrency:
+                    got = self._claim()
+                    claim_now = got > 0 and len(self.running) < self.concurrency
+                    if (got == 0 and self.burst and not self.running
+                            and self._nothing_left()):
+                        break
+                if now >= next_renew:
+                    self._renew()
+                    next_renew = now + renew_every
+                if claim_now:
+                    timeout = 0.0
+                else:
+                    timeout = max(0.0, min(next_scan, next_renew, next_beat) - now)
+                if timeout > 0:
+                    ready = wait([*self.executor.waitables(), wake], timeout)
+                    if wake in ready and wake.drain():
+                        claim_now = True
+                outcomes = self.executor.poll(0.0)
+                if outcomes:
+                    self._report(outcomes)
+                    claim_now = True
+                if on_tick is not None:
+                    on_tick()
+            self._shutdown()
+        finally:
+            wake.close()
+            self.executor.close()
+            self.board.redis.zrem(self.board.keys.agents, self.id)
+            self.board.redis.delete(self.board.keys.agent(self.id))
+            self._log.info("agent.stopped", done=self.stats.done, failed=self.stats.failed,
+                           fenced=self.stats.fenced)
+        return 0
+
+    def _shutdown(self) -> None:
+        """Stop claiming; let running tasks finish within the grace period; give back the
+        rest so another agent can take them at once."""
+        deadline = time.monotonic() + self.grace
+        while self.running and time.monotonic() < deadline:
+            self._report(self.executor.poll(min(1.0, max(0.0, deadline - time.monotonic()))))
+            self._renew()
+        for key, claim in list(self.running.items()):
+            self.executor.cancel(claim.dataset, claim.stage, claim.token)
+            res = self.board.giveback(claim, self.id)
+            self._log.info("item.given_back", dataset=claim.dataset, stage=claim.stage,
+                           token=claim.token, ok=res.ok)
+            del self.running[key]
+
+    # -- the steps of the loop ------------------------------------------------------------
+
+    def _claim(self) -> int:
+        claims = self.board.claim(self.id, self.template.name, self.stages, self.settings.lease,
+                                  self.concurrency - len(self.running))
+        jobs = []
+        for c in claims:
+            self.running[(c.dataset, c.stage, c.token)] = c
+            self.stats.claimed += 1
+            stage = self._template(c.version).stage(c.stage)
+            jobs.append(Job(spec=self._spec(c, stage), resources=stage.resources,
+                            extra=tuple(sorted(stage.condor.items()))))
+            self._log.debug("item.claimed", dataset=c.dataset, stage=c.stage, token=c.token,
+                            attempt=c.attempt)
+        if jobs:
+            self.executor.submit(jobs)
+        return len(claims)
+
+    def _spec(self, claim: Claim, stage: Stage) -> TaskSpec:
+        out = (self.settings.work_dir / claim.template / claim.dataset
+               / f"{claim.stage}.t{claim.token}")
+        return TaskSpec(dataset=claim.dataset, stage=claim.stage, template=claim.template,
+                        token=claim.token, attempt=claim.attempt, task=stage.task,
+                        argv=stage.argv, input_path=claim.path, inputs=claim.inputs,
+                        output_dir=str(out), params=stage.params, timeout=stage.timeout)
+
+    def _template(self, version: str) -> Template:
+        if version not in self._templates:
+            self._templates[version] = self.board.stored_template(self.template.name, version)
+        return self._templates[version]
+
+    def _report(self, outcomes: Sequence[Outcome]) -> None:
+        ok: list[tuple[Claim, dict[str, Any]]] = []
+        for o in outcomes:
+            claim = self.running.pop((o.dataset, o.stage, o.token), None)
+            if claim is None:
+                continue  # cancelled after it was fenced
+            if o.ok:
+                ok.append((claim, o.outputs))
+                continue
+            stage = self._template(claim.version).stage(claim.stage)
+            failure = o.failure or FailureClass.ERROR
+            res = self.board.fail(claim, failure, o.error, o.traceback,
+                                  stage.retry.delay(claim.attempt), self.id)
+            if not res.ok:
+                self._fenced(claim, res.state)
+                continue
+            self.stats.failed += 1
+            self._log.warning("item.failed", dataset=claim.dataset, stage=claim.stage,
+                              token=claim.token, attempt=claim.attempt, failure=str(failure),
+                              error=o.error, next=res.state)
+        if ok:
+            for (claim, _), res in zip(ok, self.board.complete_many(ok, self.id), strict=True):
+                if res.ok:
+                    self.stats.done += 1
+                    self._log.debug("item.done", dataset=claim.dataset, stage=claim.stage,
+                                    token=claim.token, attempt=claim.attempt,
+                                    successors=res.promoted)
+                else:
+                    self._fenced(claim, res.state)
+
+    def _fenced(self, claim: Claim, state: str) -> None:
+        self.stats.fenced += 1
+        self._log.warning("item.fenced", dataset=claim.dataset, stage=claim.stage,
+                          token=claim.token, attempt=claim.attempt, now=state,
+                          detail="the item is no longer ours; our output is discarded")
+
+    def _renew(self) -> None:
+        if not self.running:
+            return
+        answers = self.board.renew(list(self.running.values()), self.settings.lease)
+        for key, claim in list(self.running.items()):
+            if not answers.get((claim.dataset, claim.stage), False):
+                self.executor.cancel(claim.dataset, claim.stage, claim.token)
+                del self.running[key]
+                self._fenced(claim, "lost")
+
+    def _reap(self) -> None:
+        for dataset, stage, state in self.board.reap(self.id):
+            self._log.warning("item.lease_expired", dataset=dataset, stage=stage, next=state)
+
+    def _nothing_left(self) -> bool:
+        """Burst mode: nothing served is ready, running or retrying, and nothing served is
+        waiting on a stage that could still finish."""
+        served = set(self.stages)
+        busy = {State.READY, State.RUNNING, State.RETRY}
+        mine_busy = mine_waiting = other_busy = False
+        for (tpl, stage, state), n in counts(self.board).items():
+            if tpl != self.template.name or n <= 0:
+                continue
+            if stage in served:
+                mine_busy |= state in busy
+                mine_waiting |= state == State.WAITING
+            else:
+                other_busy |= state in busy
+        return not mine_busy and not (mine_waiting and other_busy)
+
+    def _heartbeat(self) -> None:
+        record = {
+            "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
+            "template": self.template.name, "stages": list(self.stages),
+            "executor": self.executor.name, "concurrency": self.concurrency,
+            "started": self.stats.started, "heartbeat": time.time(),
+            "claimed": self.stats.claimed, "done": self.stats.done,
+            "failed": self.stats.failed, "fenced": self.stats.fenced,
+            "items": [{"dataset": c.dataset, "stage": c.stage, "token": c.token}
+                      for c in self.running.values()],
+        }
+        ttl = max(10, int(self.settings.lease * 2))
+        pipe = self.board.redis.pipeline(transaction=False)
+        pipe.set(self.board.keys.agent(self.id), json.dumps(record), ex=ttl)
+        pipe.zadd(self.board.keys.agents, {self.id: int(time.time() * 1000)})
+        pipe.zremrangebyscore(self.board.keys.agents, "-inf", int((time.time() - ttl) * 1000))
+        pipe.execute()

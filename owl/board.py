@@ -1,0 +1,354 @@
+"""The blackboard: every state transition of a work item, each one Lua script.
+
+This module is the only place that writes item state. It never reads-then-writes from
+Python: each method below is one script call (or one pipeline of independent script calls),
+so any number of agents and operators may act on the same board at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+
+from owl.errors import BoardError
+from owl.keys import Keys, shard_of, valid_name
+from owl.model import Claim, FailureClass, State
+from owl.scripts import load_scripts
+from owl.template import Template, stage_graph, template_from_json, template_to_json
+
+#: Format version of the key layout and scripts, stored in the board's meta hash.
+BOARD_FORMAT = "1"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """Result of registering one dataset."""
+
+    dataset: str
+    new: bool  # False: it was already on the board (a no-op)
+    template: str
+    version: str
+    ready: int  # items made ready
+
+
+@dataclass(frozen=True)
+class Result:
+    """Result of a fenced transition (complete / fail).
+
+    ``ok`` False means the caller's token is no longer current ("fenced"): its work must be
+    discarded. ``state`` is the item's state afterwards (or the state that fenced it).
+    """
+
+    ok: bool
+    state: str
+    promoted: int = 0  # successors made ready by a completion
+    due_ms: int = 0  # when a retry becomes ready again
+    current_token: str = ""
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """Result of an operator action on one item."""
+
+    dataset: str
+    stage: str
+    changed: bool
+    before: str
+    after: str
+
+
+class Board:
+    """A blackboard on one Redis, under one board name (key prefix).
+
+    Parameters
+    ----------
+    client
+        A redis client created with ``decode_responses=True``.
+    name
+        The board name; several boards may share one Redis.
+    shards
+        Shards of a *new* board. An existing board keeps the number it was created with.
+    event_cap
+        Approximate number of events kept per shard.
+    """
+
+    def __init__(self, client: Redis[str], name: str = "owl", *, shards: int = 8,
+                 event_cap: int = 20000) -> None:
+        if not valid_name(name):
+            raise BoardError(f"board name {name!r}: use letters, digits, '.', '_', '-'")
+        self.redis = client
+        self.name = name
+        self.keys = Keys(name)
+        self.event_cap = event_cap
+        self.scripts = load_scripts(client)
+        self.shards = self._open(shards)
+        self._claim_offset = random.randrange(self.shards)
+
+    def _open(self, shards: int) -> int:
+        pipe = self.redis.pipeline()
+        pipe.hsetnx(self.keys.meta, "shards", shards)
+        pipe.hsetnx(self.keys.meta, "format", BOARD_FORMAT)
+        pipe.hsetnx(self.keys.meta, "created", int(time.time()))
+        pipe.hmget(self.keys.meta, ["shards", "format"])
+        got = pipe.execute()[-1]
+        if got[1] != BOARD_FORMAT:
+            raise BoardError(
+                f"board {self.name!r} has key format {got[1]!r}; this owl reads {BOARD_FORMAT!r}"
+            )
+        return int(got[0])
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def shard(self, dataset: str) -> int:
+        return shard_of(dataset, self.shards)
+
+    def _common(self, shard: int) -> list[str]:
+        return [self.keys.counts(shard), self.keys.events(shard)]
+
+    # -- registration ----------------------------------------------------------------------
+
+    def register(self, template: Template, dataset: str, path: str = "",
+                 who: str = "ingest") -> Registered:
+        """Register a dataset under a template; its first stages become ready.
+
+        Registering a dataset that is already on the board changes nothing.
+        """
+        return self.register_many(template, [(dataset, path)], who)[0]
+
+    def register_many(self, template: Template, datasets: Sequence[tuple[str, str]],
+                      who: str = "ingest") -> list[Registered]:
+        """Register several datasets in one round trip (one script call each)."""
+        for dataset, _ in datasets:
+            if not valid_name(dataset):
+                raise BoardError(
+                    f"dataset id {dataset!r}: use letters, digits, '.', '_', '-' "
+                    "(at most 128, starting with a letter or digit)"
+                )
+        graph = json.dumps(stage_graph(template), sort_keys=True)
+        digest = hashlib.sha256(graph.encode()).hexdigest()[:16]
+        self.redis.set(self.keys.template_source(template.name, template.version),
+                       json.dumps(template_to_json(template)), nx=True)
+        pipe = self.redis.pipeline(transaction=False)
+        for dataset, path in datasets:
+            s = self.shard(dataset)
+            self.scripts["register"](
+                keys=[self.keys.dataset(s, dataset), *self._common(s), self.keys.datasets(s)],
+                args=[self.keys.prefix(s), dataset, template.name, template.version, path,
+                      graph, digest, who, self.event_cap, self.keys.notify],
+                client=pipe,
+            )
+        out = []
+        for (dataset, _), res in zip(datasets, pipe.execute(), strict=True):
+            if res[0] == -1:
+                raise BoardError(
+                    f"template {template.name!r} version {template.version!r} is already on "
+                    "the board with a different stage graph; give the changed template a new "
+                    "version (or drop 'version:' to use its content hash)"
+                )
+            if res[0] == 1:
+                out.append(Registered(dataset, True, template.name, template.version,
+                                      int(res[1])))
+            else:
+                out.append(Registered(dataset, False, str(res[1]), str(res[2]), 0))
+        return out
+
+    def stored_template(self, name: str, version: str) -> Template:
+        """The template a dataset was registered with (its pinned version)."""
+        raw = self.redis.get(self.keys.template_source(name, version))
+        if raw is None:
+            raise BoardError(f"template {name!r} version {version!r} is not on board "
+                             f"{self.name!r}")
+        return template_from_json(json.loads(raw))
+
+    # -- agent transitions -----------------------------------------------------------------
+
+    def claim(self, who: str, template: str, stages: Sequence[str], lease: float,
+              limit: int) -> list[Claim]:
+        """Claim up to ``limit`` ready items of the given stages, visiting shards in turn."""
+        claims: list[Claim] = []
+        if limit <= 0 or not stages:
+            return claims
+        start = self._claim_offset
+        self._claim_offset = (start + 1) % self.shards
+        for i in range(self.shards):
+            s = (start + i) % self.shards
+            res = self.scripts["claim"](
+                keys=[*self._common(s), self.keys.leases(s), self.keys.delayed(s),
+                      self.keys.tokens(s)],
+                args=[self.keys.prefix(s), who, int(lease * 1000), limit - len(claims),
+                      self.event_cap, template, *stages],
+            )
+            for j in range(0, len(res), 7):
+                claims.append(Claim(dataset=res[j], stage=res[j + 1], template=template,
+                                    version=res[j + 4], token=int(res[j + 2]),
+                                    attempt=int(res[j + 3]), path=res[j + 5],
+                                    inputs=json.loads(res[j + 6])))
+            if len(claims) >= limit:
+                break
+        return claims
+
+    def renew(self, claims: Iterable[Claim], lease: float) -> dict[tuple[str, str], bool]:
+        """Extend leases; the answer tells, per (dataset, stage), whether it is still ours."""
+        by_shard: dict[int, list[Claim]] = {}
+        for c in claims:
+            by_shard.setdefault(self.shard(c.dataset), []).append(c)
+        if not by_shard:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for s, group in by_shard.items():
+            args: list[Any] = [self.keys.prefix(s), int(lease * 1000)]
+            for c in group:
+                args += [c.dataset, c.stage, c.token]
+            self.scripts["renew"](keys=[self.keys.leases(s)], args=args, client=pipe)
+        out: dict[tuple[str, str], bool] = {}
+        for group, res in zip(by_shard.values(), pipe.execute(), strict=True):
+            for c, ok in zip(group, res, strict=True):
+                out[(c.dataset, c.stage)] = bool(ok)
+        return out
+
+    def complete(self, claim: Claim, outputs: dict[str, Any], who: str) -> Result:
+        """Fenced completion; ready successors in the same step."""
+        return self.complete_many([(claim, outputs)], who)[0]
+
+    def complete_many(self, done: Sequence[tuple[Claim, dict[str, Any]]],
+                      who: str) -> list[Result]:
+        """Several fenced completions in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for claim, outputs in done:
+            s = self.shard(claim.dataset)
+            self.scripts["complete"](
+                keys=[*self._common(s), self.keys.leases(s),
+                      self.keys.dataset(s, claim.dataset)],
+                args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token,
+                      json.dumps(outputs, sort_keys=True), who, self.event_cap,
+                      self.keys.notify],
+                client=pipe,
+            )
+        out = []
+        for res in pipe.execute():
+            if res[0] == 1:
+                out.append(Result(True, str(State.DONE), promoted=int(res[1])))
+            else:
+                out.append(Result(False, str(res[2]), current_token=str(res[3])))
+        return out
+
+    def fail(self, claim: Claim, failure: FailureClass, message: str, traceback: str,
+             delay: float, who: str, *, memory_mb: int | None = None) -> Result:
+        """Fenced report of a failed attempt: retry after ``delay`` seconds, or dead.
+
+        ``memory_mb`` records an escalated memory request for the next attempt.
+        """
+        s = self.shard(claim.dataset)
+        record = json.dumps({"attempt": claim.attempt, "class": str(failure),
+                             "message": message, "traceback": traceback,
+                             "token": claim.token, "who": who,
+                             "t": int(time.time() * 1000)})
+        res = self.scripts["fail"](
+            keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset),
+                  self.keys.delayed(s), self.keys.dead(s)],
+            args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token, str(failure),
+                  message[:2000], record, int(delay * 1000), who, self.event_cap,
+                  "" if memory_mb is None else memory_mb],
+        )
+        if res[0] == 1:
+            return Result(True, str(res[1]), due_ms=int(res[2]))
+        return Result(False, str(res[2]), current_token=str(res[3]))
+
+    def giveback(self, claim: Claim, who: str) -> Result:
+        """Hand a running item back unfinished (agent shutdown); the attempt does not count."""
+        s = self.shard(claim.dataset)
+        res = self.scripts["giveback"](
+            keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset)],
+            args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token, who,
+                  self.event_cap, self.keys.notify],
+        )
+        if res[0] == 1:
+            return Result(True, str(State.READY))
+        return Result(False, str(res[2]), current_token=str(res[3]))
+
+    def reap(self, who: str, limit: int = 100) -> list[tuple[str, str, str]]:
+        """Expire overdue leases on every shard: (dataset, stage, 'retry'|'dead') each."""
+        pipe = self.redis.pipeline(transaction=False)
+        for s in range(self.shards):
+            self.scripts["reap"](
+                keys=[*self._common(s), self.keys.leases(s), self.keys.delayed(s),
+                      self.keys.dead(s)],
+                args=[self.keys.prefix(s), who, self.event_cap, limit, random.random()],
+                client=pipe,
+            )
+        out = []
+        for res in pipe.execute():
+            for j in range(0, len(res), 3):
+                out.append((str(res[j]), str(res[j + 1]), str(res[j + 2])))
+        return out
+
+    # -- operator transitions --------------------------------------------------------------
+
+    def hold(self, items: Sequence[tuple[str, str]], who: str,
+             reason: str = "held by operator") -> list[OpResult]:
+        return self._operate("hold", items, who, reason)
+
+    def release(self, items: Sequence[tuple[str, str]], who: str) -> list[OpResult]:
+        return self._operate("release", items, who, "")
+
+    def retry(self, items: Sequence[tuple[str, str]], who: str) -> list[OpResult]:
+        return self._operate("retry", items, who, "")
+
+    def skip(self, items: Sequence[tuple[str, str]], who: str,
+             reason: str = "skipped by operator") -> list[OpResult]:
+        return self._operate("skip", items, who, reason)
+
+    def _operate(self, action: str, items: Sequence[tuple[str, str]], who: str,
+                 reason: str) -> list[OpResult]:
+        pipe = self.redis.pipeline(transaction=False)
+        for dataset, stage in items:
+            s = self.shard(dataset)
+            k = self.keys
+            prefix, ds_key = k.prefix(s), k.dataset(s, dataset)
+            common = [*self._common(s)]
+            if action in ("hold", "skip"):
+                keys = [*common, k.leases(s), ds_key, k.delayed(s), k.dead(s), k.held(s)]
+            elif action == "release":
+                keys = [*common, ds_key, k.held(s), k.dead(s)]
+            else:
+                keys = [*common, ds_key, k.delayed(s), k.dead(s)]
+            args: list[Any] = [prefix, dataset, stage, who, self.event_cap]
+            if action == "hold":
+                args.append(reason)
+            elif action == "skip":
+                args += [k.notify, reason]
+            else:
+                args.append(k.notify)
+            self.scripts[action](keys=keys, args=args, client=pipe)
+        out = []
+        after_ok = {"hold": "held", "skip": "skipped", "retry": "ready"}
+        for (dataset, stage), res in zip(items, pipe.execute(), strict=True):
+            if res[0] == 1:
+                after = str(res[1]) if action == "release" else after_ok[action]
+                before = "held" if action == "release" else str(res[1])
+                out.append(OpResult(dataset, stage, True, before, after))
+            else:
+                out.append(OpResult(dataset, stage, False, str(res[1]), str(res[1])))
+        return out
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def destroy(self) -> int:
+        """Delete every key of this board (tests, and `owl board destroy`)."""
+        n = 0
+        batch: list[str] = []
+        for key in self.redis.scan_iter(match=self.keys.all_keys(), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                n += int(self.redis.unlink(*batch))
+                batch.clear()
+        if batch:
+            n += int(self.redis.unlink(*batch))
+        return n

@@ -1,0 +1,90 @@
+"""One settings object, read from the environment and overridden by command-line options."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from owl.errors import ConfigError
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}={raw!r} is not a number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the board is and how the engine behaves.
+
+    Environment: ``OWL_HOME`` (default ``./.owl``: embedded board data, work outputs),
+    ``OWL_REDIS_URL`` (a Redis server instead of the embedded one), ``OWL_BOARD`` (key
+    prefix, default ``owl``; several boards can share one Redis), ``OWL_SHARDS`` (shards of
+    a new board, default 8), ``OWL_LEASE`` (seconds, default 30), ``OWL_RESCAN`` (seconds
+    between level-triggered rescans, default 2), ``OWL_EVENT_CAP`` (events kept per shard,
+    default 20000), ``OWL_PIPELINES`` (template directories, ``:``-separated; default
+    ``./pipelines`` then the templates shipped with owl), ``OWL_WORK`` (task outputs,
+    default ``$OWL_HOME/work``).
+    """
+
+    home: Path = field(default_factory=lambda: Path(".owl"))
+    redis_url: str | None = None
+    board: str = "owl"
+    shards: int = 8
+    lease: float = 30.0
+    rescan: float = 2.0
+    event_cap: int = 20000
+    pipelines: tuple[Path, ...] = ()
+    work: Path | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        env = os.environ
+        home = Path(env.get("OWL_HOME") or ".owl")
+        pipelines = tuple(Path(p) for p in env.get("OWL_PIPELINES", "").split(os.pathsep) if p)
+        base = cls(
+            home=home,
+            redis_url=env.get("OWL_REDIS_URL") or None,
+            board=env.get("OWL_BOARD") or "owl",
+            shards=int(_env_float("OWL_SHARDS", 8)),
+            lease=_env_float("OWL_LEASE", 30.0),
+            rescan=_env_float("OWL_RESCAN", 2.0),
+            event_cap=int(_env_float("OWL_EVENT_CAP", 20000)),
+            pipelines=pipelines,
+            work=Path(env["OWL_WORK"]) if env.get("OWL_WORK") else None,
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(base, **given).checked()
+
+    def checked(self) -> Settings:
+        from owl.keys import valid_name
+
+        if not valid_name(self.board):
+            raise ConfigError(f"board name {self.board!r}: use letters, digits, '.', '_', '-'")
+        if not 1 <= self.shards <= 1024:
+            raise ConfigError(f"shards must be between 1 and 1024, got {self.shards}")
+        if self.lease < 1.0:
+            raise ConfigError(f"lease must be at least 1 second, got {self.lease}")
+        if self.rescan <= 0:
+            raise ConfigError(f"rescan interval must be positive, got {self.rescan}")
+        return self
+
+    @property
+    def work_dir(self) -> Path:
+        return (self.work or self.home / "work").resolve()
+
+    def template_dirs(self) -> tuple[Path, ...]:
+        from owl.resources import pipelines_dir
+
+        dirs = list(self.pipelines) or [Path("pipelines")]
+        shipped = pipelines_dir()
+        if all(d.resolve() != shipped.resolve() for d in dirs if d.exists()):
+            dirs.append(shipped)
+        return tuple(d for d in dirs if d.is_dir())

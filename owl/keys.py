@@ -1,0 +1,131 @@
+"""Every Redis key name owl uses, built in one place.
+
+Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
+
+    B:meta                       hash   board settings: shards, created, format
+    B:tplsrc:NAME:VERSION        string template as JSON (what was registered)
+    B:agents                     zset   agent id -> last heartbeat (ms)
+    B:agent:ID                   string agent record as JSON, expires without heartbeat
+    B:notify                     pub/sub channel: "work may be ready" (a hint only)
+    B:{sN}:ds:DATASET            hash   the dataset record and its items (fields below)
+    B:{sN}:tpl:NAME:VERSION      hash   stage -> graph/retry JSON, for the Lua scripts
+    B:{sN}:ready:NAME:STAGE      zset   ready items "DATASET" by (priority, ready time)
+    B:{sN}:delayed               zset   "DATASET|STAGE" in retry backoff, by due time
+    B:{sN}:leases                zset   "DATASET|STAGE" running, by lease deadline
+    B:{sN}:dead                  zset   "DATASET|STAGE" dead, by time of death
+    B:{sN}:held                  zset   "DATASET|STAGE" held, by time of hold
+    B:{sN}:datasets              zset   dataset ids by registration time
+    B:{sN}:counts                hash   "TEMPLATE|STAGE|STATE" -> number of items
+    B:{sN}:events                stream capped audit trail of every transition
+    B:{sN}:tokens                string fencing-token counter
+    B:{sN}:err:DATASET|STAGE     list   JSON failure records (reason, traceback), kept
+
+The ``{sN}`` hash tag puts every key of one shard in one Redis Cluster slot, so each Lua
+script touches a single slot. A dataset lives in shard ``crc32(id) % shards``; the number of
+shards is fixed when the board is created. The Lua scripts build the ``ds:``, ``tpl:``,
+``ready:`` and ``err:`` names from the shard prefix with the same patterns as below.
+
+Dataset hash fields: ``t`` template, ``v`` version, ``p`` input path, ``c`` created (ms), and
+per stage S: ``S.s`` state, ``S.a`` attempts, ``S.k`` token, ``S.o`` owner, ``S.u`` updated
+(ms), ``S.d`` retry due (ms), ``S.out`` outputs (JSON), ``S.e`` last error, ``S.hp`` state
+before a hold.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+
+#: Dataset ids and stage names appear inside key names and "DATASET|STAGE" members.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_RE.match(name))
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names of one board."""
+
+    board: str
+
+    @property
+    def meta(self) -> str:
+        return f"{self.board}:meta"
+
+    @property
+    def agents(self) -> str:
+        return f"{self.board}:agents"
+
+    @property
+    def notify(self) -> str:
+        return f"{self.board}:notify"
+
+    def agent(self, agent_id: str) -> str:
+        return f"{self.board}:agent:{agent_id}"
+
+    def template_source(self, name: str, version: str) -> str:
+        return f"{self.board}:tplsrc:{name}:{version}"
+
+    def template_sources(self) -> str:
+        """SCAN pattern over every registered template."""
+        return f"{self.board}:tplsrc:*"
+
+    def prefix(self, shard: int) -> str:
+        return f"{self.board}:{{s{shard}}}:"
+
+    def dataset(self, shard: int, dataset: str) -> str:
+        return f"{self.prefix(shard)}ds:{dataset}"
+
+    def template(self, shard: int, name: str, version: str) -> str:
+        return f"{self.prefix(shard)}tpl:{name}:{version}"
+
+    def ready(self, shard: int, template: str, stage: str) -> str:
+        return f"{self.prefix(shard)}ready:{template}:{stage}"
+
+    def errors(self, shard: int, dataset: str, stage: str) -> str:
+        return f"{self.prefix(shard)}err:{dataset}|{stage}"
+
+    def delayed(self, shard: int) -> str:
+        return f"{self.prefix(shard)}delayed"
+
+    def leases(self, shard: int) -> str:
+        return f"{self.prefix(shard)}leases"
+
+    def dead(self, shard: int) -> str:
+        return f"{self.prefix(shard)}dead"
+
+    def held(self, shard: int) -> str:
+        return f"{self.prefix(shard)}held"
+
+    def datasets(self, shard: int) -> str:
+        return f"{self.prefix(shard)}datasets"
+
+    def counts(self, shard: int) -> str:
+        return f"{self.prefix(shard)}counts"
+
+    def events(self, shard: int) -> str:
+        return f"{self.prefix(shard)}events"
+
+    def tokens(self, shard: int) -> str:
+        return f"{self.prefix(shard)}tokens"
+
+    def all_keys(self) -> str:
+        """SCAN pattern matching every key of this board."""
+        return f"{self.board}:*"
+
+
+def shard_of(dataset: str, shards: int) -> int:
+    """The shard a dataset lives in: stable across processes and Python versions."""
+    return zlib.crc32(dataset.encode()) % shards
+
+
+def member(dataset: str, stage: str) -> str:
+    return f"{dataset}|{stage}"
+
+
+def split_member(value: str) -> tuple[str, str]:
+    dataset, _, stage = value.rpartition("|")
+    return dataset, stage

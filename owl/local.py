@@ -1,0 +1,188 @@
+"""The local executor: tasks run in child worker processes on this machine.
+
+Each worker is a separate Python interpreter (spawned, not forked, so it inherits no Redis
+connections or threads) that runs one task at a time and is reused for the next. A task
+never runs in the agent's interpreter, so a GIL-holding numba loop cannot starve the agent's
+lease renewals. A worker that overruns its task's timeout, crashes, or whose item was fenced
+is killed and replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import signal
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from owl.executor import Job
+from owl.model import FailureClass, Outcome, TaskSpec
+
+
+def _worker_main(conn: Connection, log_json: bool) -> None:
+    """Worker loop: receive a task spec (JSON), run it, send the result (JSON)."""
+    from owl.logs import configure
+    from owl.task import run_task
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides when work stops
+    configure(json_lines=log_json)
+    while True:
+        try:
+            raw = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        spec = TaskSpec.from_json(json.loads(raw))
+        start = time.perf_counter()
+        result: dict[str, Any]
+        try:
+            result = {"ok": True, "outputs": run_task(spec)}
+        except BaseException as exc:  # noqa: BLE001  # the task's failure is reported, not fatal
+            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                      "traceback": traceback.format_exc()}
+        result["seconds"] = time.perf_counter() - start
+        conn.send_bytes(json.dumps(result).encode())
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    job: Job | None = None
+    started: float = 0.0
+
+
+class LocalExecutor:
+    """Runs jobs in ``concurrency`` reusable child processes.
+
+    Parameters
+    ----------
+    concurrency
+        Number of worker processes, i.e. tasks running at once.
+    log_json
+        Workers log JSON lines instead of the console format.
+    """
+
+    name = "local"
+
+    def __init__(self, concurrency: int, *, log_json: bool = False) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self._ctx = multiprocessing.get_context("spawn")
+        self._log_json = log_json
+        self._workers = [self._spawn() for _ in range(concurrency)]
+        self._done: list[Outcome] = []
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_worker_main, args=(child, self._log_json),
+                                 name="owl-worker", daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _replace(self, worker: _Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(5)
+        worker.conn.close()
+        fresh = self._spawn()
+        worker.process, worker.conn, worker.job, worker.started = (
+            fresh.process, fresh.conn, None, 0.0)
+
+    # -- Executor protocol -----------------------------------------------------------------
+
+    def free(self) -> int:
+        return sum(1 for w in self._workers if w.job is None)
+
+    def active(self) -> int:
+        return len(self._workers) - self.free()
+
+    def submit(self, jobs: Sequence[Job]) -> None:
+        idle = [w for w in self._workers if w.job is None]
+        if len(jobs) > len(idle):
+            raise RuntimeError(f"{len(jobs)} jobs submitted but only {len(idle)} workers free")
+        for worker, job in zip(idle, jobs, strict=False):
+            worker.job = job
+            worker.started = time.monotonic()
+            worker.conn.send_bytes(json.dumps(job.spec.to_json()).encode())
+
+    def waitables(self) -> list[Any]:
+        """What the agent may wait on: result pipes and process sentinels of busy workers."""
+        out: list[Any] = []
+        for w in self._workers:
+            if w.job is not None:
+                out += [w.conn, w.process.sentinel]
+        return out
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which the earliest running task times out."""
+        times = [w.started + w.job.spec.timeout for w in self._workers if w.job is not None]
+        return min(times) if times else None
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        if not self._done and timeout > 0 and self.waitables():
+            deadline = self.next_deadline()
+            if deadline is not None:
+                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+            wait(self.waitables(), timeout)
+        for worker in self._workers:
+            if worker.job is not None:
+                self._check(worker)
+        done, self._done = self._done, []
+        return done
+
+    def _check(self, worker: _Worker) -> None:
+        job = worker.job
+        assert job is not None
+        spec = job.spec
+        if worker.conn.poll():
+            try:
+                result = json.loads(worker.conn.recv_bytes())
+            except (EOFError, OSError):
+                result = None
+            if result is not None:
+                worker.job = None
+                self._done.append(Outcome(
+                    dataset=spec.dataset, stage=spec.stage, token=spec.token,
+                    ok=bool(result["ok"]), outputs=result.get("outputs") or {},
+                    error=result.get("error", ""), traceback=result.get("traceback", ""),
+                    failure=None if result["ok"] else FailureClass.ERROR,
+                    seconds=float(result["seconds"])))
+                return
+        elapsed = time.monotonic() - worker.started
+        if not worker.process.is_alive():
+            code = worker.process.exitcode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else \
+                f"exited with status {code}"
+            self._replace(worker)
+            self._done.append(Outcome(
+                dataset=spec.dataset, stage=spec.stage, token=spec.token, ok=False,
+                error=f"worker process {how} while running the task",
+                failure=FailureClass.CRASH, seconds=elapsed))
+        elif elapsed > spec.timeout:
+            self._replace(worker)
+            self._done.append(Outcome(
+                dataset=spec.dataset, stage=spec.stage, token=spec.token, ok=False,
+                error=f"timed out after {spec.timeout:g} s (the stage's timeout)",
+                failure=FailureClass.TIMEOUT, seconds=elapsed))
+
+    def cancel(self, dataset: str, stage: str, token: int) -> None:
+        for worker in self._workers:
+            job = worker.job
+            if job is not None and (job.spec.dataset, job.spec.stage, job.spec.token) == (
+                    dataset, stage, token):
+                self._replace(worker)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.conn.close()
+        for worker in self._workers:
+            worker.process.join(2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(2)

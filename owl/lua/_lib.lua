@@ -1,0 +1,113 @@
+-- _lib.lua: helpers prepended to every owl transition script (never run on its own).
+--
+-- A "context" c describes one dataset inside one shard:
+--   c.prefix  shard prefix "B:{sN}:"     c.ds     dataset id
+--   c.dskey   dataset hash key           c.tpl    template name   c.ver  template version
+--   c.counts  counts hash key            c.events events stream key
+--   c.maxlen  approximate stream cap     c.who    actor (agent id, "operator:NAME", ...)
+--   c.now     milliseconds from the Redis clock (TIME), the only clock the board trusts
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function context(prefix, ds, counts, events, maxlen, who, now)
+  local dskey = prefix .. 'ds:' .. ds
+  local head = redis.call('HMGET', dskey, 't', 'v')
+  if not head[1] then return nil end
+  return {prefix = prefix, ds = ds, dskey = dskey, tpl = head[1], ver = head[2],
+          counts = counts, events = events, maxlen = maxlen, who = who, now = now}
+end
+
+local function stage_info(c, stage)
+  local raw = redis.call('HGET', c.prefix .. 'tpl:' .. c.tpl .. ':' .. c.ver, stage)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function member(ds, stage) return ds .. '|' .. stage end
+
+local function split_member(m)
+  local i = string.find(m, '|[^|]*$')
+  return string.sub(m, 1, i - 1), string.sub(m, i + 1)
+end
+
+-- Move an item between states: hash fields, per-state counters and the audit event, together.
+local function move(c, stage, from, to, why, token, attempt)
+  redis.call('HSET', c.dskey, stage .. '.s', to, stage .. '.u', c.now)
+  if from ~= '' then redis.call('HINCRBY', c.counts, c.tpl .. '|' .. stage .. '|' .. from, -1) end
+  redis.call('HINCRBY', c.counts, c.tpl .. '|' .. stage .. '|' .. to, 1)
+  redis.call('XADD', c.events, 'MAXLEN', '~', c.maxlen, '*',
+             'ds', c.ds, 'st', stage, 'fr', from, 'to', to,
+             'tk', token or '', 'at', attempt or '', 'by', c.who, 't', c.now, 'why', why or '')
+end
+
+local function ready_key(c, stage) return c.prefix .. 'ready:' .. c.tpl .. ':' .. stage end
+
+-- Higher priority first, then first come first served (scores are read lowest first).
+local function make_ready(c, stage, from, info, why)
+  move(c, stage, from, 'ready', why)
+  redis.call('ZADD', ready_key(c, stage), -(info.p or 0) * 1e13 + c.now, c.ds)
+end
+
+local function preds_done(c, info)
+  for _, pred in ipairs(info.a) do
+    local ps = redis.call('HGET', c.dskey, pred .. '.s')
+    if ps ~= 'done' and ps ~= 'skipped' then return false end
+  end
+  return true
+end
+
+-- Take an item out of the index its state keeps it in (before it changes state).
+local function unindex(c, stage, state, k)
+  local m = member(c.ds, stage)
+  if state == 'ready' then redis.call('ZREM', ready_key(c, stage), c.ds)
+  elseif state == 'retry' then redis.call('ZREM', k.delayed, m)
+  elseif state == 'dead' then redis.call('ZREM', k.dead, m)
+  elseif state == 'held' then redis.call('ZREM', k.held, m)
+  elseif state == 'running' then redis.call('ZREM', k.leases, m)
+  end
+end
+
+-- After STAGE became done or skipped: every waiting successor whose predecessors are all
+-- done or skipped becomes ready, in this same script (nothing is stranded by a crash).
+local function promote_successors(c, stage)
+  local info = stage_info(c, stage)
+  local n = 0
+  for _, succ in ipairs(info.n) do
+    if redis.call('HGET', c.dskey, succ .. '.s') == 'waiting' then
+      local sinfo = stage_info(c, succ)
+      if preds_done(c, sinfo) then
+        make_ready(c, succ, 'waiting', sinfo, 'after ' .. stage)
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
+
+-- A failed attempt (reported, or found by a lease reaper): retry after a delay, or dead.
+-- Returns 'retry' or 'dead' and the due time (ms).
+local function fail_item(c, stage, class, message, record, delay_ms, delayed, dead)
+  local info = stage_info(c, stage)
+  local attempt = tonumber(redis.call('HGET', c.dskey, stage .. '.a') or '0')
+  local token = redis.call('HGET', c.dskey, stage .. '.k') or ''
+  local final = attempt >= (info.m or 1)
+  for _, nr in ipairs(info.nr or {}) do
+    if nr == class then final = true end
+  end
+  redis.call('HSET', c.dskey, stage .. '.e', string.sub(class .. ': ' .. message, 1, 200))
+  redis.call('RPUSH', c.prefix .. 'err:' .. member(c.ds, stage), record)
+  redis.call('LTRIM', c.prefix .. 'err:' .. member(c.ds, stage), -50, -1)
+  if final then
+    move(c, stage, 'running', 'dead', class .. ': ' .. message, token, attempt)
+    redis.call('ZADD', dead, c.now, member(c.ds, stage))
+    return {'dead', c.now}
+  end
+  local due = c.now + delay_ms
+  move(c, stage, 'running', 'retry', class .. ': ' .. message, token, attempt)
+  redis.call('HSET', c.dskey, stage .. '.d', due)
+  redis.call('ZADD', delayed, due, member(c.ds, stage))
+  return {'retry', due}
+end

@@ -1,0 +1,19 @@
+-- complete.lua: fenced completion of an item; successors whose predecessors are all done
+-- become ready in the same step.
+-- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] dataset hash
+-- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] token
+-- ARGV[5] outputs JSON  ARGV[6] who  ARGV[7] stream cap  ARGV[8] notify channel
+-- Returns {1, successors made ready} or {0, 'fenced', current state, current token}.
+local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[7], ARGV[6], now_ms())
+if not c then return {0, 'fenced', 'missing', ''} end
+local f = redis.call('HMGET', KEYS[4], stage .. '.s', stage .. '.k', stage .. '.a')
+if f[1] ~= 'running' or f[2] ~= token then
+  return {0, 'fenced', f[1] or 'missing', f[2] or ''}
+end
+redis.call('ZREM', KEYS[3], member(ds, stage))
+if ARGV[5] ~= '{}' then redis.call('HSET', KEYS[4], stage .. '.out', ARGV[5]) end
+move(c, stage, 'running', 'done', '', token, f[3])
+local n = promote_successors(c, stage)
+if n > 0 then redis.call('PUBLISH', ARGV[8], c.tpl) end
+return {1, n}

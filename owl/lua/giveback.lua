@@ -1,0 +1,18 @@
+-- giveback.lua: an agent that is shutting down hands a running item back unfinished. The
+-- attempt does not count; the item is ready again for any agent.
+-- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] dataset hash
+-- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] token  ARGV[5] who
+-- ARGV[6] stream cap    ARGV[7] notify channel
+-- Returns {1} or {0, 'fenced', current state, current token}.
+local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[6], ARGV[5], now_ms())
+if not c then return {0, 'fenced', 'missing', ''} end
+local f = redis.call('HMGET', KEYS[4], stage .. '.s', stage .. '.k')
+if f[1] ~= 'running' or f[2] ~= token then
+  return {0, 'fenced', f[1] or 'missing', f[2] or ''}
+end
+redis.call('ZREM', KEYS[3], member(ds, stage))
+redis.call('HINCRBY', KEYS[4], stage .. '.a', -1)
+make_ready(c, stage, 'running', stage_info(c, stage), 'given back by ' .. c.who)
+redis.call('PUBLISH', ARGV[7], c.tpl)
+return {1}

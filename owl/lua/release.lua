@@ -1,0 +1,27 @@
+-- release.lua: an operator releases a held item. It goes back to where it was: a dead item
+-- stays dead, a waiting one waits for its predecessors, anything else becomes ready.
+-- KEYS[1] counts  KEYS[2] events  KEYS[3] dataset hash  KEYS[4] held  KEYS[5] dead
+-- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] who  ARGV[5] stream cap
+-- ARGV[6] notify channel
+-- Returns {1, new state} or {0, current state} when the item is not held.
+local prefix, ds, stage = ARGV[1], ARGV[2], ARGV[3]
+local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[5], ARGV[4], now_ms())
+if not c then return {0, 'missing'} end
+local s = redis.call('HGET', KEYS[3], stage .. '.s')
+if s ~= 'held' then return {0, s or 'missing'} end
+local prev = redis.call('HGET', KEYS[3], stage .. '.hp')
+redis.call('HDEL', KEYS[3], stage .. '.hp')
+redis.call('ZREM', KEYS[4], member(ds, stage))
+local info = stage_info(c, stage)
+if prev == 'dead' then
+  move(c, stage, 'held', 'dead', 'released')
+  redis.call('ZADD', KEYS[5], c.now, member(ds, stage))
+  return {1, 'dead'}
+end
+if not preds_done(c, info) then
+  move(c, stage, 'held', 'waiting', 'released')
+  return {1, 'waiting'}
+end
+make_ready(c, stage, 'held', info, 'released')
+redis.call('PUBLISH', ARGV[6], c.tpl)
+return {1, 'ready'}

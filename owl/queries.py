@@ -1,0 +1,201 @@
+"""Read-only views of a board for operators: counts, datasets, items, events, failures.
+
+Nothing here writes; every figure comes from keys the transition scripts maintain, so a
+status summary costs O(shards x stages), not O(datasets).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from owl.board import Board
+from owl.errors import BoardError
+from owl.keys import split_member
+from owl.model import State
+
+
+@dataclass(frozen=True)
+class Item:
+    """One work item as read from the board."""
+
+    dataset: str
+    stage: str
+    state: str
+    attempts: int = 0
+    token: str = ""
+    owner: str = ""
+    updated_ms: int = 0
+    due_ms: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    memory_mb: int = 0
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset record with its items in template stage order."""
+
+    dataset: str
+    template: str
+    version: str
+    path: str
+    created_ms: int
+    items: tuple[Item, ...]
+
+
+def counts(board: Board) -> dict[tuple[str, str, str], int]:
+    """(template, stage, state) -> number of items, summed over shards."""
+    pipe = board.redis.pipeline(transaction=False)
+    for s in range(board.shards):
+        pipe.hgetall(board.keys.counts(s))
+    total: dict[tuple[str, str, str], int] = {}
+    for shard_counts in pipe.execute():
+        for field_name, n in shard_counts.items():
+            tpl, stage, state = field_name.split("|")
+            key = (tpl, stage, state)
+            total[key] = total.get(key, 0) + int(n)
+    return {k: v for k, v in total.items() if v}
+
+
+def _parse(dataset: str, raw: dict[str, str], order: Sequence[str]) -> Dataset:
+    items = []
+    for stage in order:
+        state = raw.get(f"{stage}.s")
+        if state is None:
+            continue
+        out = raw.get(f"{stage}.out")
+        items.append(Item(
+            dataset=dataset, stage=stage, state=state,
+            attempts=int(raw.get(f"{stage}.a", 0)), token=raw.get(f"{stage}.k", ""),
+            owner=raw.get(f"{stage}.o", ""), updated_ms=int(raw.get(f"{stage}.u", 0)),
+            due_ms=int(raw.get(f"{stage}.d", 0)), outputs=json.loads(out) if out else {},
+            error=raw.get(f"{stage}.e", ""), memory_mb=int(raw.get(f"{stage}.mem", 0)),
+        ))
+    return Dataset(dataset=dataset, template=raw["t"], version=raw["v"], path=raw.get("p", ""),
+                   created_ms=int(raw.get("c", 0)), items=tuple(items))
+
+
+class _Orders:
+    """Stage order per (template, version), read once from the board."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.cache: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def __call__(self, template: str, version: str) -> tuple[str, ...]:
+        key = (template, version)
+        if key not in self.cache:
+            self.cache[key] = self.board.stored_template(template, version).stage_names
+        return self.cache[key]
+
+
+def dataset(board: Board, dataset_id: str) -> Dataset:
+    """One dataset, or BoardError when it is not on the board."""
+    raw = board.redis.hgetall(board.keys.dataset(board.shard(dataset_id), dataset_id))
+    if not raw:
+        raise BoardError(f"dataset {dataset_id!r} is not on board {board.name!r}")
+    return _parse(dataset_id, raw, _Orders(board)(raw["t"], raw["v"]))
+
+
+def datasets(board: Board, *, template: str | None = None, batch: int = 500) -> Iterator[Dataset]:
+    """Every dataset (optionally of one template), shard by shard in registration order."""
+    orders = _Orders(board)
+    for s in range(board.shards):
+        start = 0
+        while True:
+            ids = board.redis.zrange(board.keys.datasets(s), start, start + batch - 1)
+            if not ids:
+                break
+            start += len(ids)
+            pipe = board.redis.pipeline(transaction=False)
+            for ds in ids:
+                pipe.hgetall(board.keys.dataset(s, ds))
+            for ds, raw in zip(ids, pipe.execute(), strict=True):
+                if raw and (template is None or raw["t"] == template):
+                    yield _parse(ds, raw, orders(raw["t"], raw["v"]))
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which items an operator command acts on. Empty fields match everything."""
+
+    datasets: tuple[str, ...] = ()
+    template: str | None = None
+    stages: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+
+    def matches(self, ds: Dataset, item: Item) -> bool:
+        return ((not self.datasets or ds.dataset in self.datasets)
+                and (self.template is None or ds.template == self.template)
+                and (not self.stages or item.stage in self.stages)
+                and (not self.states or item.state in self.states))
+
+
+def select(board: Board, sel: Selector) -> Iterator[tuple[Dataset, Item]]:
+    """Items matching a selector. Named datasets, or only dead/held states, are read through
+    their indexes; anything else walks the datasets."""
+    if sel.datasets:
+        source: Iterator[Dataset] = (dataset(board, d) for d in sel.datasets)
+    elif sel.states and set(sel.states) <= {State.DEAD, State.HELD}:
+        source = _indexed(board, sel.states)
+    else:
+        source = datasets(board, template=sel.template)
+    for ds in source:
+        for item in ds.items:
+            if sel.matches(ds, item):
+                yield ds, item
+
+
+def _indexed(board: Board, states: Sequence[str]) -> Iterator[Dataset]:
+    seen: set[str] = set()
+    for s in range(board.shards):
+        for state in states:
+            key = board.keys.dead(s) if state == State.DEAD else board.keys.held(s)
+            for m in board.redis.zrange(key, 0, -1):
+                ds, _ = split_member(m)
+                if ds not in seen:
+                    seen.add(ds)
+                    yield dataset(board, ds)
+
+
+def failures(board: Board, dataset_id: str, stage: str) -> list[dict[str, Any]]:
+    """Every failure record kept for an item (reason, class, traceback), oldest first."""
+    s = board.shard(dataset_id)
+    return [json.loads(r) for r in board.redis.lrange(board.keys.errors(s, dataset_id, stage),
+                                                      0, -1)]
+
+
+def events(board: Board, *, dataset_id: str | None = None,
+           count: int = 200) -> list[dict[str, str]]:
+    """Recent transition events, newest last. With a dataset, only its shard is read and
+    the stream is scanned back (it is capped, so very old history may be gone)."""
+    shards = [board.shard(dataset_id)] if dataset_id else list(range(board.shards))
+    found: list[dict[str, str]] = []
+    for s in shards:
+        last = "+"
+        taken = 0
+        while taken < count:
+            chunk = board.redis.xrevrange(board.keys.events(s), max=last, count=1000)
+            if not chunk:
+                break
+            for entry_id, fields in chunk:
+                if dataset_id is None or fields.get("ds") == dataset_id:
+                    found.append({"id": entry_id, **fields})
+                    taken += 1
+            last = "(" + chunk[-1][0]
+            if dataset_id is None:
+                break
+    found.sort(key=lambda e: tuple(int(p) for p in e["id"].split("-")))
+    return found[-count:]
+
+
+def agents(board: Board) -> list[dict[str, Any]]:
+    """Registered agents that are still heartbeating, with their current items."""
+    ids = board.redis.zrange(board.keys.agents, 0, -1)
+    if not ids:
+        return []
+    raws = board.redis.mget([board.keys.agent(i) for i in ids])
+    return [json.loads(raw) for raw in raws if raw is not None]

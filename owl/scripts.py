@@ -1,0 +1,29 @@
+"""Load the Lua transition scripts (``owl/lua/*.lua``) with their shared helper library."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from redis import Redis
+from redis.commands.core import Script
+
+LUA_DIR = Path(__file__).with_name("lua")
+
+#: Every transition of a work item, one script each.
+SCRIPT_NAMES = (
+    "register", "claim", "renew", "complete", "fail", "reap", "giveback", "hold", "release",
+    "retry", "skip",
+)
+
+
+@cache
+def source(name: str) -> str:
+    """The full text sent to Redis: the helper library, then the script itself."""
+    lib = (LUA_DIR / "_lib.lua").read_text()
+    return lib + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+
+
+def load_scripts(client: "Redis[str]") -> dict[str, Script]:
+    """Register every script with a client (EVALSHA, re-loaded on NOSCRIPT)."""
+    return {name: client.register_script(source(name)) for name in SCRIPT_NAMES}
