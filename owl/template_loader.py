@@ -21,6 +21,7 @@ counts); durations are seconds.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import difflib
 import hashlib
@@ -80,7 +81,9 @@ class _Document:
         """Whether a file met in a folder is a template (and not, say, reference rules)."""
         if self.parsed:
             return isinstance(self.tree, dict) and "stages" in self.tree
-        return not self.raw or _STAGES_LINE.search(self.raw.decode("utf-8", "replace")) is not None
+        if not self.raw:
+            return True  # unreadable: it may be a template, so its problem is reported
+        return _STAGES_LINE.search(self.raw.decode("utf-8", "replace")) is not None
 
 
 @dataclass(frozen=True)
@@ -168,10 +171,13 @@ def find_template(name: str, search_dirs: Iterable[str | Path] | None = None) ->
     for doc in _documents(dirs):
         if not doc.parsed:
             unreadable.extend(_format(doc.source, p) for p in doc.problems)
-            continue
-        if doc.tree.get("name") == name:
-            return load_template(doc.source)
-        found.append(str(doc.tree.get("name")))
+        elif isinstance(doc.tree, dict) and doc.tree.get("name") == name:
+            checked = _check(doc)
+            if checked.template is None:
+                raise TemplateError("\n".join(checked.messages))
+            return checked.template
+        elif isinstance(doc.tree, dict):
+            found.append(str(doc.tree.get("name")))
     where = ", ".join(str(d) for d in dirs)
     text = f"no template named {name!r} in {where}"
     text += f"; templates found: {', '.join(found)}" if found else "; no templates found"
@@ -336,7 +342,8 @@ def _check(doc: _Document) -> _Checked:
             ]
             problems += _schema_problems(tree, data)
             stages = _merged_stages(data)
-            problems += _graph_problems(tree, stages)
+            names = list(data["stages"]) if isinstance(data.get("stages"), dict) else []
+            problems += _graph_problems(tree, names, stages)
             if not problems:
                 template = _build(doc, data, stages)
     messages = tuple(_format(doc.source, p) for p in sorted(set(problems)))
@@ -386,7 +393,8 @@ def _merged_stages(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     # Keys the schema rejects under defaults (task, after, ...) are reported, not applied.
     allowed = _validator().schema["properties"]["defaults"]["properties"]
     base = {k: v for k, v in defaults.items() if k in allowed} if isinstance(defaults, dict) else {}
-    return {n: _merge(base, s) for n, s in stages.items() if isinstance(s, dict)}
+    # Each stage gets its own copy, so no two stages share a mutable params value.
+    return {n: _merge(copy.deepcopy(base), s) for n, s in stages.items() if isinstance(s, dict)}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], *, deep: bool = True) -> dict[str, Any]:
@@ -400,7 +408,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any], *, deep: bool = True) -> 
     return out
 
 
-def _graph_problems(tree: Any, stages: dict[str, dict[str, Any]]) -> Iterator[_Problem]:
+def _graph_problems(
+    tree: Any, names: list[str], stages: dict[str, dict[str, Any]]
+) -> Iterator[_Problem]:
+    """Problems of the stage graph; ``stages`` holds the well-formed ones among ``names``."""
     predecessors: dict[str, list[str]] = {}
     for name, stage in stages.items():
         here: tuple[Step, ...] = ("stages", name)
@@ -414,9 +425,9 @@ def _graph_problems(tree: Any, stages: dict[str, dict[str, Any]]) -> Iterator[_P
         for dep, at in _after_entries(stage.get("after"), here):
             if dep in stages:
                 predecessors[name].append(dep)
-            else:
-                text = f"unknown stage {dep!r}" + _did_you_mean(dep, list(stages))
-                text += f"; stages: {', '.join(stages)}"
+            elif dep not in names:
+                text = f"unknown stage {dep!r}" + _did_you_mean(dep, names)
+                text += f"; stages: {', '.join(names)}"
                 yield _Problem(_line(tree, at), _dotted(at), text)
         yield from _placeholder_problems(tree, here, stage)
     for cycle in _cycles(predecessors):

@@ -397,6 +397,34 @@ def test_all_errors_of_a_file_together_sorted_by_line(tmp_path: Path) -> None:
     assert str(info.value).splitlines() == messages
 
 
+def test_longer_cycle_is_named_in_running_order(tmp_path: Path) -> None:
+    text = minimal(
+        "  start: {task: m:f}\n"
+        "  a: {task: m:f, after: [start, c]}\n"
+        "  b: {task: m:f, after: a}\n"
+        "  c: {task: m:f, after: b}\n"
+    )
+    path = write(tmp_path, text)
+    assert validate_files([path]) == [
+        f"{path}:4: stages.a.after: dependency cycle: a -> b -> c -> a (each runs before the next)"
+    ]
+
+
+def test_after_naming_an_ill_formed_stage_is_not_unknown(tmp_path: Path) -> None:
+    path = write(tmp_path, minimal("  a: [task]\n  b: {task: m:f, after: a}\n"))
+    assert validate_files([path]) == [
+        f"{path}:3: stages.a: must be a mapping of stage settings (task or argv, after, ...), "
+        'got ["task"]'
+    ]
+
+
+def test_stages_do_not_share_default_params(tmp_path: Path) -> None:
+    head = "name: t\ndefaults:\n  params: {flags: {a: 1}}\n"
+    t = load_template(write(tmp_path, minimal("  a: {task: m:f}\n  b: {task: m:f}\n", head)))
+    t.stage("a").params["flags"]["a"] = 2
+    assert t.stage("b").params == {"flags": {"a": 1}}
+
+
 # --- folders, names, shipped pipelines ------------------------------------------------------
 
 
