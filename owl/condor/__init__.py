@@ -1,0 +1,23 @@
+"""The HTCondor executor: items run as HTCondor jobs through the ``htcondor2`` bindings.
+
+Importing this package contacts no daemon; the schedd is located on first use.
+
+Modules, one concern each:
+
+``settings``  the executor's one settings object
+``attrs``     every custom job attribute name and how values are quoted for them
+``spool``     the on-disk layout: spec, result, stdout/stderr and event-log files
+``submit``    one ``htcondor2.Submit`` description + itemdata per batch
+``job``       the job's entry point (``python -m owl.condor.job SPEC RESULT``)
+``events``    typed job events read from the event log, resumable after a restart
+``failure``   hold codes and exits mapped to failure classes; memory escalation
+``tracker``   the pure bookkeeping of submitted jobs (events and schedd ads in, endings out)
+``schedd``    the narrow schedd interface and its ``htcondor2`` implementation
+``executor``  :class:`CondorExecutor`, the :class:`owl.executor.Executor` for condor
+"""
+
+from owl.condor.executor import AdoptedJob, CondorExecutor
+from owl.condor.failure import escalate_memory
+from owl.condor.settings import CondorSettings
+
+__all__ = ["AdoptedJob", "CondorExecutor", "CondorSettings", "escalate_memory"]

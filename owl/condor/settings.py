@@ -1,0 +1,67 @@
+"""The condor executor's one settings object."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import owl
+
+
+def _default_pythonpath() -> tuple[str, ...]:
+    # The job runs ``python -m owl.condor.job`` on another machine: owl itself (a checkout
+    # works too) and whatever PYTHONPATH the agent runs with (task modules) must import there.
+    owl_root = str(Path(owl.__file__).resolve().parent.parent)
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return tuple(dict.fromkeys([owl_root, *extra]))
+
+
+@dataclass(frozen=True)
+class CondorSettings:
+    """How a :class:`~owl.condor.executor.CondorExecutor` submits and tracks jobs.
+
+    Parameters
+    ----------
+    board : str
+        Name of the blackboard; every job carries it (``OwlBoard``).
+    agent_id : str
+        The agent that owns the jobs (``OwlAgent``); it names the event log, so an agent
+        that restarts under the same id resumes reading where it stopped.
+    spool_dir : Path
+        Directory for spec/result files and event logs. In shared-filesystem mode it must
+        be visible at the same path on every execute point.
+    transfer_files : bool
+        False (default): shared filesystem, ``should_transfer_files = NO``. True: HTCondor
+        transfers the spec file in and the result file back; the task's ``output_dir``
+        must still be reachable from the execute point.
+    reconcile_interval : float
+        Seconds between reconciliations of the tracked jobs with a schedd query and
+        history, which catches whatever the event log missed.
+    poll_interval : float
+        Seconds between looks at the event logs while :meth:`poll` waits.
+    adopt_window : float
+        How far back (seconds) :meth:`adopt` looks in the schedd history for jobs that
+        finished while no agent was watching.
+    python : str
+        Interpreter that runs the job on the execute point (the agent's by default).
+    pythonpath : tuple of str
+        ``PYTHONPATH`` given to the job (owl's own root plus the agent's PYTHONPATH).
+    collector : str or None
+        Collector host used to locate the schedd; None: the local pool from CONDOR_CONFIG.
+    schedd_name : str or None
+        Name of the schedd to use; None: the local schedd.
+    """
+
+    board: str
+    agent_id: str
+    spool_dir: Path
+    transfer_files: bool = False
+    reconcile_interval: float = 60.0
+    poll_interval: float = 0.5
+    adopt_window: float = 86400.0
+    python: str = sys.executable
+    pythonpath: tuple[str, ...] = field(default_factory=_default_pythonpath)
+    collector: str | None = None
+    schedd_name: str | None = None
