@@ -87,6 +87,11 @@ class _Wakeup:
         os.close(self._w)
 
 
+def new_agent_id() -> str:
+    """A unique agent id: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 class Agent:
     """Serves some stages of one template with a bounded number of concurrent items.
 
@@ -125,7 +130,7 @@ class Agent:
         self.settings = settings
         self.burst = burst
         self.grace = grace
-        self.id = agent_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.id = agent_id or new_agent_id()
         self.running: dict[tuple[str, str, int], Claim] = {}
         self.stats = AgentStats()
         self._stopping = False

@@ -69,10 +69,6 @@ class Keys:
     def template_source(self, name: str, version: str) -> str:
         return f"{self.board}:tplsrc:{name}:{version}"
 
-    def template_sources(self) -> str:
-        """SCAN pattern over every registered template."""
-        return f"{self.board}:tplsrc:*"
-
     def prefix(self, shard: int) -> str:
         return f"{self.board}:{{s{shard}}}:"
 

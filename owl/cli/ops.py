@@ -1,0 +1,289 @@
+"""Operator commands: status, show, agents, dead, events, and retry/hold/release/skip."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from owl import queries
+from owl.board import Board, OpResult
+from owl.cli.main import emit_json, settings_of
+from owl.connect import open_board
+from owl.model import LETTERS, State
+
+STATE_ORDER = [State.WAITING, State.READY, State.RUNNING, State.RETRY, State.DONE,
+               State.SKIPPED, State.HELD, State.DEAD]
+
+
+def _board(ctx: click.Context) -> Board:
+    return open_board(settings_of(ctx))
+
+
+def _ms(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000)) if ms else "-"
+
+
+@click.command()
+@click.option("--template", "-t", help="Only this template.")
+@click.option("--grid", is_flag=True, help="One line per dataset, one letter per stage.")
+@click.option("--limit", default=200, show_default=True, help="Datasets shown with --grid.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, template: str | None, grid: bool, limit: int,
+           as_json: bool) -> None:
+    """Counts of items per template, stage and state (or the OPUS-style grid)."""
+    board = _board(ctx)
+    if grid:
+        print_grid(board, template, limit, as_json)
+    else:
+        print_counts(board, template, as_json)
+
+
+def print_counts(board: Board, template: str | None, as_json: bool) -> None:
+    """The counts table: one row per stage, one column per state."""
+    table: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for (tpl, stage, state), n in sorted(queries.counts(board).items()):
+        if template is None or tpl == template:
+            table[tpl][stage][state] = n
+    if as_json:
+        emit_json(table)
+        return
+    if not table:
+        click.echo(f"board {board.name!r} has no datasets")
+        return
+    for tpl, stages in table.items():
+        order = _stage_order(board, tpl, stages)
+        click.echo(f"template {tpl}")
+        click.echo("  " + f"{'stage':<16}" + "".join(f"{s:>9}" for s in STATE_ORDER))
+        for stage in order:
+            row = stages.get(stage, {})
+            click.echo("  " + f"{stage:<16}" + "".join(f"{row.get(s, 0):>9}"
+                                                     for s in STATE_ORDER))
+
+
+def _stage_order(board: Board, tpl: str, stages: dict[str, Any]) -> list[str]:
+    """Stages in template order (from any registered version), then any others."""
+    prefix = board.keys.template_source(tpl, "")
+    for key in board.redis.scan_iter(match=prefix + "*", count=100):
+        version = key.removeprefix(prefix)
+        names = list(board.stored_template(tpl, version).stage_names)
+        return names + sorted(s for s in stages if s not in names)
+    return sorted(stages)
+
+
+def print_grid(board: Board, template: str | None, limit: int, as_json: bool) -> None:
+    rows = []
+    for ds in queries.datasets(board, template=template):
+        rows.append(ds)
+        if len(rows) >= limit:
+            break
+    rows.sort(key=lambda d: (d.template, d.dataset))
+    if as_json:
+        emit_json([{"dataset": d.dataset, "template": d.template,
+                    "stages": {i.stage: i.state for i in d.items}} for d in rows])
+        return
+    legend = "  ".join(f"{LETTERS[s]}={s}" for s in STATE_ORDER)
+    last = None
+    for d in rows:
+        if d.template != last:
+            click.echo(f"{d.template}: " + " ".join(i.stage for i in d.items))
+            last = d.template
+        letters = " ".join(LETTERS[State(i.state)] for i in d.items)
+        click.echo(f"  {d.dataset:<20} {letters}")
+    click.echo(legend)
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
+    """A dataset: its stages, attempts, outputs, errors and history."""
+    board = _board(ctx)
+    ds = queries.dataset(board, dataset)
+    history = queries.events(board, dataset_id=dataset, count=500)
+    fails = {i.stage: queries.failures(board, dataset, i.stage) for i in ds.items}
+    if as_json:
+        emit_json({"dataset": ds.dataset, "template": ds.template, "version": ds.version,
+                   "path": ds.path, "created_ms": ds.created_ms,
+                   "items": [vars(i) for i in ds.items], "failures": fails,
+                   "history": history})
+        return
+    click.echo(f"dataset {ds.dataset}  template {ds.template} ({ds.version})")
+    click.echo(f"  input {ds.path or '-'}  registered {_ms(ds.created_ms)}")
+    for i in ds.items:
+        click.echo(f"  {i.stage:<16} {i.state:<8} attempts {i.attempts}  token {i.token or '-'}"
+                   f"  owner {i.owner or '-'}  at {_ms(i.updated_ms)}")
+        if i.state == State.RETRY:
+            click.echo(f"    retry due {_ms(i.due_ms)}")
+        if i.outputs:
+            click.echo(f"    outputs {i.outputs}")
+        for f in fails[i.stage]:
+            click.echo(f"    attempt {f.get('attempt')} failed ({f.get('class')}): "
+                       f"{f.get('message')}")
+        if i.state == State.DEAD and fails[i.stage]:
+            tb = fails[i.stage][-1].get("traceback") or ""
+            for line in tb.rstrip().splitlines():
+                click.echo(f"      | {line}")
+    click.echo("  history:")
+    for e in history:
+        why = f"  ({e['why']})" if e.get("why") else ""
+        tok = f" token {e['tk']}" if e.get("tk") else ""
+        click.echo(f"    {_ms(int(e['t']))} {e['st']:<16} {e['fr'] or '-':>8} -> {e['to']:<8}"
+                   f" by {e['by']}{tok}{why}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def agents(ctx: click.Context, as_json: bool) -> None:
+    """Agents serving this board (OPUS PSTAT-like): host, pid, stages, items, heartbeat."""
+    found = queries.agents(_board(ctx))
+    if as_json:
+        emit_json(found)
+        return
+    if not found:
+        click.echo("no agents are running")
+        return
+    for a in found:
+        age = time.time() - float(a["heartbeat"])
+        click.echo(f"{a['id']}  {a['host']} pid {a['pid']}  {a['template']}:"
+                   f"{','.join(a['stages'])}  {a['executor']} x{a['concurrency']}  "
+                   f"holding {len(a['items'])}  done {a['done']} failed {a['failed']}  "
+                   f"heartbeat {age:.0f}s ago")
+        for it in a["items"]:
+            extra = f"  condor job {it['job']}" if it.get("job") else ""
+            click.echo(f"    {it['dataset']} {it['stage']} token {it['token']}{extra}")
+
+
+@click.command()
+@click.option("--template", "-t", help="Only this template.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def dead(ctx: click.Context, template: str | None, as_json: bool) -> None:
+    """Dead items with the reason of their last failure."""
+    board = _board(ctx)
+    sel = queries.Selector(template=template, states=(State.DEAD,))
+    rows = []
+    for ds, item in queries.select(board, sel):
+        fails = queries.failures(board, ds.dataset, item.stage)
+        last = fails[-1] if fails else {}
+        rows.append({"dataset": ds.dataset, "template": ds.template, "stage": item.stage,
+                     "attempts": item.attempts, "class": last.get("class", ""),
+                     "message": last.get("message", item.error),
+                     "traceback": last.get("traceback", "")})
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no dead items")
+        return
+    for r in rows:
+        click.echo(f"{r['dataset']:<20} {r['template']}:{r['stage']:<14} after {r['attempts']} "
+                   f"attempt(s), {r['class']}: {r['message']}")
+
+
+@click.command()
+@click.option("--dataset", "-d", "dataset_id", help="Only this dataset.")
+@click.option("--count", "-n", default=50, show_default=True)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.pass_context
+def events(ctx: click.Context, dataset_id: str | None, count: int, follow: bool,
+           as_json: bool) -> None:
+    """The audit trail of transitions (newest last)."""
+    import json as _json
+
+    board = _board(ctx)
+    seen: set[str] = set()
+    while True:
+        for e in queries.events(board, dataset_id=dataset_id, count=count):
+            if e["id"] in seen:
+                continue
+            seen.add(e["id"])
+            if as_json:
+                click.echo(_json.dumps(e, sort_keys=True))
+            else:
+                why = f" ({e['why']})" if e.get("why") else ""
+                click.echo(f"{_ms(int(e['t']))} {e['ds']:<20} {e['st']:<14} "
+                           f"{e['fr'] or '-':>8} -> {e['to']:<8} by {e['by']}{why}")
+        if not follow:
+            return
+        time.sleep(1.0)
+
+
+def _operate(ctx: click.Context, action: str, datasets: Sequence[str], template: str | None,
+             stages: Sequence[str], states: Sequence[str], dry_run: bool, as_json: bool,
+             default_states: Sequence[str]) -> None:
+    board = _board(ctx)
+    if not (datasets or template or stages or states):
+        raise click.UsageError(f"'owl {action}' needs a filter: DATASET..., --template, "
+                               "--stage or --state (use --state to act on every item in it)")
+    sel = queries.Selector(datasets=tuple(datasets), template=template, stages=tuple(stages),
+                           states=tuple(states) or tuple(default_states))
+    items = [(ds.dataset, item.stage, item.state) for ds, item in queries.select(board, sel)]
+    who = f"operator:{_user()}"
+    if dry_run:
+        target = {"hold": "held", "release": "ready/waiting/dead", "retry": "ready",
+                  "skip": "skipped"}[action]
+        if as_json:
+            emit_json([{"dataset": d, "stage": s, "before": st, "after": target}
+                       for d, s, st in items])
+        else:
+            for d, s, st in items:
+                click.echo(f"would {action} {d} {s}: {st} -> {target}")
+            click.echo(f"{len(items)} item(s) would change (dry run: nothing changed)")
+        return
+    pairs = [(d, s) for d, s, _ in items]
+    results: list[OpResult] = getattr(board, action)(pairs, who)
+    if as_json:
+        emit_json([vars(r) for r in results])
+        return
+    for r in results:
+        if r.changed:
+            click.echo(f"{action}: {r.dataset} {r.stage}: {r.before} -> {r.after}")
+        else:
+            click.echo(f"{action}: {r.dataset} {r.stage}: unchanged ({r.before})")
+    click.echo(f"{sum(r.changed for r in results)} of {len(results)} item(s) changed")
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _op_command(action: str, help_text: str, default_states: Sequence[str]) -> click.Command:
+    @click.command(name=action, help=help_text)
+    @click.argument("datasets", nargs=-1)
+    @click.option("--template", "-t", help="Only items of this template.")
+    @click.option("--stage", "-s", "stages", multiple=True, help="Only these stages.")
+    @click.option("--state", "states", multiple=True,
+                  type=click.Choice([s.value for s in State]), help="Only items in these states.")
+    @click.option("--dry-run", is_flag=True, help="Show exactly what would change; change nothing.")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.pass_context
+    def command(ctx: click.Context, datasets: tuple[str, ...], template: str | None,
+                stages: tuple[str, ...], states: tuple[str, ...], dry_run: bool,
+                as_json: bool) -> None:
+        _operate(ctx, action, datasets, template, stages, states, dry_run, as_json,
+                 default_states)
+
+    return command
+
+
+retry = _op_command("retry", "Retry dead items (or cut short a retry's backoff).",
+                    (State.DEAD, State.RETRY))
+hold = _op_command("hold", "Hold items so they do not run; a running item's agent is fenced.",
+                   ())
+release = _op_command("release", "Release held items.", (State.HELD,))
+skip = _op_command("skip", "Skip items: they count as done for their successors.", ())
+
+COMMANDS = [status, show, agents, dead, events, retry, hold, release, skip]

@@ -1,0 +1,219 @@
+"""Commands that do work: agent, ingest, demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from owl import queries
+from owl.agent import Agent, new_agent_id
+from owl.cli.main import emit_json, settings_of
+from owl.cli.ops import print_counts, print_grid
+from owl.config import Settings
+from owl.connect import open_board
+from owl.demo_tasks import make_demo_frames
+from owl.errors import ConfigError
+from owl.executor import Executor
+from owl.ingest import IngestResult, candidates, ingest_file, watch
+from owl.local import LocalExecutor
+from owl.model import State
+from owl.template import Template
+from owl.template_loader import find_template, load_templates
+
+
+def templates_of(settings: Settings) -> list[Template]:
+    """Every template in the template directories; the first of a name wins."""
+    seen: dict[str, Template] = {}
+    for t in load_templates(settings.template_dirs()):
+        seen.setdefault(t.name, t)
+    return list(seen.values())
+
+
+def make_executor(kind: str, concurrency: int, settings: Settings, log_json: bool,
+                  agent_id: str) -> Executor:
+    if kind == "local":
+        return LocalExecutor(concurrency, log_json=log_json)
+    if kind == "condor":
+        from owl.condor.executor import CondorExecutor
+
+        return CondorExecutor.from_settings(settings, agent_id=agent_id)
+    raise ConfigError(f"unknown executor {kind!r}: use 'local' or 'condor'")
+
+
+@click.command()
+@click.option("--template", "-t", "template_name", required=True, help="Template to serve.")
+@click.option("--stage", "-s", "stages", multiple=True,
+              help="Stage to serve (repeatable; default: every stage).")
+@click.option("--concurrency", "-c", default=2, show_default=True, help="Items run at once.")
+@click.option("--executor", "executor_kind", type=click.Choice(["local", "condor"]),
+              default="local", show_default=True)
+@click.option("--burst", is_flag=True,
+              help="Exit 0 once nothing served is ready, running or retrying.")
+@click.option("--grace", default=30.0, show_default=True,
+              help="Seconds running tasks may finish after SIGTERM before being given back.")
+@click.pass_context
+def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concurrency: int,
+          executor_kind: str, burst: bool, grace: float) -> None:
+    """Claim and run the items of a template's stages."""
+    settings = settings_of(ctx)
+    if concurrency < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--concurrency")
+    template = find_template(template_name, settings.template_dirs())
+    board = open_board(settings)
+    agent_id = new_agent_id()
+    executor = make_executor(executor_kind, concurrency, settings, ctx.obj["log_json"],
+                             agent_id)
+    a = Agent(board, template, executor=executor, concurrency=concurrency, settings=settings,
+              stages=stages, burst=burst, grace=grace, agent_id=agent_id)
+    a.install_signal_handlers()
+    ctx.exit(a.run())
+
+
+def _print_result(r: IngestResult, as_json: bool) -> None:
+    if as_json:
+        emit_json(vars(r))
+    elif r.status == "registered":
+        click.echo(f"registered {r.dataset} ({r.template}) from {r.path}")
+    elif r.status == "exists":
+        click.echo(f"unchanged  {r.dataset}: {r.detail}")
+    else:
+        click.echo(f"{r.status:<10} {r.path}: {r.detail}", err=r.status == "error")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--watch", "watching", is_flag=True,
+              help="Keep watching for new files (taken once completely written).")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between scans.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval: float,
+           as_json: bool) -> None:
+    """Register datasets from files (or directories of files)."""
+    settings = settings_of(ctx)
+    templates = templates_of(settings)
+    if not templates:
+        raise ConfigError(f"no templates found in {[str(d) for d in settings.template_dirs()]}")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing and not watching:
+        raise ConfigError(f"no such file or directory: {', '.join(missing)}")
+    board = open_board(settings)
+    if watching:
+        click.echo(f"watching {', '.join(map(str, paths))} (Ctrl-C to stop)", err=True)
+        try:
+            watch(board, templates, list(paths), interval=interval,
+                  report=lambda r: _print_result(r, as_json))
+        except KeyboardInterrupt:
+            return
+        return
+    errors = 0
+    for path in candidates(paths, templates):
+        r = ingest_file(board, templates, path)
+        errors += r.status == "error"
+        _print_result(r, as_json)
+    ctx.exit(1 if errors else 0)
+
+
+@click.command()
+@click.option("--datasets", "-n", default=36, show_default=True, help="Datasets to generate.")
+@click.option("--agents", "-a", "n_agents", default=2, show_default=True)
+@click.option("--concurrency", "-c", default=2, show_default=True, help="Items per agent.")
+@click.option("--timeout", default=600.0, show_default=True, help="Give up after seconds.")
+@click.pass_context
+def demo(ctx: click.Context, datasets: int, n_agents: int, concurrency: int,
+         timeout: float) -> None:
+    """Run the demo pipeline on generated datasets, with progress, then print the board."""
+    base = settings_of(ctx)
+    settings = base if ctx.parent and ctx.parent.params.get("board") else replace(
+        base, board="demo")
+    board = open_board(settings)
+    board.destroy()
+    board = open_board(settings)
+    template = find_template("demo", settings.template_dirs())
+    incoming = (settings.home / "demo" / "incoming").resolve()
+    click.echo(f"owl demo: board {settings.board!r} on "
+               f"{settings.redis_url or 'the embedded Redis in ' + str(settings.home)}")
+    frames = make_demo_frames(incoming, datasets)
+    regs = [ingest_file(board, [template], p) for p in frames]
+    bad = [r for r in regs if r.status != "registered"]
+    if bad:
+        raise ConfigError(f"demo ingest failed: {bad[0].path}: {bad[0].detail}")
+    click.echo(f"registered {len(regs)} datasets from {incoming}")
+    procs = _start_agents(settings, n_agents, concurrency, ctx.obj["log_json"])
+    click.echo(f"started {n_agents} agents x {concurrency} workers "
+               f"(logs in {settings.home / 'demo'})")
+    total = datasets * len(template.stages)
+    ok = _follow(board, procs, total, timeout)
+    click.echo("")
+    print_counts(board, "demo", as_json=False)
+    print_grid(board, "demo", 12, as_json=False)
+    done = queries.counts(board).get(("demo", template.stages[-1].name, State.DONE), 0)
+    retried = sum(1 for e in queries.events(board, count=100000)
+                  if e.get("to") == State.RETRY)
+    click.echo(f"{done} of {datasets} datasets done; {retried} attempt(s) failed and were "
+               f"retried; outputs under {settings.work_dir / 'demo'}")
+    if not settings.redis_url:
+        click.echo("the embedded Redis keeps running for other owl commands; "
+                   "'owl board stop' stops it")
+    ctx.exit(0 if ok and done == datasets else 1)
+
+
+def _start_agents(settings: Settings, n: int, concurrency: int,
+                  log_json: bool) -> list[subprocess.Popen[bytes]]:
+    logdir = settings.home / "demo"
+    logdir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "owl", "--home", str(settings.home), "--board", settings.board]
+    if settings.redis_url:
+        cmd += ["--redis", settings.redis_url]
+    if log_json:
+        cmd.append("--log-json")
+    procs = []
+    for i in range(n):
+        with open(logdir / f"agent-{i + 1}.log", "wb") as logf:
+            procs.append(subprocess.Popen(
+                [*cmd, "agent", "-t", "demo", "-c", str(concurrency), "--burst"],
+                stdout=logf, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _follow(board: object, procs: list[subprocess.Popen[bytes]], total: int,
+            timeout: float) -> bool:
+    """Print progress until every agent has exited; False on timeout or agent failure."""
+    from owl.board import Board
+
+    assert isinstance(board, Board)
+    start = time.monotonic()
+    tty = sys.stdout.isatty()
+    last_line = ""
+    while True:
+        c = queries.counts(board)
+        by_state = {s: sum(n for (t, _, st), n in c.items() if t == "demo" and st == s)
+                    for s in State}
+        done = by_state[State.DONE]
+        bar = "#" * int(30 * done / total) + "." * (30 - int(30 * done / total))
+        line = (f"[{bar}] {done}/{total} items done  running {by_state[State.RUNNING]}  "
+                f"ready {by_state[State.READY]}  retry {by_state[State.RETRY]}  "
+                f"dead {by_state[State.DEAD]}  {time.monotonic() - start:5.1f}s")
+        if tty:
+            click.echo("\r" + line, nl=False)
+        elif line.split("  ")[0] != last_line:
+            click.echo(line)
+            last_line = line.split("  ")[0]
+        if all(p.poll() is not None for p in procs):
+            if tty:
+                click.echo("\r" + line)
+            return all(p.returncode == 0 for p in procs)
+        if time.monotonic() - start > timeout:
+            for p in procs:
+                p.terminate()
+            click.echo(f"\ndemo: gave up after {timeout:g} s", err=True)
+            return False
+        time.sleep(0.3)
+
+
+COMMANDS = [agent, ingest, demo]
