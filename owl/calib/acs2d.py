@@ -1,0 +1,196 @@
+"""ACS2D: ``_blv_tmp``/``_blc_tmp``/``_crj``/``_crc`` → ``_flt``/``_flc``.
+
+Steps in hstcal's ``Do2D`` order: DQICORR (when ACSCCD did not), DARKCORR (DARKFILE, or
+DRKCFILE when PCTECORR is COMPLETE; scaled by DARKTIME), FLSHCORR (FLSHFILE or FLSHCFILE,
+scaled by FLASHDUR), FLATCORR (PFLTFILE; ERR propagated, zero flat → DQ 512) and PHOTCORR
+(PHOTFLAM, PHOTPLAM, PHOTBW from IMPHTTAB for the exposure's PHOTMODE, PHOTZPT = -21.1).
+The dark and flash images are in electrons per second of dark time / flash duration.
+
+Not implemented: DFLTFILE/LFLTFILE (delta and low-order flats), SHADCORR, GLINCORR/LFLGCORR;
+their switches are left as found.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
+
+from owl.calib import kernels as K
+from owl.calib.acsccd import darktime, dqicorr
+from owl.calib.fitsio import Frame, add_history, read_frame, set_switch, stamp_version, write_frame
+from owl.calib.step import (
+    Report,
+    complete,
+    header_float,
+    load_ref_imsets,
+    quiet,
+    ref_file,
+    ref_for,
+    switch,
+    wants,
+)
+from owl.errors import CalibError
+
+#: ST magnitude zero point written as PHOTZPT (hstcal's constant).
+PHOTZPT = -21.1
+
+
+def photmode(primary: fits.Header, chip: int) -> str:
+    """The synphot observation mode of one chip, as hstcal's ``PhotMode`` builds it.
+
+    For example ``'ACS WFC1 F606W MJD#54000.0000'``: detector and chip, the filters that are
+    not CLEAR, and the exposure start date.
+    """
+    det = str(primary.get("DETECTOR", "WFC")).strip().upper()
+    parts = ["ACS", f"{det}{chip}" if det == "WFC" else det]
+    for key in ("FILTER1", "FILTER2"):
+        f = str(primary.get(key, "")).strip().upper()
+        if f and not f.startswith("CLEAR") and f != "N/A":
+            parts.append(f)
+    if "EXPSTART" in primary:
+        parts.append(f"MJD#{float(primary['EXPSTART']):.4f}")
+    return " ".join(parts)
+
+
+def _obsmode_key(mode: str) -> tuple[str, float | None]:
+    words = mode.strip().lower().split()
+    mjd = None
+    rest = []
+    for w in words:
+        if w.startswith("mjd#"):
+            mjd = float(w[4:]) if len(w) > 4 else None
+        else:
+            rest.append(w)
+    return " ".join(sorted(rest)), mjd
+
+
+def lookup_phot(path: Path, mode: str) -> dict[str, float]:
+    """PHOTFLAM, PHOTPLAM and PHOTBW for ``mode`` from an IMPHTTAB.
+
+    Each quantity is the extension of that name: a table with OBSMODE and a column of the
+    quantity's name. A row matches when its OBSMODE has the same words as ``mode`` apart
+    from the ``mjd#`` parameter; a row parameterised in MJD (columns NELEM1, PAR1VALUES and
+    ``<NAME>1``) is interpolated linearly at the exposure's MJD.
+    """
+    want, mjd = _obsmode_key(mode)
+    out: dict[str, float] = {}
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            for name in ("PHOTFLAM", "PHOTPLAM", "PHOTBW"):
+                table = hdul[name].data
+                cols = {c.upper(): c for c in table.columns.names}
+                for row in table:
+                    if _obsmode_key(str(row[cols["OBSMODE"]]))[0] != want:
+                        continue
+                    value = float(row[cols[name]])
+                    nelem = int(row[cols["NELEM1"]]) if "NELEM1" in cols else 0
+                    if nelem > 0 and mjd is not None:
+                        xs = np.asarray(row[cols["PAR1VALUES"]], dtype=float)[:nelem]
+                        ys = np.asarray(row[cols[f"{name}1"]], dtype=float)[:nelem]
+                        value = float(np.interp(mjd, xs, ys))
+                    out[name] = value
+                    break
+                else:
+                    raise CalibError(f"IMPHTTAB {path}[{name}]: no row for OBSMODE {mode!r}")
+    except (OSError, KeyError, IndexError, AttributeError) as exc:
+        raise CalibError(f"IMPHTTAB {path}: cannot read ({exc})") from exc
+    return out
+
+
+def _subtract_ref(frame: Frame, keyword: str, scale: float, source: str,
+                  mean_key: str) -> None:
+    """Subtract ``scale`` times a reference image; record its mean as ``mean_key``."""
+    ref = load_ref_imsets(ref_file(frame.primary, keyword, source))
+    for imset in frame.imsets:
+        r = ref_for(ref, imset)
+        K.subtract_scaled(imset.sci, imset.err, imset.dq, r.sci, r.err, r.dq, scale)
+        imset.sci_header[mean_key] = (float(r.sci.mean(dtype=np.float64)) * scale,
+                                      f"mean of {keyword} values subtracted (electrons)")
+
+
+def calibrate_2d(frame: Frame, report: Report = quiet) -> None:
+    """Run the ACS2D steps on ``frame`` in place."""
+    ph = frame.primary
+    source = str(frame.path or ph.get("ROOTNAME", "frame"))
+    for imset in frame.imsets:
+        imset.sci = np.ascontiguousarray(imset.sci, dtype=np.float32)
+        imset.err = np.ascontiguousarray(imset.err, dtype=np.float32)
+        imset.dq = np.ascontiguousarray(imset.dq, dtype=np.int16)
+    cte = switch(ph, "PCTECORR") == "COMPLETE"
+    if wants(ph, "DQICORR"):
+        complete(ph, "DQICORR", f"BPIXTAB={dqicorr(frame, source, report)}")
+    if wants(ph, "DARKCORR"):
+        key = "DRKCFILE" if cte else "DARKFILE"
+        dt = header_float(ph, "DARKTIME", None, source) if "DARKTIME" in ph \
+            else darktime(ph, source)
+        _subtract_ref(frame, key, dt, source, "MEANDARK")
+        complete(ph, "DARKCORR", f"{key}={ph[key]} scaled by DARKTIME={dt:g} s")
+        report(f"DARKCORR: {ph[key]} x {dt:g} s")
+    if wants(ph, "FLSHCORR"):
+        key = "FLSHCFILE" if cte else "FLSHFILE"
+        flashdur = header_float(ph, "FLASHDUR", 0.0, source)
+        if flashdur <= 0:
+            set_switch(ph, "FLSHCORR", "SKIPPED")
+            add_history(ph, "FLSHCORR skipped: post-flash exposure was 0 seconds")
+        else:
+            _subtract_ref(frame, key, flashdur, source, "MEANFLSH")
+            complete(ph, "FLSHCORR", f"{key}={ph[key]} scaled by FLASHDUR={flashdur:g} s")
+            report(f"FLSHCORR: {ph[key]} x {flashdur:g} s")
+    if wants(ph, "FLATCORR"):
+        flat = load_ref_imsets(ref_file(ph, "PFLTFILE", source))
+        for imset in frame.imsets:
+            f = ref_for(flat, imset)
+            K.divide_flat(imset.sci, imset.err, imset.dq, f.sci, f.err, f.dq)
+        complete(ph, "FLATCORR", f"PFLTFILE={ph['PFLTFILE']}")
+        report(f"FLATCORR: {ph['PFLTFILE']}")
+    if wants(ph, "PHOTCORR"):
+        table = ref_file(ph, "IMPHTTAB", source)
+        for imset in sorted(frame.imsets, key=lambda s: -s.chip):
+            mode = photmode(ph, imset.chip)
+            phot = lookup_phot(table, mode)
+            for h in (imset.sci_header, ph):
+                h["PHOTMODE"] = (mode, "observation configuration for photometry")
+                h["PHOTFLAM"] = (phot["PHOTFLAM"], "inverse sensitivity, ergs/cm2/A/e-")
+                h["PHOTZPT"] = (PHOTZPT, "ST magnitude zero point")
+                h["PHOTPLAM"] = (phot["PHOTPLAM"], "Pivot wavelength (Angstroms)")
+                h["PHOTBW"] = (phot["PHOTBW"], "RMS bandwidth of filter plus detector")
+        complete(ph, "PHOTCORR", f"IMPHTTAB={ph['IMPHTTAB']}")
+        report(f"PHOTCORR: {ph['IMPHTTAB']}")
+    stamp_version(ph)
+
+
+def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False,
+          report: Report = quiet) -> Path:
+    """Run ACS2D on one file and write the ``_flt`` (or ``_flc``) file.
+
+    Parameters
+    ----------
+    input_path : str or pathlib.Path
+        ``_blv_tmp``, ``_blc_tmp``, ``_crj`` or ``_crc`` file.
+    output_path : str or pathlib.Path
+        Output file.
+    overwrite : bool
+        Replace an existing output (hstcal never does).
+    report : callable
+        Receives progress lines.
+
+    Returns
+    -------
+    pathlib.Path
+        The output file.
+
+    Raises
+    ------
+    owl.errors.CalibError
+        On unreadable input or reference files, missing keywords or an existing output.
+    """
+    out = Path(output_path)
+    if out.exists() and not overwrite:
+        raise CalibError(f"{out}: output exists (remove it or ask to overwrite)")
+    frame = read_frame(input_path, sci_dtype=np.float32)
+    report(f"ACS2D: {input_path} -> {out}")
+    calibrate_2d(frame, report)
+    write_frame(frame, out, overwrite=overwrite)
+    return out

@@ -1,0 +1,288 @@
+"""ACSCCD: raw → ``_blv_tmp`` (DQICORR, BIASCORR, gain, BLEVCORR, saturation, ERR, trim).
+
+The order is hstcal's ``DoCCD``: bad pixels from BPIXTAB; the bias image (with its
+overscan) subtracted; conversion to electrons with the CCDTAB gains (BUNIT=ELECTRONS);
+the bias level measured in the physical overscan of each amp, fitted as a line in row
+(hstcal's ``doBlev``: per-row median, 3-sigma clipping of high outliers, unweighted fit) and
+subtracted with the virtual-overscan drift; DARKTIME; full-well saturation flags; the ERR
+array from read noise and Poisson noise; and, when BLEVCORR ran, the overscan trimmed.
+
+hstcal's post-SM4 full-frame path (bias shift, cross talk, destriping) is not reproduced:
+every exposure gets the ``doBlev`` fit. SINKCORR is not implemented and its switch is left
+as found. A BIASFILE with BUNIT=ELECTRONS is subtracted after the gain (same arithmetic as
+subtracting it divided by the gain before).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
+
+from owl.calib import kernels as K
+from owl.calib.ccdtab import CCDParams
+from owl.calib.fitsio import Frame, Imset, add_history, read_frame, stamp_version, write_frame
+from owl.calib.step import (
+    SM4MJD,
+    AmpLayout,
+    Report,
+    amp_layout,
+    ccd_params,
+    complete,
+    header_float,
+    load_ref_imsets,
+    quiet,
+    ref_file,
+    ref_for,
+    wants,
+)
+from owl.errors import CalibError
+
+#: hstcal's default serious-DQ mask when SDQFLAGS is absent.
+DEFAULT_SDQFLAGS = 31743
+
+
+@dataclass(frozen=True)
+class Overscan:
+    """One OSCNTAB row, 0-indexed inclusive column/row ranges (hstcal's ``FindOverscan``)."""
+
+    trimx: tuple[int, int]
+    trimy: tuple[int, int]
+    biassecta: tuple[int, int]
+    biassectb: tuple[int, int]
+    vx: tuple[int, int]
+    vy: tuple[int, int]
+
+
+def find_overscan(path: Path, ccdamp: str, chip: int, binning: tuple[int, int],
+                  shape: tuple[int, ...]) -> Overscan | None:
+    """The OSCNTAB row for this readout and chip size, or None (no overscan to use)."""
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            table = hdul[1].data
+            rows = [{n.upper(): table[n][i] for n in table.columns.names}
+                    for i in range(len(table))]
+    except (OSError, IndexError, AttributeError, TypeError) as exc:
+        raise CalibError(f"OSCNTAB {path}: cannot read the table ({exc})") from exc
+    amps = {ccdamp.strip().upper(), "".join(a for a in "ABCD" if a in ccdamp.upper()
+                                            and a in {1: "AB", 2: "CD"}.get(chip, ""))}
+    for r in rows:
+        try:
+            if (str(r["CCDAMP"]).strip().upper() in amps and int(r["CCDCHIP"]) == chip
+                    and (int(r["BINX"]), int(r["BINY"])) == binning
+                    and (int(r["NX"]), int(r["NY"])) == (shape[1], shape[0])):
+                return Overscan(
+                    trimx=(int(r["TRIMX1"]), int(r["TRIMX2"])),
+                    trimy=(int(r["TRIMY1"]), int(r["TRIMY2"])),
+                    biassecta=(int(r["BIASSECTA1"]) - 1, int(r["BIASSECTA2"]) - 1),
+                    biassectb=(int(r["BIASSECTB1"]) - 1, int(r["BIASSECTB2"]) - 1),
+                    vx=(int(r["VX1"]) - 1, int(r["VX2"]) - 1),
+                    vy=(int(r["VY1"]) - 1, int(r["VY2"]) - 1),
+                )
+        except KeyError as exc:
+            raise CalibError(f"OSCNTAB {path}: column {exc.args[0]} is missing") from None
+    return None
+
+
+def _bias_sections(o: Overscan, side: int, namps: int) -> np.ndarray:
+    """Overscan column ranges for the amp on ``side`` (0 left, 1 right), as ``doBlev``."""
+    a, b = o.biassecta, o.biassectb
+    if a[1] > 0 and b[1] > 0:
+        near, far = (a, b) if side == 0 else (b, a)
+        return np.array([near, far] if namps == 1 else [near])
+    return np.array([a if a[1] > 0 else b])
+
+
+def _blevcorr(imset: Imset, o: Overscan | None, lay: AmpLayout, ccd: CCDParams,
+              sdqflags: int, report: Report) -> tuple[float, bool]:
+    """Subtract the overscan bias level per amp; return (mean level, from overscan)."""
+    sci, dq = imset.sci, imset.dq
+    default = {a: ccd.amp(a).bias * ccd.amp(a).gain for a in lay.amps}
+    ny, nx = sci.shape
+    if o is None:
+        for side, amp in enumerate(lay.amps):
+            c0, c1 = (0, lay.ampx) if side == 0 and len(lay.amps) == 2 else (lay.ampx, nx)
+            K.subtract_bias_level(sci, 0, ny, c0, c1,
+                                  K.BiasLevel(default[amp], 0.0, 0.0, from_overscan=False))
+        report(f"  chip {imset.chip}: no OSCNTAB row; CCDTAB bias levels subtracted")
+        return float(np.mean(list(default.values()))), False
+    begy, endy = o.trimy[0], ny - o.trimy[1]
+    width = nx - o.trimx[0] - o.trimx[1]
+    split = width // 2 if len(lay.amps) == 2 else width
+    levels = []
+    for side, amp in enumerate(lay.amps):
+        begx = o.trimx[0] + (split if side else 0)
+        endx = o.trimx[0] + split if side == 0 and len(lay.amps) == 2 else nx - o.trimx[1]
+        sections = _bias_sections(o, side, len(lay.amps))
+        rows = K.overscan_row_levels(sci, dq, sections, begy, endy, sdqflags)
+        level = K.fit_bias_level(rows, begy, ccd.amp(amp).readnoise, default[amp])
+        dslope, dzero = 0.0, float(sections[0].sum()) / 2.0
+        if o.vy[1] > 0 and o.vx[1] > o.vx[0]:
+            # The virtual overscan is fitted under this amp's own columns only: across the
+            # amp boundary the level steps, which a line through both would turn into a slope.
+            vx0, vx1 = max(o.vx[0], begx), min(o.vx[1], endx - 1)
+            if vx1 > vx0:
+                cols = K.virtual_overscan_columns(sci, dq, vx0, vx1, o.vy[0], o.vy[1], sdqflags)
+                dslope = K.drift_slope(cols, vx0)
+        level = K.BiasLevel(level.intercept, level.slope, level.mid_row, dslope, dzero,
+                            level.nrejected, level.from_overscan)
+        K.subtract_bias_level(sci, begy, endy, begx, endx, level)
+        mean = level.at_row((begy + endy - 1) / 2.0) + dslope * ((begx + endx) / 2.0 - dzero)
+        levels.append(mean)
+        report(f"  chip {imset.chip} amp {amp}: bias level {mean:.6g} e "
+               f"({'overscan fit' if level.from_overscan else 'CCDTAB default'}, "
+               f"{level.nrejected} rows rejected, drift slope {dslope:.3g} e/col)")
+    return float(np.mean(levels)), True
+
+
+def dqicorr(frame: Frame, source: str, report: Report) -> str:
+    """OR the BPIXTAB flags into every imset's DQ; return the BPIXTAB keyword value."""
+    path = ref_file(frame.primary, "BPIXTAB", source)
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            t = hdul[1].data
+            cols = {n.upper(): np.asarray(t[n]) for n in t.columns.names}
+    except (OSError, IndexError, AttributeError, TypeError) as exc:
+        raise CalibError(f"BPIXTAB {path}: cannot read the table ({exc})") from exc
+    for imset in frame.imsets:
+        sel = cols["CCDCHIP"] == imset.chip if "CCDCHIP" in cols else slice(None)
+        try:
+            K.apply_bpixtab(imset.dq, cols["PIX1"][sel], cols["PIX2"][sel],
+                            cols["LENGTH"][sel], cols["AXIS"][sel], cols["VALUE"][sel],
+                            int(imset.sci_header.get("LTV1", 0)),
+                            int(imset.sci_header.get("LTV2", 0)))
+        except KeyError as exc:
+            raise CalibError(f"BPIXTAB {path}: column {exc.args[0]} is missing") from None
+    report(f"DQICORR: {path.name}")
+    return str(frame.primary["BPIXTAB"])
+
+
+def darktime(primary: fits.Header, source: str) -> float:
+    """DARKTIME as hstcal computes it: EXPTIME + FLASHDUR, + 3 s for post-SM4 WFC science."""
+    exptime = header_float(primary, "EXPTIME", source=source)
+    value = exptime + header_float(primary, "FLASHDUR", 0.0, source)
+    if (str(primary.get("DETECTOR", "")).strip().upper() == "WFC" and exptime > 0
+            and header_float(primary, "EXPSTART", 0.0, source) > SM4MJD):
+        value += 3.0
+    return value
+
+
+def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
+    """Run the ACSCCD steps on ``frame`` in place (SCI becomes float32 electrons)."""
+    ph = frame.primary
+    source = str(frame.path or ph.get("ROOTNAME", "frame"))
+    err_was_zero = all(not s.err.any() for s in frame.imsets)
+    for imset in frame.imsets:
+        imset.sci = np.ascontiguousarray(imset.sci, dtype=np.float32)
+        imset.err = np.ascontiguousarray(imset.err, dtype=np.float32)
+        imset.dq = np.ascontiguousarray(imset.dq, dtype=np.int16)
+    if wants(ph, "DQICORR"):
+        complete(ph, "DQICORR", f"BPIXTAB={dqicorr(frame, source, report)}")
+    ccdamp = str(ph.get("CCDAMP", "ABCD"))
+    ccd = {s.chip: ccd_params(ph, s.chip, source) for s in frame.imsets}
+    lays = {s.chip: amp_layout(ccdamp, s.chip, s.sci.shape) for s in frame.imsets}
+    for letter in "ABCD":
+        for p in ccd.values():
+            if letter in p.amps:
+                ph[f"ATODGN{letter}"] = p.amp(letter).gain
+                ph[f"READNSE{letter}"] = p.amp(letter).readnoise
+    add_history(ph, f"CCD parameters from CCDTAB={ph.get('CCDTAB')}")
+    bias = None
+    if wants(ph, "BIASCORR"):
+        bias = load_ref_imsets(ref_file(ph, "BIASFILE", source))
+    bias_in_e = bias is not None and str(bias.primary.get("BUNIT", bias.imsets[0].sci_header
+                                                          .get("BUNIT", ""))).strip().upper() \
+        == "ELECTRONS"
+    for imset in frame.imsets:
+        lay, p = lays[imset.chip], ccd[imset.chip]
+        gain = lay.quad({a: p.amp(a).gain for a in lay.amps})
+        if bias is not None and not bias_in_e:
+            b = ref_for(bias, imset)
+            K.subtract_scaled(imset.sci, imset.err, imset.dq, b.sci, b.err, b.dq, 1.0)
+        K.multiply_quadrants(imset.sci, imset.err, gain, lay.ampx, lay.ampy)
+        if bias is not None and bias_in_e:
+            b = ref_for(bias, imset)
+            K.subtract_scaled(imset.sci, imset.err, imset.dq, b.sci, b.err, b.dq, 1.0)
+        for h in (imset.sci_header, imset.err_header):
+            h["BUNIT"] = "ELECTRONS"
+    if bias is not None:
+        complete(ph, "BIASCORR", f"BIASFILE={ph['BIASFILE']}")
+        report(f"BIASCORR: {ph['BIASFILE']}")
+    overscans: dict[int, Overscan | None] = {}
+    if wants(ph, "BLEVCORR"):
+        oscn = ref_file(ph, "OSCNTAB", source)
+        binning = (int(ph.get("BINAXIS1", 1)), int(ph.get("BINAXIS2", 1)))
+        report(f"BLEVCORR: {ph['OSCNTAB']}")
+        for imset in frame.imsets:
+            o = find_overscan(oscn, ccdamp, imset.chip, binning, imset.sci.shape)
+            overscans[imset.chip] = o
+            sdq = int(imset.sci_header.get("SDQFLAGS", DEFAULT_SDQFLAGS))
+            mean, _ = _blevcorr(imset, o, lays[imset.chip], ccd[imset.chip], sdq, report)
+            imset.sci_header["MEANBLEV"] = (mean, "mean of bias levels subtracted in electrons")
+        complete(ph, "BLEVCORR", f"OSCNTAB={ph['OSCNTAB']}")
+    ph["DARKTIME"] = (darktime(ph, source), "dark time (s)")
+    for imset in frame.imsets:
+        lay, p = lays[imset.chip], ccd[imset.chip]
+        if bias is not None and overscans:
+            K.flag_saturation(imset.sci, imset.dq, lay.quad({a: p.saturate for a in lay.amps}),
+                              lay.ampx, lay.ampy)
+        if err_was_zero:
+            K.init_err(imset.sci, imset.err, lay.quad({a: p.amp(a).readnoise for a in lay.amps}),
+                       lay.ampx, lay.ampy)
+    if err_was_zero:
+        add_history(ph, "Uncertainty array initialized from read noise and Poisson noise")
+    for imset in frame.imsets:
+        o = overscans.get(imset.chip)
+        if o is not None:
+            _trim(imset, o)
+    stamp_version(ph)
+
+
+def _trim(imset: Imset, o: Overscan) -> None:
+    ny, nx = imset.sci.shape
+    x0, x1, y0, y1 = o.trimx[0], nx - o.trimx[1], o.trimy[0], ny - o.trimy[1]
+    imset.sci = K.trim(imset.sci, x0, x1, y0, y1)
+    imset.err = K.trim(imset.err, x0, x1, y0, y1)
+    imset.dq = K.trim(imset.dq, x0, x1, y0, y1)
+    for h in (imset.sci_header, imset.err_header, imset.dq_header):
+        for key, off in (("LTV1", x0), ("LTV2", y0), ("CRPIX1", x0), ("CRPIX2", y0)):
+            if key in h or key.startswith("LTV"):
+                h[key] = float(h.get(key, 0.0)) - off
+        h["SIZAXIS1"], h["SIZAXIS2"] = x1 - x0, y1 - y0
+
+
+def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False,
+           report: Report = quiet) -> Path:
+    """Run ACSCCD on a raw file and write the ``_blv_tmp`` file.
+
+    Parameters
+    ----------
+    input_path : str or pathlib.Path
+        Raw frame (``*_raw.fits``).
+    output_path : str or pathlib.Path
+        Output (``*_blv_tmp.fits``).
+    overwrite : bool
+        Replace an existing output (hstcal never does).
+    report : callable
+        Receives progress lines.
+
+    Returns
+    -------
+    pathlib.Path
+        The output file.
+
+    Raises
+    ------
+    owl.errors.CalibError
+        On unreadable input or reference files, missing keywords or an existing output.
+    """
+    out = Path(output_path)
+    if out.exists() and not overwrite:
+        raise CalibError(f"{out}: output exists (remove it or ask to overwrite)")
+    frame = read_frame(input_path)
+    report(f"ACSCCD: {input_path} -> {out}")
+    calibrate_ccd(frame, report)
+    write_frame(frame, out, overwrite=overwrite)
+    return out

@@ -1,0 +1,165 @@
+"""What the CALACS step modules share: switches, reference images, amp layout, reporting.
+
+Step modules (:mod:`owl.calib.acsccd`, :mod:`owl.calib.acs2d`, :mod:`owl.calib.acsrej`) are
+glue: they read headers and reference files, call the kernels, and record what they did
+(switch set to COMPLETE, a HISTORY line naming the step and its reference file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
+from numpy.typing import NDArray
+
+from owl.calib.ccdtab import CCDKey, CCDParams, lookup_ccd
+from owl.calib.fitsio import Frame, Imset, add_history, read_frame, set_switch
+from owl.calib.refpath import resolve_ref
+from owl.errors import CalibError
+
+#: Reporter for progress lines (``print`` for ``-v``, a logger's ``info`` in tasks).
+Report = Callable[[str], None]
+
+#: hstcal's MJD of Servicing Mission 4 (post-SM4 WFC darks get 3 s of extra idle time).
+SM4MJD = 54967.0
+
+
+def quiet(_: str) -> None:
+    """A :data:`Report` that says nothing."""
+
+
+def switch(header: fits.Header, name: str) -> str:
+    """Value of a calibration switch (``PERFORM``, ``OMIT``, ``COMPLETE``…), upper-case.
+
+    A missing switch reads as ``OMIT``, as hstcal's ``GetSwitch`` does.
+    """
+    return str(header.get(name, "OMIT")).strip().upper()
+
+
+def wants(header: fits.Header, name: str) -> bool:
+    """True when switch ``name`` is ``PERFORM``."""
+    return switch(header, name) == "PERFORM"
+
+
+def complete(header: fits.Header, name: str, text: str) -> None:
+    """Mark switch ``name`` COMPLETE and add a HISTORY line saying what was done."""
+    set_switch(header, name, "COMPLETE")
+    add_history(header, f"{name} complete: {text}")
+
+
+def ref_file(header: fits.Header, keyword: str, source: str) -> Path:
+    """The reference file named by ``keyword`` (``jref$name`` resolved via the environment)."""
+    value = header.get(keyword)
+    if value is None:
+        raise CalibError(f"{source}: keyword {keyword} is missing; cannot find its reference file")
+    return resolve_ref(str(value), keyword=keyword, source=source)
+
+
+@dataclass(frozen=True)
+class RefImage:
+    """One chip of a reference image cut to a science imset: SCI, ERR, DQ and its header."""
+
+    sci: NDArray[np.float32]
+    err: NDArray[np.float32]
+    dq: NDArray[np.int16]
+    header: fits.Header
+
+
+def load_ref_imsets(path: Path) -> Frame:
+    """Read a reference image file (bias, dark, flat…) with float32 SCI."""
+    return read_frame(path, sci_dtype=np.float32)
+
+
+def ref_for(ref: Frame, imset: Imset) -> RefImage:
+    """The part of reference ``ref`` that lies under ``imset`` (same CCDCHIP).
+
+    A reference may be larger than the science array (a subarray): the offset is the
+    difference of the LTV keywords, as hstcal's ``FindLine``; binned references are not
+    supported.
+    """
+    where = f"{ref.path}"
+    chip = imset.chip
+    r = ref.imset(chip)
+    ny, nx = imset.sci.shape
+    ry, rx = r.sci.shape
+    x0 = round(float(r.sci_header.get("LTV1", 0)) - float(imset.sci_header.get("LTV1", 0)))
+    y0 = round(float(r.sci_header.get("LTV2", 0)) - float(imset.sci_header.get("LTV2", 0)))
+    if (ry, rx) == (ny, nx):
+        x0 = y0 = 0
+    if x0 < 0 or y0 < 0 or y0 + ny > ry or x0 + nx > rx:
+        raise CalibError(
+            f"{where}: chip {chip} reference of shape {(ry, rx)} does not cover the science "
+            f"array {(ny, nx)} at offset ({y0}, {x0})"
+        )
+    cut = (slice(y0, y0 + ny), slice(x0, x0 + nx))
+    return RefImage(
+        sci=np.ascontiguousarray(r.sci[cut], dtype=np.float32),
+        err=np.ascontiguousarray(r.err[cut], dtype=np.float32),
+        dq=np.ascontiguousarray(r.dq[cut], dtype=np.int16),
+        header=r.sci_header,
+    )
+
+
+@dataclass(frozen=True)
+class AmpLayout:
+    """Per-amp values of one chip as the kernels want them (see :mod:`kernels_numpy`).
+
+    Attributes
+    ----------
+    amps : tuple of str
+        The chip's amplifiers used, left to right.
+    ampx, ampy : int
+        Column and row where the amp regions change.
+    letters : tuple of tuple of str
+        ``letters[row >= ampy][col >= ampx]``: the amp of each quadrant.
+    """
+
+    amps: tuple[str, ...]
+    ampx: int
+    ampy: int
+    letters: tuple[tuple[str, str], tuple[str, str]]
+
+    def quad(self, value: Mapping[str, float]) -> NDArray[np.float32]:
+        """A ``(2, 2)`` array of ``value[amp]`` per quadrant."""
+        return np.array([[value[a] for a in row] for row in self.letters], dtype=np.float32)
+
+
+#: The amplifiers of each WFC chip, left then right (hstcal's ``get_nsegn``).
+CHIP_AMPS = {1: "AB", 2: "CD"}
+
+
+def amp_layout(ccdamp: str, chip: int, shape: tuple[int, ...]) -> AmpLayout:
+    """Which amplifier read which part of a WFC chip of ``shape``.
+
+    Two amps per chip split it at the middle column; a single amp covers the whole chip.
+    """
+    used = tuple(a for a in CHIP_AMPS.get(chip, "") if a in ccdamp.upper())
+    if not used:
+        raise CalibError(f"CCDAMP={ccdamp!r} reads no amplifier of chip {chip}")
+    left, right = (used[0], used[-1])
+    ampx = shape[1] // 2 if len(used) == 2 else 0
+    row = (left, right)
+    # WFC1 (A, B) sits in the rows >= ampy half of hstcal's layout, WFC2 (C, D) below it.
+    ampy = 0 if chip == 1 else shape[0]
+    return AmpLayout(amps=used, ampx=ampx, ampy=ampy, letters=(row, row))
+
+
+def ccd_params(primary: fits.Header, chip: int, source: str) -> CCDParams:
+    """The CCDTAB row for ``chip`` of the exposure whose primary header is ``primary``."""
+    return lookup_ccd(ref_file(primary, "CCDTAB", source), CCDKey.from_header(primary, chip))
+
+
+def header_float(header: fits.Header, key: str, default: float | None = None,
+                 source: str = "") -> float:
+    """A numeric keyword, with a clear error when it is absent or not a number."""
+    value: Any = header.get(key, default)
+    if value is None:
+        raise CalibError(f"{source}: keyword {key} is missing")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CalibError(f"{source}: keyword {key}={value!r} is not a number") from None
