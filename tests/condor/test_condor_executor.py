@@ -1,0 +1,277 @@
+"""CondorExecutor: tracking by real event logs, reconciliation and adoption.
+
+Event logs are written in HTCondor's format and parsed by htcondor2.JobEventLog; the schedd
+is the in-memory model of ``condor_memschedd`` (real Submit expansion, real ClassAd
+constraints). Jobs "run" by executing the command line their expanded submit description
+gives, as a real subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import condor_userlog as ul
+import pytest
+from condor_jobs import make_job
+from condor_memschedd import MemorySchedd
+
+from owl.condor.executor import CondorExecutor
+from owl.condor.schedd import Action
+from owl.condor.settings import CondorSettings
+from owl.condor.spool import Spool, item_files
+from owl.model import FailureClass
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def schedd():
+    return MemorySchedd()
+
+
+@pytest.fixture
+def make_executor(settings, schedd, clock, task_dir):
+    s = CondorSettings(**{**settings.__dict__, "pythonpath": (str(REPO), str(task_dir))})
+
+    def make(**overrides):
+        return CondorExecutor(
+            CondorSettings(**{**s.__dict__, **overrides}), schedd, clock=clock, sleep=clock.sleep
+        )
+
+    return make
+
+
+def _log(settings) -> Path:
+    return Spool(settings.spool_dir).event_log(settings.agent_id)
+
+
+def run_like_condor(schedd: MemorySchedd, cluster: int, proc: int) -> int:
+    """Run a queued job's command line as the starter would; returns its exit status."""
+    ad = schedd.queue[(cluster, proc)]
+    env_text = shlex.split(ad["environment"])[0]  # PYTHONPATH='a:b'
+    name, _, value = env_text.partition("=")
+    env = dict(os.environ, **{name: value})
+    args = shlex.split(ad["arguments"])
+    return subprocess.run(
+        [ad["executable"], *args], env=env, capture_output=True, timeout=120, check=False
+    ).returncode
+
+
+def finish(schedd, settings, cluster, proc):
+    """Run the job, log its termination and move it to the history."""
+    code = run_like_condor(schedd, cluster, proc)
+    ul.append(_log(settings), ul.execute(cluster, proc), ul.terminated(cluster, proc, code))
+    schedd.leave(cluster, proc, JobStatus=4, ExitCode=code, ExitBySignal=False)
+    return code
+
+
+def test_submit_is_one_transaction_per_stage(tmp_path, make_executor, schedd):
+    ex = make_executor()
+    ex.submit(
+        [
+            make_job(tmp_path, "a", 1),
+            make_job(tmp_path, "b", 2, stage="crrej"),
+            make_job(tmp_path, "c", 3, memory_mb=2048),
+        ]
+    )
+    assert len(schedd.submitted) == 2
+    assert ex.active() == 3
+    ads = sorted(schedd.queue.values(), key=lambda a: (a["ClusterId"], a["ProcId"]))
+    assert [(a["ClusterId"], a["ProcId"], a["OwlDataset"], a["OwlStage"]) for a in ads] == [
+        (100, 0, "a", "calib"),
+        (100, 1, "c", "calib"),
+        (101, 0, "b", "crrej"),
+    ]
+    assert [a["request_memory"] for a in ads] == [1024, 2048, 1024]
+    assert {a["OwlBoard"] for a in ads} == {"hst"} and ads[1]["OwlToken"] == 3
+
+
+def test_outcomes_from_the_event_log(tmp_path, make_executor, schedd, settings):
+    ex = make_executor()
+    ex.submit(
+        [
+            make_job(tmp_path, "good", 1),
+            make_job(tmp_path, "bad", 2, task="owltask_condor:explode"),
+            make_job(tmp_path, "killed", 3),
+        ]
+    )
+    assert ex.poll(0) == []
+    assert finish(schedd, settings, 100, 0) == 0
+    assert finish(schedd, settings, 100, 1) == 1
+    ul.append(_log(settings), ul.execute(100, 2), ul.killed(100, 2, signal=9))
+    out = {o.dataset: o for o in ex.poll(0)}
+    good, bad, killed = out["good"], out["bad"], out["killed"]
+    assert good.ok and good.token == 1 and good.outputs["attempt"] == 1
+    assert Path(good.outputs["flt"]).read_text() == "good 2"
+    assert not bad.ok and bad.failure is FailureClass.ERROR
+    assert bad.error == "ValueError: bad frame bad" and "raise ValueError" in bad.traceback
+    assert not killed.ok and killed.failure is FailureClass.CRASH
+    assert killed.error == "job 100.2 was killed by signal 9"
+    assert ex.active() == 0
+    base = Spool(settings.spool_dir).item_base("calib", "good", 1)
+    assert item_files(base)[1].exists()  # kept until the next poll confirms delivery
+    assert ex.poll(0) == []
+    assert not any(p.exists() for p in item_files(base))
+
+
+def test_memory_hold_fails_the_attempt_and_removes_the_job(
+    tmp_path, make_executor, schedd, settings
+):
+    ex = make_executor()
+    ex.submit([make_job(tmp_path, "big", 5, memory_mb=1024)])
+    ul.append(_log(settings), ul.execute(100, 0), ul.memory_held(100, 0, limit_mb=1024))
+    [outcome] = ex.poll(0)
+    assert outcome.failure is FailureClass.MEMORY and not outcome.ok
+    assert "cgroup memory limit of 1024 megabytes" in outcome.error
+    assert "code 34" in outcome.error
+    assert schedd.actions[-1][:2] == (Action.REMOVE, ["100.0"])
+    ul.append(_log(settings), ul.aborted(100, 0))  # the removal's own event is not reported
+    assert ex.poll(0) == []
+
+
+def test_operator_hold_is_a_pause_not_a_failure(tmp_path, make_executor, schedd, settings):
+    ex = make_executor()
+    ex.submit([make_job(tmp_path, "x", 1)])
+    assert ex.hold("x", "calib") == 1
+    ul.append(_log(settings), ul.held(100, 0, "held by an owl operator", code=1))
+    assert ex.poll(0) == []
+    info = ex.job_info("x", "calib")
+    assert info["state"] == "held" and info["hold_reason"] == "held by an owl operator"
+    assert info["job"] == "100.0" and info["token"] == 1 and info["in_queue"]
+    assert ex.release("x", "calib") == 1
+    ul.append(_log(settings), ul.released(100, 0))
+    finish(schedd, settings, 100, 0)
+    [outcome] = ex.poll(0)
+    assert outcome.ok
+
+
+def test_removed_outside_owl(tmp_path, make_executor, schedd, settings):
+    ex = make_executor()
+    ex.submit([make_job(tmp_path, "x", 1)])
+    ul.append(_log(settings), ul.aborted(100, 0))
+    [outcome] = ex.poll(0)
+    assert outcome.failure is FailureClass.REMOVED
+    assert "via condor_rm (by user owl)" in outcome.error
+
+
+def test_cancelled_job_is_removed_and_never_reported(tmp_path, make_executor, schedd, settings):
+    ex = make_executor()
+    ex.submit([make_job(tmp_path, "x", 1), make_job(tmp_path, "y", 2)])
+    ex.cancel("x", "calib", 1)
+    assert schedd.actions[-1][:2] == (Action.REMOVE, ["100.0"])
+    assert ex.active() == 1
+    ul.append(_log(settings), ul.aborted(100, 0))
+    assert ex.poll(0) == []
+
+
+def test_reconciliation_catches_what_the_log_missed(tmp_path, make_executor, schedd, clock):
+    ex = make_executor(reconcile_interval=60.0)
+    ex.submit([make_job(tmp_path, f"d{i}", i) for i in range(4)])
+    run_like_condor(schedd, 100, 0)
+    schedd.leave(100, 0, JobStatus=4, ExitCode=0, ExitBySignal=False)
+    schedd.queue[(100, 1)].update(
+        JobStatus=5,
+        HoldReasonCode=34,
+        HoldReasonSubCode=0,
+        HoldReason="Job has gone over cgroup memory limit of 1024 megabytes.",
+    )
+    schedd.leave(100, 2, JobStatus=3, RemoveReason="via condor_rm (by user root)")
+    assert ex.poll(0) == []  # no event in the log, and no reconciliation due yet
+    clock.now += 61
+    out = {o.dataset: o for o in ex.poll(0)}
+    assert out["d0"].ok and out["d0"].outputs["flt"].endswith("flt.txt")
+    assert out["d1"].failure is FailureClass.MEMORY
+    assert out["d2"].failure is FailureClass.REMOVED and "by user root" in out["d2"].error
+    assert set(out) == {"d0", "d1", "d2"} and ex.active() == 1
+    assert any("member(ProcId" in q for q in schedd.queries)
+
+
+def test_evicted_job_that_never_returns(tmp_path, make_executor, schedd, settings, clock):
+    ex = make_executor()
+    ex.submit([make_job(tmp_path, "x", 1)])
+    ul.append(_log(settings), ul.execute(100, 0), ul.evicted(100, 0))
+    assert ex.poll(0) == []
+    del schedd.queue[(100, 0)]  # gone, and no history either
+    clock.now += 61
+    [outcome] = ex.poll(0)
+    assert outcome.failure is FailureClass.EVICTED
+
+
+def test_poll_waits_up_to_its_timeout(tmp_path, make_executor, clock):
+    ex = make_executor(poll_interval=0.5)
+    ex.submit([make_job(tmp_path, "x", 1)])
+    start = clock.now
+    assert ex.poll(2.0) == []
+    assert clock.now - start == pytest.approx(2.0)
+
+
+def test_restarted_agent_adopts_its_jobs(tmp_path, make_executor, schedd, settings):
+    first = make_executor()
+    first.submit([make_job(tmp_path, f"d{i}", 10 + i) for i in range(3)])
+    ul.append(_log(settings), ul.execute(100, 0), ul.execute(100, 1))
+    assert first.poll(0) == []
+    finish(schedd, settings, 100, 2)  # finishes while the agent is away
+    # The agent dies here: no close(), the last poll committed the log position.
+
+    again = make_executor()
+    adopted = {a.dataset: a for a in again.adopt("hst", "ap1:4242")}
+    assert {a: (j.token, j.job_id, j.state) for a, j in adopted.items()} == {
+        "d0": (10, "100.0", "idle"),
+        "d1": (11, "100.1", "idle"),
+        "d2": (12, "100.2", "completed"),
+    }
+    again.submit([make_job(tmp_path, "d0", 10)])  # already running: not submitted twice
+    assert len(schedd.submitted) == 1
+    finish(schedd, settings, 100, 0)
+    out = {o.dataset: o for o in again.poll(0)}
+    assert set(out) == {"d0", "d2"} and all(o.ok for o in out.values())
+    assert again.active() == 1
+
+
+def test_outcomes_are_delivered_again_after_a_crash(tmp_path, make_executor, schedd, settings):
+    first = make_executor()
+    first.submit([make_job(tmp_path, "x", 1)])
+    assert first.poll(0) == []
+    finish(schedd, settings, 100, 0)
+    assert [o.ok for o in first.poll(0)] == [True]
+    # Crash before the next poll: the board never heard of that outcome.
+    again = make_executor()
+    schedd.history_ads.clear()  # only the event log can tell now
+    schedd.queue[(100, 0)] = {
+        "ClusterId": 100,
+        "ProcId": 0,
+        "JobStatus": 2,
+        "OwlBoard": "hst",
+        "OwlAgent": "ap1:4242",
+        "OwlDataset": "x",
+        "OwlStage": "calib",
+        "OwlToken": 1,
+        "OwlAttempt": 1,
+        "OwlItem": str(Spool(settings.spool_dir).item_base("calib", "x", 1)),
+    }
+    again.adopt("hst", "ap1:4242")
+    [outcome] = again.poll(0)
+    assert outcome.ok and outcome.outputs["attempt"] == 1
+
+
+def test_job_info_of_an_unknown_item(make_executor):
+    assert make_executor().job_info("nothing", "calib") == {}
