@@ -133,8 +133,7 @@ class Board:
                 )
         graph = json.dumps(stage_graph(template), sort_keys=True)
         digest = hashlib.sha256(graph.encode()).hexdigest()[:16]
-        self.redis.set(self.keys.template_source(template.name, template.version),
-                       json.dumps(template_to_json(template)), nx=True)
+        self._pin_template(template, digest)
         pipe = self.redis.pipeline(transaction=False)
         for dataset, path in datasets:
             s = self.shard(dataset)
@@ -158,6 +157,21 @@ class Board:
             else:
                 out.append(Registered(dataset, False, str(res[1]), str(res[2]), 0))
         return out
+
+    def _pin_template(self, template: Template, digest: str) -> None:
+        """Store the template under its version once; a different graph under the same
+        version is refused (every shard's copy must agree)."""
+        key = self.keys.template_source(template.name, template.version)
+        record = {**template_to_json(template), "digest": digest}
+        if self.redis.set(key, json.dumps(record), nx=True):
+            return
+        stored = json.loads(self.redis.get(key) or "{}")
+        if stored.get("digest") != digest:
+            raise BoardError(
+                f"template {template.name!r} version {template.version!r} is already on "
+                "the board with a different stage graph; give the changed template a new "
+                "version (or drop 'version:' to use its content hash)"
+            )
 
     def stored_template(self, name: str, version: str) -> Template:
         """The template a dataset was registered with (its pinned version)."""

