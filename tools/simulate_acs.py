@@ -1,0 +1,38 @@
+"""Write a simulated ACS/WFC data set: N raw exposures of one scene plus reference files.
+
+Usage: python3 tools/simulate_acs.py OUTDIR [--exposures N] [--seed S] [--exptime T]
+       [--filter F606W] [--visit 01]
+
+The reference files land in OUTDIR/refs; calibrate with ``export jref=OUTDIR/refs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from owl.calib.simulate import simulate_set
+from owl.calib.simulate_tables import FILTERS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("outdir", help="output directory")
+    parser.add_argument("--exposures", type=int, default=2, help="exposures in the set")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--exptime", type=float, default=500.0, help="seconds per exposure")
+    parser.add_argument("--filter", default="F606W", choices=FILTERS, help="FILTER1")
+    parser.add_argument("--visit", default="01", help="two characters of the rootnames")
+    args = parser.parse_args(argv)
+    result = simulate_set(args.outdir, n_exposures=args.exposures, seed=args.seed,
+                          exptime=args.exptime, filt=args.filter, visit=args.visit)
+    for exposure in result.exposures:
+        print(exposure.raw)
+    if result.asn is not None:
+        print(result.asn)
+    print(f"export jref={result.refs.directory}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
