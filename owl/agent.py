@@ -14,12 +14,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
+import redis
 import structlog
 
 from owl.board import Board
@@ -149,53 +150,27 @@ class Agent:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
-    def run(self, *, on_tick: Callable[[], None] | None = None) -> int:
-        """Serve until stopped (or, in burst mode, until there is nothing left). Returns 0."""
+    def run(self) -> int:
+        """Serve until stopped (or, in burst mode, until there is nothing left). Returns 0.
+
+        A board that stops answering (Redis restarting) pauses the loop, it does not end it:
+        running tasks go on, and their outcomes are reported once the board is back.
+        """
         wake = _Wakeup(self.board)
-        lease = self.settings.lease
-        renew_every = lease / 3
         now = time.monotonic()
-        next_renew = now + renew_every
-        next_scan = now
-        next_beat = now
+        self._next = {"renew": now + self.settings.lease / 3, "scan": now, "beat": now}
+        self._claim_now = True
+        self._pending: list[Outcome] = []
         self._log.info("agent.started", stages=list(self.stages),
                        concurrency=self.concurrency, executor=self.executor.name)
         try:
-            claim_now = True
-            while True:
-                now = time.monotonic()
-                if self._stopping:
-                    break
-                if now >= next_beat:
-                    self._heartbeat()
-                    next_beat = now + min(5.0, lease / 2)
-                if now >= next_scan:
-                    self._reap()
-                    claim_now = True
-                    next_scan = now + self.settings.rescan
-                if claim_now and len(self.running) < self.concurrency:
-                    got = self._claim()
-                    claim_now = got > 0 and len(self.running) < self.concurrency
-                    if (got == 0 and self.burst and not self.running
-                            and self._nothing_left()):
+            while not self._stopping:
+                try:
+                    if self._step(wake):
                         break
-                if now >= next_renew:
-                    self._renew()
-                    next_renew = now + renew_every
-                if claim_now:
-                    timeout = 0.0
-                else:
-                    timeout = max(0.0, min(next_scan, next_renew, next_beat) - now)
-                if timeout > 0:
-                    ready = wait([*self.executor.waitables(), wake], timeout)
-                    if wake in ready and wake.drain():
-                        claim_now = True
-                outcomes = self.executor.poll(0.0)
-                if outcomes:
-                    self._report(outcomes)
-                    claim_now = True
-                if on_tick is not None:
-                    on_tick()
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    self._log.error("board.unreachable", error=str(exc), retry_in=1.0)
+                    time.sleep(1.0)
             self._shutdown()
         finally:
             wake.close()
@@ -205,6 +180,41 @@ class Agent:
             self._log.info("agent.stopped", done=self.stats.done, failed=self.stats.failed,
                            fenced=self.stats.fenced)
         return 0
+
+    def _step(self, wake: _Wakeup) -> bool:
+        """One turn of the loop; True when a burst agent has nothing left to do."""
+        now = time.monotonic()
+        nxt = self._next
+        if now >= nxt["scan"]:
+            self._reap()
+            self._claim_now = True
+            nxt["scan"] = now + self.settings.rescan
+        if self._claim_now and len(self.running) < self.concurrency:
+            got = self._claim()
+            self._claim_now = got > 0 and len(self.running) < self.concurrency
+            if got == 0 and self.burst and not self.running and self._nothing_left():
+                return True
+        if now >= nxt["beat"]:
+            self._heartbeat()
+            nxt["beat"] = now + min(5.0, self.settings.lease / 2)
+        if now >= nxt["renew"]:
+            self._renew()
+            nxt["renew"] = now + self.settings.lease / 3
+        timeout = 0.0 if self._claim_now else max(0.0, min(nxt.values()) - now)
+        if timeout > 0:
+            ready = wait([*self.executor.waitables(), wake.fileno()], timeout)
+            if wake.fileno() in ready and wake.drain():
+                self._claim_now = True
+        self._pending += self.executor.poll(0.0)
+        if self._pending:
+            outcomes, self._pending = self._pending, []
+            try:
+                self._report(outcomes)
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._pending = outcomes  # reported again later; a repeat is only fenced
+                raise
+            self._claim_now = True
+        return False
 
     def _shutdown(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the
@@ -254,7 +264,7 @@ class Agent:
     def _report(self, outcomes: Sequence[Outcome]) -> None:
         ok: list[tuple[Claim, dict[str, Any]]] = []
         for o in outcomes:
-            claim = self.running.pop((o.dataset, o.stage, o.token), None)
+            claim = self.running.get((o.dataset, o.stage, o.token))
             if claim is None:
                 continue  # cancelled after it was fenced
             if o.ok:
@@ -264,6 +274,7 @@ class Agent:
             failure = o.failure or FailureClass.ERROR
             res = self.board.fail(claim, failure, o.error, o.traceback,
                                   stage.retry.delay(claim.attempt), self.id)
+            del self.running[(o.dataset, o.stage, o.token)]
             if not res.ok:
                 self._fenced(claim, res.state)
                 continue
@@ -273,6 +284,7 @@ class Agent:
                               error=o.error, next=res.state)
         if ok:
             for (claim, _), res in zip(ok, self.board.complete_many(ok, self.id), strict=True):
+                del self.running[(claim.dataset, claim.stage, claim.token)]
                 if res.ok:
                     self.stats.done += 1
                     self._log.debug("item.done", dataset=claim.dataset, stage=claim.stage,

@@ -15,12 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis import Redis
-
 from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
 from owl.model import Claim, FailureClass, State
-from owl.scripts import load_scripts
+from owl.scripts import Client, load_scripts
 from owl.template import Template, stage_graph, template_from_json, template_to_json
 
 #: Format version of the key layout and scripts, stored in the board's meta hash.
@@ -79,7 +77,7 @@ class Board:
         Approximate number of events kept per shard.
     """
 
-    def __init__(self, client: Redis[str], name: str = "owl", *, shards: int = 8,
+    def __init__(self, client: Client, name: str = "owl", *, shards: int = 8,
                  event_cap: int = 20000) -> None:
         if not valid_name(name):
             raise BoardError(f"board name {name!r}: use letters, digits, '.', '_', '-'")

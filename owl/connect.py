@@ -8,6 +8,7 @@ from redis import Redis
 from owl.board import Board
 from owl.config import Settings
 from owl.errors import ConfigError
+from owl.scripts import Client
 from owl.server import ensure_server
 
 
@@ -17,10 +18,10 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url or ensure_server(settings.home)
 
 
-def client(settings: Settings) -> Redis[str]:
+def client(settings: Settings) -> Client:
     url = redis_url(settings)
     try:
-        conn: Redis[str] = Redis.from_url(url, decode_responses=True)
+        conn = Redis.from_url(url, decode_responses=True)
         conn.ping()
     except (redis.ConnectionError, redis.TimeoutError, ValueError) as exc:
         raise ConfigError(f"cannot reach Redis at {url}: {exc}") from exc

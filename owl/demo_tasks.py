@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
+from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.errors import TaskError
 from owl.task import TaskContext

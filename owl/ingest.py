@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from astropy.io import fits
+from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.board import Board
 from owl.template import Template

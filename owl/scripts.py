@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeAlias
 
-from redis import Redis
 from redis.commands.core import Script
+
+#: A redis-py client made with ``decode_responses=True``. redis-py types every reply as a
+#: union (bytes | str | awaitable | ...) whatever the client's settings, which no caller can
+#: use without a cast per call; owl's replies are decoded strings, checked where used.
+Client: TypeAlias = Any
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -24,6 +29,6 @@ def source(name: str) -> str:
     return lib + "\n" + (LUA_DIR / f"{name}.lua").read_text()
 
 
-def load_scripts(client: "Redis[str]") -> dict[str, Script]:
+def load_scripts(client: Client) -> dict[str, Script]:
     """Register every script with a client (EVALSHA, re-loaded on NOSCRIPT)."""
     return {name: client.register_script(source(name)) for name in SCRIPT_NAMES}

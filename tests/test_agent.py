@@ -1,0 +1,191 @@
+"""Agents as real processes on a real board: crashes, pauses, fencing, retries, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from owl import queries
+from owl.board import Board
+from owl.template import Template
+from owl.template_loader import load_template
+
+pytestmark = pytest.mark.timeout(120)
+
+RETRY = "retry: {max_attempts: 3, backoff: {base: 0.1, factor: 1, max: 0.1, jitter: 0}}"
+
+
+def write_template(env: dict[str, str], name: str, stages: str) -> Template:
+    path = Path(env["OWL_PIPELINES"]) / f"{name}.yaml"
+    path.write_text(f"name: {name}\nversion: '1'\nstages:\n{stages}")
+    return load_template(path)
+
+
+class Agents:
+    """Starts `owl agent` processes in their own process groups and cleans them up."""
+
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.env = {**env, "OWL_LEASE": "2", "OWL_RESCAN": "0.3"}
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115  # closed with the process
+        proc = subprocess.Popen([sys.executable, "-m", "owl", "agent", *args], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text()
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.fixture
+def agents(owl_env: dict[str, str], tmp_path: Path) -> Iterator[Agents]:
+    a = Agents(owl_env, tmp_path)
+    yield a
+    a.close()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def item(board: Board, ds: str, stage: str) -> queries.Item:
+    return next(i for i in queries.dataset(board, ds).items if i.stage == stage)
+
+
+def done_events(board: Board, ds: str, stage: str) -> int:
+    return sum(1 for e in queries.events(board, dataset_id=ds, count=1000)
+               if e["st"] == stage and e["to"] == "done")
+
+
+
+def token_dir(agents: Agents, template: str, ds: str, stage: str, token: str) -> Path:
+    return Path(agents.env["OWL_HOME"]) / "work" / template / ds / f"{stage}.t{token}"
+
+
+def test_sigkilled_agent_item_rerun_once_by_another(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "killed", f"""  work:
+    task: owl_testtasks:slow_first
+    params: {{sleep: 60}}
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    a = agents.start("a", "-t", "killed", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "work").state == "running", what="claim")
+    first = item(board, "ds1", "work").token
+    wait_for(lambda: (token_dir(agents, "killed", "ds1", "work", first) / "started").exists(),
+             what="task start")
+    os.killpg(a.pid, signal.SIGKILL)
+    b = agents.start("b", "-t", "killed", "-c", "1", "--burst")
+    assert b.wait(60) == 0, agents.log("b")
+    final = item(board, "ds1", "work")
+    assert final.state == "done" and final.attempts == 2
+    assert final.token != first and final.outputs["token"] == int(final.token)
+    assert done_events(board, "ds1", "work") == 1
+    assert (token_dir(agents, "killed", "ds1", "work", final.token) / "result.txt").exists()
+    assert not (token_dir(agents, "killed", "ds1", "work", first) / "result.txt").exists()
+    assert queries.failures(board, "ds1", "work")[0]["class"] == "lease"
+
+
+def test_paused_agent_is_fenced_on_resume(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "paused", f"""  work:
+    task: owl_testtasks:slow_first
+    params: {{sleep: 3}}
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    a = agents.start("a", "-t", "paused", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "work").state == "running", what="claim")
+    zombie = item(board, "ds1", "work").token
+    wait_for(lambda: (token_dir(agents, "paused", "ds1", "work", zombie) / "started").exists(),
+             what="task start")
+    os.kill(a.pid, signal.SIGSTOP)  # the agent only: its worker goes on and finishes
+    b = agents.start("b", "-t", "paused", "-c", "1", "--burst")
+    assert b.wait(60) == 0, agents.log("b")
+    winner = item(board, "ds1", "work")
+    assert winner.state == "done" and winner.token != zombie
+    os.kill(a.pid, signal.SIGCONT)
+    wait_for(lambda: "item.fenced" in agents.log("a"), what="the fenced log line")
+    a.send_signal(signal.SIGTERM)
+    assert a.wait(30) == 0
+    after = item(board, "ds1", "work")
+    assert (after.state, after.token, after.outputs["token"]) == (
+        "done", winner.token, int(winner.token))
+    assert done_events(board, "ds1", "work") == 1
+
+
+def test_agent_killed_after_complete_leaves_successors_ready(agents: Agents,
+                                                             board: Board) -> None:
+    t = write_template(agents.env, "chain", f"""  first:
+    task: owl_testtasks:record
+    {RETRY}
+  second:
+    after: first
+    task: owl_testtasks:record
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    a = agents.start("a", "-t", "chain", "-s", "first", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "first").state == "done", what="first done")
+    os.killpg(a.pid, signal.SIGKILL)
+    assert item(board, "ds1", "second").state == "ready"
+    b = agents.start("b", "-t", "chain", "-s", "second", "-c", "1", "--burst")
+    assert b.wait(60) == 0, agents.log("b")
+    assert item(board, "ds1", "second").state == "done"
+
+
+def test_always_crashing_task_ends_dead_with_traceback(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "crash", f"""  work:
+    task: owl_testtasks:always_crash
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    b = agents.start("b", "-t", "crash", "-c", "2", "--burst")
+    assert b.wait(60) == 0, agents.log("b")
+    final = item(board, "ds1", "work")
+    assert (final.state, final.attempts) == ("dead", 3)
+    out = subprocess.run([sys.executable, "-m", "owl", "dead", "--json"], env=agents.env,
+                         capture_output=True, text=True, check=True).stdout
+    dead = json.loads(out)
+    assert [(d["dataset"], d["stage"], d["attempts"]) for d in dead] == [("ds1", "work", 3)]
+    assert "calibration exploded on ds1 (attempt 3)" in dead[0]["message"]
+    assert "Traceback" in dead[0]["traceback"] and "always_crash" in dead[0]["traceback"]
+
+
+def test_sigterm_gives_back_unfinished_items(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "term", f"""  work:
+    task: owl_testtasks:sleepy
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    a = agents.start("a", "-t", "term", "-c", "1", "--grace", "0.5")
+    wait_for(lambda: item(board, "ds1", "work").state == "running", what="claim")
+    wait_for(lambda: [i["dataset"] for a in queries.agents(board) for i in a["items"]] == ["ds1"],
+             timeout=10, what="the agent's record to show its item")
+    a.send_signal(signal.SIGTERM)
+    assert a.wait(30) == 0
+    back = item(board, "ds1", "work")
+    assert (back.state, back.attempts) == ("ready", 0)
+    assert queries.agents(board) == []
