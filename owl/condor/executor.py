@@ -28,6 +28,7 @@ from owl.condor.settings import CondorSettings
 from owl.condor.spool import Spool, item_files
 from owl.condor.submit import build_batch, group_jobs
 from owl.condor.tracker import Ending, TrackedJob, Tracker
+from owl.config import Settings
 from owl.executor import Job
 from owl.model import Outcome
 
@@ -78,7 +79,7 @@ class CondorExecutor:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        self.spool = Spool(settings.spool_dir)
+        self.spool = Spool(settings.spool_dir.resolve())  # paths go to other machines
         self.schedd: ScheddClient = schedd or HTCondorSchedd(
             settings.collector, settings.schedd_name
         )
@@ -90,8 +91,17 @@ class CondorExecutor:
         self._finished: list[Path] = []  # item files to delete at the next commit
         self._next_reconcile = clock() + settings.reconcile_interval
 
+    @classmethod
+    def from_settings(cls, settings: Settings, agent_id: str) -> CondorExecutor:
+        """The executor of an agent, configured from owl's settings and the environment.
+
+        See :meth:`CondorSettings.from_env` for the ``OWL_CONDOR_*`` variables.
+        """
+        return cls(CondorSettings.from_env(settings.board, agent_id, settings.home))
+
     def submit(self, jobs: Sequence[Job]) -> None:
-        """Submit ``jobs``: one transaction per stage (per distinct cpus/disk/timeout).
+        """Submit ``jobs``: one transaction per stage (and distinct cpus/disk/timeout/extra
+        attributes), split every ``max_batch`` items.
 
         An item whose (dataset, stage, token) is already tracked (say, adopted) is not
         submitted again.
@@ -115,7 +125,7 @@ class CondorExecutor:
                 )
             else:
                 fresh.append(job)
-        for group in group_jobs(fresh):
+        for group in group_jobs(fresh, self.settings.max_batch):
             batch = build_batch(group, self.settings, self.spool)
             try:
                 info = self.schedd.submit(batch.description, batch.itemdata)
@@ -181,6 +191,10 @@ class CondorExecutor:
         """Number of jobs submitted or adopted whose outcome is still to come."""
         return sum(1 for i in self._tracker.ids() if not self._cancelled(i))
 
+    def waitables(self) -> list[Any]:
+        """Nothing to wait on: the agent polls a condor executor on its timer."""
+        return []
+
     def close(self) -> None:
         """Save the event-log position and stop reading; the jobs keep running."""
         self._commit()
@@ -214,7 +228,7 @@ class CondorExecutor:
             adopted.append(
                 _adopted(job, attrs.STATUS_NAMES.get(ad.get("JobStatus") or 0, "unknown"))
             )
-        queued = {(a.job_id) for a in adopted}
+        queued = {a.job_id for a in adopted}
         cutoff = int(time.time() - self.settings.adopt_window)
         finished = [
             ad
@@ -328,7 +342,7 @@ class CondorExecutor:
         outcomes = []
         for ending in endings:
             outcome = outcome_of(ending)
-            log.info(
+            log.debug(
                 "condor.ended",
                 dataset=outcome.dataset,
                 stage=outcome.stage,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import owl
+from owl.errors import ConfigError
 
 
 def _default_pythonpath() -> tuple[str, ...]:
@@ -41,6 +42,10 @@ class CondorSettings:
         history, which catches whatever the event log missed.
     poll_interval : float
         Seconds between looks at the event logs while :meth:`poll` waits.
+    max_batch : int
+        Most items per submit transaction (one cluster). ``Schedd.submit`` builds its
+        submit text by repeated string concatenation, quadratic in the item count: 2,000
+        items take milliseconds, 20,000 take seconds, so bigger batches are split.
     adopt_window : float
         How far back (seconds) :meth:`adopt` looks in the schedd history for jobs that
         finished while no agent was watching.
@@ -60,8 +65,32 @@ class CondorSettings:
     transfer_files: bool = False
     reconcile_interval: float = 60.0
     poll_interval: float = 0.5
+    max_batch: int = 2000
     adopt_window: float = 86400.0
     python: str = sys.executable
     pythonpath: tuple[str, ...] = field(default_factory=_default_pythonpath)
     collector: str | None = None
     schedd_name: str | None = None
+
+    @classmethod
+    def from_env(cls, board: str, agent_id: str, home: Path) -> CondorSettings:
+        """Settings for ``board``/``agent_id`` from the environment.
+
+        ``OWL_CONDOR_SPOOL`` (default ``HOME/condor``, made absolute),
+        ``OWL_CONDOR_TRANSFER`` (``1``: file-transfer mode), ``OWL_CONDOR_COLLECTOR``,
+        ``OWL_CONDOR_SCHEDD``, ``OWL_CONDOR_RECONCILE`` (seconds).
+        """
+        env = os.environ
+        try:
+            reconcile = float(env.get("OWL_CONDOR_RECONCILE") or 60.0)
+        except ValueError as exc:
+            raise ConfigError(f"OWL_CONDOR_RECONCILE must be a number of seconds: {exc}") from exc
+        return cls(
+            board=board,
+            agent_id=agent_id,
+            spool_dir=Path(env.get("OWL_CONDOR_SPOOL") or home / "condor").resolve(),
+            transfer_files=env.get("OWL_CONDOR_TRANSFER", "0").lower() in ("1", "true", "yes"),
+            reconcile_interval=reconcile,
+            collector=env.get("OWL_CONDOR_COLLECTOR") or None,
+            schedd_name=env.get("OWL_CONDOR_SCHEDD") or None,
+        )

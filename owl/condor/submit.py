@@ -81,12 +81,16 @@ def batch_key(job: Job) -> tuple[Any, ...]:
     return (job.spec.stage, r.cpus, r.disk_mb, job.spec.timeout, job.extra)
 
 
-def group_jobs(jobs: Sequence[Job]) -> list[list[Job]]:
-    """Split ``jobs`` into batches of equal :func:`batch_key`, keeping their order."""
+def group_jobs(jobs: Sequence[Job], max_batch: int) -> list[list[Job]]:
+    """Split ``jobs`` into batches of equal :func:`batch_key`, at most ``max_batch`` long.
+
+    Order is kept within a batch; each batch is one submit transaction.
+    """
     groups: dict[tuple[Any, ...], list[Job]] = {}
     for job in jobs:
         groups.setdefault(batch_key(job), []).append(job)
-    return list(groups.values())
+    size = max(1, max_batch)
+    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
 def description(first: Job, settings: CondorSettings, spool: Spool) -> Any:

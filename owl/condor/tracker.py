@@ -70,6 +70,7 @@ class Tracker:
 
     def __init__(self) -> None:
         self._jobs: dict[JobId, TrackedJob] = {}
+        self._by_item: dict[tuple[str, str], list[TrackedJob]] = {}
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -77,6 +78,7 @@ class Tracker:
     def add(self, job: TrackedJob) -> None:
         """Start watching ``job``."""
         self._jobs[job.job_id] = job
+        self._by_item.setdefault((job.dataset, job.stage), []).append(job)
 
     def get(self, job_id: JobId) -> TrackedJob | None:
         """The watched job with this id, if any."""
@@ -84,11 +86,8 @@ class Tracker:
 
     def find(self, dataset: str, stage: str, token: int | None = None) -> list[TrackedJob]:
         """Watched jobs of one work item (of one token, when given)."""
-        return [
-            j
-            for j in self._jobs.values()
-            if j.dataset == dataset and j.stage == stage and (token is None or j.token == token)
-        ]
+        jobs = self._by_item.get((dataset, stage), [])
+        return [j for j in jobs if token is None or j.token == token]
 
     def ids(self) -> list[JobId]:
         """Ids of every watched job."""
@@ -210,7 +209,13 @@ class Tracker:
         return self._end(Ending(job, FailureClass.REMOVED, reason=reason))
 
     def _end(self, ending: Ending) -> Ending | None:
-        self._jobs.pop(ending.job.job_id, None)
+        job = ending.job
+        self._jobs.pop(job.job_id, None)
+        siblings = self._by_item.get((job.dataset, job.stage), [])
+        if job in siblings:
+            siblings.remove(job)
+        if not siblings:
+            self._by_item.pop((job.dataset, job.stage), None)
         return None if ending.job.cancelled else ending
 
 

@@ -22,6 +22,7 @@ from owl.condor.executor import CondorExecutor
 from owl.condor.schedd import Action
 from owl.condor.settings import CondorSettings
 from owl.condor.spool import Spool, item_files
+from owl.errors import ConfigError
 from owl.model import FailureClass
 
 REPO = Path(__file__).resolve().parents[2]
@@ -275,3 +276,40 @@ def test_outcomes_are_delivered_again_after_a_crash(tmp_path, make_executor, sch
 
 def test_job_info_of_an_unknown_item(make_executor):
     assert make_executor().job_info("nothing", "calib") == {}
+
+
+def test_big_batches_are_split_into_clusters(tmp_path, make_executor, schedd):
+    ex = make_executor(max_batch=2)
+    ex.submit([make_job(tmp_path, f"d{i}", i) for i in range(5)])
+    assert [len(items) for _, items in schedd.submitted] == [2, 2, 1]
+    assert sorted(schedd.queue)[-1] == (102, 0)
+    assert schedd.queue[(101, 1)]["OwlDataset"] == "d3"
+
+
+def test_adopt_ignores_jobs_that_ended_long_ago(tmp_path, make_executor, schedd, settings):
+    first = make_executor()
+    first.submit([make_job(tmp_path, "old", 1), make_job(tmp_path, "new", 2)])
+    schedd.leave(100, 0, JobStatus=4, ExitCode=0, EnteredCurrentStatus=1_000_000_000)
+    schedd.leave(100, 1, JobStatus=3, RemoveReason="via condor_rm")
+    adopted = make_executor().adopt("hst", "ap1:4242")
+    assert [(a.dataset, a.state) for a in adopted] == [("new", "removed")]
+
+
+def test_from_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("OWL_CONDOR_SPOOL", str(tmp_path / "sp"))
+    monkeypatch.setenv("OWL_CONDOR_TRANSFER", "1")
+    monkeypatch.setenv("OWL_CONDOR_SCHEDD", "ap2.example.org")
+    s = CondorSettings.from_env("hst", "agent-1", tmp_path)
+    assert (s.spool_dir, s.transfer_files, s.schedd_name) == (
+        tmp_path / "sp",
+        True,
+        "ap2.example.org",
+    )
+    assert s.collector is None and s.reconcile_interval == 60.0
+    monkeypatch.setenv("OWL_CONDOR_RECONCILE", "soon")
+    with pytest.raises(ConfigError, match="OWL_CONDOR_RECONCILE"):
+        CondorSettings.from_env("hst", "agent-1", tmp_path)
+
+
+def test_nothing_to_wait_on(make_executor):
+    assert make_executor().waitables() == []

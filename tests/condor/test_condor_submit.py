@@ -122,7 +122,10 @@ def test_jobs_are_grouped_per_stage_and_shape(tmp_path):
         make_job(tmp_path, "c", 3, memory_mb=8192),  # memory alone does not split a batch
         make_job(tmp_path, "d", 4, extra=(("accounting_group", "g"),)),
     ]
-    assert [[j.spec.dataset for j in g] for g in group_jobs(jobs)] == [["a", "c"], ["b"], ["d"]]
+    names = [[j.spec.dataset for j in g] for g in group_jobs(jobs, 2000)]
+    assert names == [["a", "c"], ["b"], ["d"]]
+    many = [make_job(tmp_path, f"m{i}", i) for i in range(5)]
+    assert [len(g) for g in group_jobs(many, 2)] == [2, 2, 1]
 
 
 def test_environment_carries_pythonpath(tmp_path, settings):
