@@ -54,27 +54,28 @@ def photmode(primary: fits.Header, chip: int) -> str:
     return " ".join(parts)
 
 
-def _obsmode_key(mode: str) -> tuple[str, float | None]:
-    words = mode.strip().lower().split()
-    mjd = None
-    rest = []
-    for w in words:
-        if w.startswith("mjd#"):
-            mjd = float(w[4:]) if len(w) > 4 else None
-        else:
-            rest.append(w)
-    return " ".join(sorted(rest)), mjd
+def _obsmode_key(mode: str) -> tuple[tuple[str, ...], dict[str, float]]:
+    """Words of an obsmode without parameter values, and the values (``mjd#58000``)."""
+    words, params = [], {}
+    for w in mode.strip().lower().replace(",", " ").split():
+        name, sep, value = w.partition("#")
+        words.append(name + sep)
+        if sep and value:
+            params[name + sep] = float(value)
+    return tuple(sorted(words)), params
 
 
 def lookup_phot(path: Path, mode: str) -> dict[str, float]:
     """PHOTFLAM, PHOTPLAM and PHOTBW for ``mode`` from an IMPHTTAB.
 
     Each quantity is the extension of that name: a table with OBSMODE and a column of the
-    quantity's name. A row matches when its OBSMODE has the same words as ``mode`` apart
-    from the ``mjd#`` parameter; a row parameterised in MJD (columns NELEM1, PAR1VALUES and
-    ``<NAME>1``) is interpolated linearly at the exposure's MJD.
+    quantity's name. A row matches when its OBSMODE (comma- or blank-separated) has the same
+    words as ``mode``, parameter names such as ``mjd#`` included but not their values; a
+    parameterised row (columns NELEM1, PAR1VALUES and ``<NAME>1``) is interpolated linearly
+    at the value ``mode`` gives.
     """
-    want, mjd = _obsmode_key(mode)
+    want, values = _obsmode_key(mode)
+    par = next(iter(values.values()), None)
     out: dict[str, float] = {}
     try:
         with fits.open(path, memmap=False) as hdul:
@@ -86,10 +87,10 @@ def lookup_phot(path: Path, mode: str) -> dict[str, float]:
                         continue
                     value = float(row[cols[name]])
                     nelem = int(row[cols["NELEM1"]]) if "NELEM1" in cols else 0
-                    if nelem > 0 and mjd is not None:
+                    if nelem > 0 and par is not None:
                         xs = np.asarray(row[cols["PAR1VALUES"]], dtype=float)[:nelem]
                         ys = np.asarray(row[cols[f"{name}1"]], dtype=float)[:nelem]
-                        value = float(np.interp(mjd, xs, ys))
+                        value = float(np.interp(par, xs, ys))
                     out[name] = value
                     break
                 else:
@@ -151,11 +152,11 @@ def calibrate_2d(frame: Frame, report: Report = quiet) -> None:
             mode = photmode(ph, imset.chip)
             phot = lookup_phot(table, mode)
             for h in (imset.sci_header, ph):
-                h["PHOTMODE"] = (mode, "observation configuration for photometry")
-                h["PHOTFLAM"] = (phot["PHOTFLAM"], "inverse sensitivity, ergs/cm2/A/e-")
+                h["PHOTMODE"] = (mode, "photometry mode")
+                h["PHOTFLAM"] = (phot["PHOTFLAM"], "inverse sensitivity, erg/cm2/A/e-")
                 h["PHOTZPT"] = (PHOTZPT, "ST magnitude zero point")
                 h["PHOTPLAM"] = (phot["PHOTPLAM"], "Pivot wavelength (Angstroms)")
-                h["PHOTBW"] = (phot["PHOTBW"], "RMS bandwidth of filter plus detector")
+                h["PHOTBW"] = (phot["PHOTBW"], "RMS bandwidth (Angstroms)")
         complete(ph, "PHOTCORR", f"IMPHTTAB={ph['IMPHTTAB']}")
         report(f"PHOTCORR: {ph['IMPHTTAB']}")
     stamp_version(ph)

@@ -160,7 +160,10 @@ def dqicorr(frame: Frame, source: str, report: Report) -> str:
 
 
 def darktime(primary: fits.Header, source: str) -> float:
-    """DARKTIME as hstcal computes it: EXPTIME + FLASHDUR, + 3 s for post-SM4 WFC science."""
+    """DARKTIME: the header's value when present (hstcal's base since 2021), else hstcal's
+    older rule EXPTIME + FLASHDUR, + 3 s of idle time for post-SM4 WFC science frames."""
+    if "DARKTIME" in primary:
+        return header_float(primary, "DARKTIME", source=source)
     exptime = header_float(primary, "EXPTIME", source=source)
     value = exptime + header_float(primary, "FLASHDUR", 0.0, source)
     if (str(primary.get("DETECTOR", "")).strip().upper() == "WFC" and exptime > 0
@@ -223,9 +226,12 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
             imset.sci_header["MEANBLEV"] = (mean, "mean of bias levels subtracted in electrons")
         complete(ph, "BLEVCORR", f"OSCNTAB={ph['OSCNTAB']}")
     ph["DARKTIME"] = (darktime(ph, source), "dark time (s)")
+    satu = _satufile(ph, source) if bias is not None and overscans else None
     for imset in frame.imsets:
         lay, p = lays[imset.chip], ccd[imset.chip]
-        if bias is not None and overscans:
+        if satu is not None:
+            _flag_full_well(imset, satu)
+        elif bias is not None and overscans:
             K.flag_saturation(imset.sci, imset.dq, lay.quad({a: p.saturate for a in lay.amps}),
                               lay.ampx, lay.ampy)
         if err_was_zero:
@@ -238,6 +244,26 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
         if o is not None:
             _trim(imset, o)
     stamp_version(ph)
+
+
+def _satufile(primary: fits.Header, source: str) -> Frame | None:
+    """The full-well image (SATUFILE), or None when the header names none."""
+    name = str(primary.get("SATUFILE", "N/A")).strip()
+    if name.upper() in ("", "N/A"):
+        return None
+    return load_ref_imsets(ref_file(primary, "SATUFILE", source))
+
+
+def _flag_full_well(imset: Imset, satu: Frame) -> None:
+    """Flag pixels above the SATUFILE full well; the map is placed by the LTV offsets."""
+    ref = satu.imset(imset.chip)
+    x0 = round(float(imset.sci_header.get("LTV1", 0)) - float(ref.sci_header.get("LTV1", 0)))
+    y0 = round(float(imset.sci_header.get("LTV2", 0)) - float(ref.sci_header.get("LTV2", 0)))
+    try:
+        K.flag_above(imset.sci, imset.dq, np.ascontiguousarray(ref.sci, dtype=np.float32),
+                     x0, y0)
+    except ValueError as exc:
+        raise CalibError(f"SATUFILE {satu.path}: chip {imset.chip}: {exc}") from None
 
 
 def _trim(imset: Imset, o: Overscan) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "drift_slope",
     "fit_bias_level",
     "fit_line",
+    "flag_above",
     "flag_saturation",
     "init_err",
     "multiply_quadrants",
@@ -189,6 +190,24 @@ def flag_saturation(sci: F32, dq: I16, fullwell: NDArray[np.floating], ampx: int
     """OR ``flag`` into ``dq`` where ``sci`` exceeds the per-amp full well (in place)."""
     bx, by = _bounds(sci.shape, ampx, ampy)
     _flag_saturation(sci, dq, _quad(fullwell), bx, by, int(flag))
+
+
+@_jit(parallel=True)
+def _flag_above(sci: F32, dq: I16, limit: F32, x0: int, y0: int, flag: int) -> None:
+    ly, lx = limit.shape
+    for j in prange(ly):
+        for i in range(lx):
+            if sci[y0 + j, x0 + i] > limit[j, i]:
+                dq[y0 + j, x0 + i] |= flag
+
+
+def flag_above(sci: F32, dq: I16, limit: F32, x0: int, y0: int,
+               flag: int = SATPIXEL) -> None:
+    """OR ``flag`` into ``dq`` where ``sci`` exceeds a limit image (see the numpy version)."""
+    ly, lx = limit.shape
+    if x0 < 0 or y0 < 0 or y0 + ly > sci.shape[0] or x0 + lx > sci.shape[1]:
+        raise ValueError(f"limit image {limit.shape} at ({y0}, {x0}) exceeds {sci.shape}")
+    _flag_above(sci, dq, limit, int(x0), int(y0), int(flag))
 
 
 @_jit(parallel=True)

@@ -137,6 +137,17 @@ def flag_saturation(sci: F32, dq: I16, fullwell: NDArray[np.floating], ampx: int
     dq |= np.where(sci > sat, np.int16(flag), np.int16(0))
 
 
+def flag_above(sci: F32, dq: I16, limit: F32, x0: int, y0: int,
+               flag: int = SATPIXEL) -> None:
+    """OR ``flag`` into ``dq`` where ``sci`` exceeds a limit image (a SATUFILE) in place.
+
+    ``limit[j, i]`` applies to ``sci[y0 + j, x0 + i]``; pixels outside it are not tested.
+    """
+    ly, lx = limit.shape
+    region = (slice(y0, y0 + ly), slice(x0, x0 + lx))
+    dq[region] |= np.where(sci[region] > limit, np.int16(flag), np.int16(0))
+
+
 def trim(image: NDArray[np.generic], x0: int, x1: int, y0: int,
          y1: int) -> NDArray[np.generic]:
     """Return a contiguous copy of ``image[y0:y1, x0:x1]`` (overscan removal)."""
