@@ -12,6 +12,7 @@ their switches are left as found.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,7 @@ def calibrate_2d(frame: Frame, report: Report = quiet) -> None:
 
 
 def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False,
+          switches: Mapping[str, str] | None = None,
           report: Report = quiet) -> Path:
     """Run ACS2D on one file and write the ``_flt`` (or ``_flc``) file.
 
@@ -174,6 +176,8 @@ def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = 
         Output file.
     overwrite : bool
         Replace an existing output (hstcal never does).
+    switches : mapping, optional
+        Switch values (``{"BLEVCORR": "OMIT"}``) that replace the input header's.
     report : callable
         Receives progress lines.
 
@@ -189,9 +193,11 @@ def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = 
     """
     out = Path(output_path)
     if out.exists() and not overwrite:
-        raise CalibError(f"{out}: output exists (remove it or ask to overwrite)")
+        raise CalibError(f"{out}: output exists; remove it or ask to overwrite (--overwrite)")
     frame = read_frame(input_path, sci_dtype=np.float32)
     report(f"ACS2D: {input_path} -> {out}")
+    for name, value in (switches or {}).items():
+        set_switch(frame.primary, name, value)
     calibrate_2d(frame, report)
     write_frame(frame, out, overwrite=overwrite)
     return out

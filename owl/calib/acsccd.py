@@ -15,6 +15,7 @@ subtracting it divided by the gain before).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 
 from owl.calib import kernels as K
 from owl.calib.ccdtab import CCDParams
-from owl.calib.fitsio import Frame, Imset, add_history, read_frame, stamp_version, write_frame
+from owl.calib.fitsio import (
+    Frame,
+    Imset,
+    add_history,
+    read_frame,
+    set_switch,
+    stamp_version,
+    write_frame,
+)
 from owl.calib.step import (
     SM4MJD,
     AmpLayout,
@@ -280,6 +289,7 @@ def _trim(imset: Imset, o: Overscan) -> None:
 
 
 def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False,
+           switches: Mapping[str, str] | None = None,
            report: Report = quiet) -> Path:
     """Run ACSCCD on a raw file and write the ``_blv_tmp`` file.
 
@@ -291,6 +301,8 @@ def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool =
         Output (``*_blv_tmp.fits``).
     overwrite : bool
         Replace an existing output (hstcal never does).
+    switches : mapping, optional
+        Switch values (``{"BLEVCORR": "OMIT"}``) that replace the input header's.
     report : callable
         Receives progress lines.
 
@@ -306,9 +318,11 @@ def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool =
     """
     out = Path(output_path)
     if out.exists() and not overwrite:
-        raise CalibError(f"{out}: output exists (remove it or ask to overwrite)")
+        raise CalibError(f"{out}: output exists; remove it or ask to overwrite (--overwrite)")
     frame = read_frame(input_path)
     report(f"ACSCCD: {input_path} -> {out}")
+    for name, value in (switches or {}).items():
+        set_switch(frame.primary, name, value)
     calibrate_ccd(frame, report)
     write_frame(frame, out, overwrite=overwrite)
     return out

@@ -132,7 +132,7 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     """
     out = Path(output)
     if out.exists() and not overwrite:
-        raise CalibError(f"{out}: output exists (remove it or ask to overwrite)")
+        raise CalibError(f"{out}: output exists; remove it or ask to overwrite (--overwrite)")
     if len(inputs) < 2:
         raise CalibError(f"ACSREJ needs at least two input images, got {len(inputs)}")
     frames = [read_frame(p, sci_dtype=np.float32) for p in inputs]
