@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
+from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # astropy: no py.typed
 
 import owl
 from owl.errors import CalibError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
+from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # astropy: no py.typed
 
 import owl
 from owl.calib.fitsio import (
