@@ -56,14 +56,15 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def _register() -> None:
+def build_cli() -> click.Group:
+    """The ``owl`` group with every command attached (idempotent)."""
     from owl.cli import boardcmd, ops, run
 
     for group in (ops, run, boardcmd):
         for command in group.COMMANDS:
             cli.add_command(command)
+    return cli
 
 
 def main() -> None:
-    _register()
-    cli(prog_name="owl")
+    build_cli()(prog_name="owl")

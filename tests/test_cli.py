@@ -1,0 +1,107 @@
+"""The command line as operators and scripts use it (real board, real files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from owl.board import Board
+from owl.cli.main import build_cli
+from owl.demo_tasks import make_demo_frames
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def owl(env: dict[str, str], *args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(build_cli(), list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def frames(tmp_path: Path) -> list[Path]:
+    return make_demo_frames(tmp_path / "incoming", 4)
+
+
+def test_template_validate_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nstages:\n  one:\n    task: m:f\n    retires: 3\n")
+    out = owl({}, "template", "validate", str(bad), code=1)
+    assert f"{bad}:5: stages.one: unknown key 'retires' (did you mean 'retry'?)" in out
+
+
+def test_ingest_registers_once(owl_env: dict[str, str], frames: list[Path],
+                               board: Board) -> None:
+    out = owl(owl_env, "ingest", str(frames[0].parent))
+    assert out.count("registered demo") == 4
+    again = owl(owl_env, "ingest", str(frames[0]))
+    assert "unchanged  demo0001: already on the board" in again
+    rows = json.loads(owl(owl_env, "status", "--json"))
+    assert rows["demo"]["ingest_check"] == {"ready": 4}
+    assert rows["demo"]["combine"] == {"waiting": 4}
+
+
+def test_ingest_reports_unmatched_header(owl_env: dict[str, str], tmp_path: Path,
+                                         board: Board) -> None:
+    from astropy.io import fits  # type: ignore[import-untyped]  # astropy: no py.typed
+
+    path = tmp_path / "x0001_demo.fits"
+    fits.PrimaryHDU(header=fits.Header([("INSTRUME", "WFC3")])).writeto(path)
+    out = owl(owl_env, "ingest", str(path), code=1)
+    assert "no template matches its header (INSTRUME='WFC3')" in out
+
+
+def test_operator_commands(owl_env: dict[str, str], frames: list[Path], board: Board) -> None:
+    owl(owl_env, "ingest", str(frames[0].parent))
+    dry = owl(owl_env, "hold", "--stage", "ingest_check", "--dry-run")
+    assert "would hold demo0001 ingest_check: ready -> held" in dry
+    assert "4 item(s) would change (dry run: nothing changed)" in dry
+    assert json.loads(owl(owl_env, "status", "--json"))["demo"]["ingest_check"] == {"ready": 4}
+    owl(owl_env, "hold", "demo0002", "--stage", "ingest_check")
+    grid = owl(owl_env, "status", "--grid")
+    assert "demo0002             h w w w w" in grid
+    shown = json.loads(owl(owl_env, "show", "demo0002", "--json"))
+    assert [e["to"] for e in shown["history"] if e["st"] == "ingest_check"] == ["ready", "held"]
+    released = json.loads(owl(owl_env, "release", "--state", "held", "--json"))
+    assert [(r["dataset"], r["after"]) for r in released] == [("demo0002", "ready")]
+    with pytest.raises(AssertionError, match="needs a filter"):
+        owl(owl_env, "retry")
+    assert "no such dataset" not in owl(owl_env, "dead")
+    assert json.loads(owl(owl_env, "agents", "--json")) == []
+    assert "dataset 'nope' is not on board" in owl(owl_env, "show", "nope", code=1)
+
+
+def test_demo_runs_to_done(owl_env: dict[str, str], board: Board) -> None:
+    proc = subprocess.run([sys.executable, "-m", "owl", "demo", "-n", "14", "-a", "2"],
+                          env=owl_env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "14 of 14 datasets done; 1 attempt(s) failed and were retried" in proc.stdout
+
+
+def test_watch_waits_for_complete_files(owl_env: dict[str, str], tmp_path: Path,
+                                        board: Board) -> None:
+    src = make_demo_frames(tmp_path / "made", 1)[0]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "owl", "ingest", "--watch", "--interval",
+                             "0.2", str(inbox)], env=owl_env, stdout=subprocess.DEVNULL)
+    try:
+        data = src.read_bytes()
+        target = inbox / src.name
+        target.write_bytes(data[:5000])  # a partial copy: not a whole FITS file yet
+        time.sleep(1.5)
+        assert board.redis.zcard(board.keys.datasets(board.shard("demo0001"))) == 0
+        target.write_bytes(data)
+        end = time.monotonic() + 20
+        while board.redis.zcard(board.keys.datasets(board.shard("demo0001"))) == 0:
+            assert time.monotonic() < end, "the complete file was never registered"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
