@@ -46,6 +46,24 @@ from owl.model import TaskSpec
 GOAL_S = 10.0
 
 
+class TimedSubmit:
+    """Wraps a schedd client and adds up the time spent inside ``submit``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def submit(self, description: Any, itemdata: Sequence[dict[str, str]]) -> SubmitInfo:
+        t0 = time.perf_counter()
+        try:
+            return self.inner.submit(description, itemdata)  # type: ignore[no-any-return]
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class ConstructionOnlySchedd:
     """Runs the bindings' Schedd.submit up to the connection, which is refused."""
 
@@ -132,12 +150,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--max-batch", type=int, default=2000)
+    parser.add_argument(
+        "--spool-parent", type=Path, default=None, help="where the spool lives (default: $TMPDIR)"
+    )
     args = parser.parse_args()
     n = args.items
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    with tempfile.TemporaryDirectory(prefix="owl-bench-condor-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="owl-bench-condor-", dir=args.spool_parent) as tmp:
         root = Path(tmp)
+        print(f"spool     {root}: {file_create_us(root):.0f} us to create one small file")
         live = pool_answers()
         settings = CondorSettings(
             board="bench",
@@ -146,7 +168,7 @@ def main() -> int:
             max_batch=args.max_batch,
             reconcile_interval=1e9,
         )
-        schedd: Any = HTCondorSchedd() if live else ConstructionOnlySchedd()
+        schedd = TimedSubmit(HTCondorSchedd() if live else ConstructionOnlySchedd())
         ex = CondorExecutor(settings, schedd)
         jobs = make_jobs(n, root)
 
@@ -161,6 +183,10 @@ def main() -> int:
         )
         print(f"submit    {n} items in {submit_s:.3f} s  ({1e6 * submit_s / n:.0f} us/item)")
         print(f"          {mode}; max_batch={args.max_batch}")
+        print(
+            f"          of which Schedd.submit {schedd.seconds:.3f} s, spec files + "
+            f"description + itemdata + tracking {submit_s - schedd.seconds:.3f} s"
+        )
         print(f"          goal {GOAL_S:.0f} s: {'met' if submit_s <= GOAL_S else 'MISSED'}")
         if live:
             schedd.act(Action.REMOVE, [f"{c}.{p}" for c, p in ex_ids(ex)], "owl benchmark")
@@ -205,6 +231,18 @@ def main() -> int:
         )
         ex.close()
     return 0
+
+
+def file_create_us(directory: Path, n: int = 500) -> float:
+    """Baseline of the filesystem: one spec file per item is the floor of submit's cost."""
+    probe = directory / "probe"
+    probe.mkdir()
+    t0 = time.perf_counter()
+    for i in range(n):
+        (probe / f"{i}.json").write_text("{}")
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(probe)
+    return 1e6 * seconds / n
 
 
 def ex_ids(ex: CondorExecutor) -> list[tuple[int, int]]:
