@@ -176,16 +176,25 @@ class CondorExecutor:
             self._sleep(min(self.settings.poll_interval, remaining))
 
     def cancel(self, dataset: str, stage: str, token: int) -> None:
-        """Remove the job of a fenced attempt; its outcome is never reported."""
+        """Remove the job of a fenced attempt; its outcome is never reported.
+
+        A schedd that cannot be reached is logged, not raised: the attempt is fenced on
+        the board already, so a job left running can only produce discarded output.
+        """
         jobs = self._tracker.find(dataset, stage, token)
         for job in jobs:
             self._tracker.cancel(job)
             self._finished.append(job.base)
-        names = [j.name for j in jobs] or self._queued_names(
-            f"{attrs.item_constraint(self.settings.board, dataset, stage)} && "
-            f"{attrs.TOKEN} == {int(token)}"
-        )
-        self.schedd.act(Action.REMOVE, names, f"owl: token {token} of {dataset}/{stage} fenced")
+        try:
+            names = [j.name for j in jobs] or self._queued_names(
+                f"{attrs.item_constraint(self.settings.board, dataset, stage)} && "
+                f"{attrs.TOKEN} == {int(token)}"
+            )
+            self.schedd.act(Action.REMOVE, names, f"owl: token {token} of {dataset}/{stage} fenced")
+        except CondorError as exc:
+            log.warning(
+                "condor.cancel_failed", dataset=dataset, stage=stage, token=token, error=str(exc)
+            )
 
     def active(self) -> int:
         """Number of jobs submitted or adopted whose outcome is still to come."""

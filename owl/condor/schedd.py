@@ -81,7 +81,8 @@ def plain(ad: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ad:
         value = ad.eval(key)
-        out[key] = value if isinstance(value, str | int | float | bool) else None
+        # Exact types: classad2.Value (Undefined, Error) is an IntEnum, not a number.
+        out[key] = value if type(value) in (str, int, float, bool) else None
     return out
 
 

@@ -96,7 +96,7 @@ def _literal(text: str) -> Any:
         value = classad2.ExprTree(text).eval()
     except Exception:  # not a ClassAd expression: keep the submit text
         return text
-    return value if isinstance(value, str | int | float | bool) else text
+    return value if type(value) in (str, int, float, bool) else text  # not classad2.Value
 
 
 def _match(constraint: str, ad: dict[str, Any]) -> bool:
