@@ -1,7 +1,7 @@
 """Write a simulated ACS/WFC data set: N raw exposures of one scene plus reference files.
 
 Usage: python3 tools/simulate_acs.py OUTDIR [--exposures N] [--seed S] [--exptime T]
-       [--filter F606W] [--visit 01]
+       [--filter F606W] [--visit 01] [--pctetab PCTETAB]
 
 The reference files land in OUTDIR/refs; calibrate with ``export jref=OUTDIR/refs/``.
 """
@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exptime", type=float, default=500.0, help="seconds per exposure")
     parser.add_argument("--filter", default="F606W", choices=FILTERS, help="FILTER1")
     parser.add_argument("--visit", default="01", help="two characters of the rootnames")
+    parser.add_argument("--pctetab", default=None, help="add CTE trails with this PCTETAB")
     args = parser.parse_args(argv)
     result = simulate_set(args.outdir, n_exposures=args.exposures, seed=args.seed,
-                          exptime=args.exptime, filt=args.filter, visit=args.visit)
+                          exptime=args.exptime, filt=args.filter, visit=args.visit,
+                          pctetab=args.pctetab)
     for exposure in result.exposures:
         print(exposure.raw)
     if result.asn is not None:

@@ -6,6 +6,7 @@ chip, in electrons on the trimmed 2048 x 4096 area::
 
     expected  = (stars + sky) * flat + dark_rate * DARKTIME      (BPIXTAB pixels respond 30 %)
     electrons = Poisson(expected) + cosmic rays, bled along columns above full well
+    electrons = CTE forward model (electrons)                    (only with ``pctetab``)
 
 and in DN on the raw 2068 x 4144 chip (overscan included), per amplifier::
 
@@ -18,6 +19,7 @@ levels drawn for the exposure) is returned and saved beside the raw file as
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,9 @@ import numpy.typing as npt
 from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # astropy: no py.typed
 
 from owl.calib import simulate_scene as scene
+from owl.calib.cte.forward import forward_chip
+from owl.calib.cte.params import CTEConfig, resolve
+from owl.calib.cte.pctetab import PCTETab, read_pctetab
 from owl.calib.fitsio import Frame, Imset, write_frame
 from owl.calib.simulate_header import Exposure, raw_primary, raw_sci_header
 from owl.calib.simulate_refs import ReferenceSet, write_reference_set
@@ -112,6 +117,7 @@ def simulate_set(
     n_bright: int = 4,
     sky_rate: float = 0.06,
     visit: str = "01",
+    pctetab: str | Path | None = None,
 ) -> SimulatedSet:
     """Write ``n_exposures`` raw frames of one scene and their reference files.
 
@@ -135,6 +141,11 @@ def simulate_set(
         Sky in e-/s per pixel.
     visit : str
         Two characters of the rootnames (``jsim<visit><nn>q``), to keep sets apart.
+    pctetab : str or pathlib.Path, optional
+        A PCTETAB (e.g. the pack-S ``pctetab_synth.fits.gz``): add CTE trails with
+        :func:`owl.calib.cte.forward.forward_chip`, copy the table into ``refs`` and set
+        PCTECORR=PERFORM, PCTETAB and DRKCFILE (the simulated dark has no trails). None
+        (default): no trails, PCTECORR=OMIT.
 
     Returns
     -------
@@ -148,6 +159,10 @@ def simulate_set(
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     refs = write_reference_set(out / "refs", rng, filters=(filt,))
+    cte = None
+    if pctetab is not None:
+        shutil.copyfile(pctetab, refs.directory / Path(pctetab).name)
+        cte = (Path(pctetab).name.removesuffix(".gz"), read_pctetab(pctetab))
     stars = scene.make_stars(rng, n_stars, n_bright)
     star_images = {chip: scene.render_stars(stars, chip) for chip in (1, 2)}
     asn_id = f"jsim{visit}010" if n_exposures > 1 else "NONE"
@@ -159,7 +174,7 @@ def simulate_set(
             expstart=expstart + index * (exptime + 120.0) / 86400.0, filt=filt,
         )
         truth = _expose(out / f"{exp.rootname}_raw.fits", exp, refs, stars, star_images,
-                        sky_rate * exptime, rng)
+                        sky_rate * exptime, rng, cte)
         truth_path = out / f"{exp.rootname}_truth.npz"
         truth.save(truth_path)
         exposures.append(SimulatedExposure(raw=out / f"{exp.rootname}_raw.fits",
@@ -172,9 +187,17 @@ def simulate_set(
 def _expose(
     path: Path, exp: Exposure, refs: ReferenceSet, stars: npt.NDArray[np.void],
     star_images: dict[int, F32], sky: float, rng: np.random.Generator,
+    cte_table: tuple[str, PCTETab] | None,
 ) -> Truth:
     """Simulate and write one raw frame; return its truth."""
     model = refs.detector
+    primary = raw_primary(exp, refs.header_values(exp.filt), model)
+    cte: CTEConfig | None = None
+    if cte_table is not None:
+        primary["PCTECORR"] = "PERFORM"
+        primary["PCTETAB"] = f"jref${cte_table[0]}"
+        primary["DRKCFILE"] = primary["DARKFILE"]
+        cte = resolve(cte_table[1], primary, "ABCD")
     levels = np.array(model.bias) + rng.normal(0.0, BIAS_JITTER, 4)
     scenes = np.empty((2, *TRIM_SHAPE), np.float32)
     masks = np.empty((2, *TRIM_SHAPE), bool)
@@ -189,13 +212,14 @@ def _expose(
         charge, masks[ext] = scene.cosmic_rays(rng, exp.exptime)
         electrons += charge
         scene.bleed(electrons, refs.full_well[chip])
+        if cte is not None:
+            forward_chip(electrons, np.zeros_like(electrons), chip, cte)
         dn = _to_raw(electrons, chip, model.gain, model.readnoise, levels, refs.bias[chip], rng)
         header = raw_sci_header(exp, chip)
         imsets.append(Imset(sci=dn, err=np.zeros(RAW_SHAPE, np.float32),
                             dq=np.zeros(RAW_SHAPE, np.int16), sci_header=header,
                             err_header=header.copy(), dq_header=header.copy(),
                             extver=CHIP_EXTVER[chip]))
-    primary = raw_primary(exp, refs.header_values(exp.filt), model)
     write_frame(Frame(primary=primary, imsets=imsets, path=None), path, overwrite=True)
     return Truth(scene=scenes, cr_mask=masks, stars=stars, sky=sky, bias_level=levels,
                  exptime=exp.exptime, darktime=exp.darktime)

@@ -173,3 +173,24 @@ def test_bad_arguments(tmp_path: Path) -> None:
         simulate_set(tmp_path, n_exposures=0)
     with pytest.raises(ValueError, match="visit"):
         simulate_set(tmp_path, visit="abc")
+
+
+PCTETAB = Path(__file__).resolve().parents[3] / "shared/fixtures/cte/pctetab_synth.fits.gz"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PCTETAB.exists(), reason="pack-S CTE fixtures not present")
+def test_cte_trails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = simulate_set(tmp_path / "plain", n_exposures=1, seed=11)
+    trailed = simulate_set(tmp_path / "cte", n_exposures=1, seed=11, pctetab=PCTETAB)
+    primary = read_frame(trailed.exposures[0].raw).primary
+    assert primary["PCTECORR"] == "PERFORM" and primary["DRKCFILE"] == primary["DARKFILE"]
+    monkeypatch.setenv("jref", str(trailed.refs.directory) + os.sep)
+    assert resolve_ref(primary["PCTETAB"]).exists()
+    a = read_frame(plain.exposures[0].raw, sci_dtype=np.float64).imset(2).sci
+    b = read_frame(trailed.exposures[0].raw, sci_dtype=np.float64).imset(2).sci
+    # Same random draws, so only the readout differs: charge moves from sources into
+    # trails, and some stays in the traps (never more charge than without CTE).
+    diff = b - a
+    assert diff.max() > 5 and diff.min() < -5
+    assert 0 <= -diff.sum() < 0.1 * np.abs(diff).sum()
