@@ -61,7 +61,7 @@ def _array(hdu: Any, dtype: type, shape: tuple[int, ...], where: str) -> npt.NDA
         data = np.asarray(hdu.data)
         if data.shape != shape:
             raise CalibError(f"{where}: shape {data.shape} differs from SCI {shape}")
-        return np.ascontiguousarray(data, dtype=dtype)
+        return data.astype(dtype)
     header = hdu.header
     if "PIXVALUE" not in header:
         raise CalibError(f"{where}: no data and no PIXVALUE keyword")
@@ -90,7 +90,9 @@ def read_frame(path: str | Path) -> Frame:
     """
     path = Path(path)
     try:
-        with fits.open(path, memmap=False) as hdul:
+        # Memory-mapped reading lets astype() convert from big-endian straight off the
+        # page cache, which is several times faster than reading then converting.
+        with fits.open(path, memmap=True) as hdul:
             primary = hdul[0].header.copy()
             imsets = []
             extver = 1
@@ -99,7 +101,7 @@ def read_frame(path: str | Path) -> Frame:
                 where = f"{path} imset {extver}"
                 if sci_hdu.data is None or sci_hdu.data.ndim != 2:
                     raise CalibError(f"{where}: SCI has no 2-D data")
-                sci = np.ascontiguousarray(sci_hdu.data, dtype=np.float32)
+                sci = np.asarray(sci_hdu.data).astype(np.float32)
                 headers = {"SCI": sci_hdu.header.copy()}
                 arrays = {}
                 for name, dtype in (("ERR", np.float32), ("DQ", np.int16)):

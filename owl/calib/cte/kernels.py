@@ -58,19 +58,25 @@ def trap_map(iz: I64, sens: F64, offset: int, ncols: int, nrows: int, frac: floa
     ndarray of float32, shape (ncols, nrows)
         Density = column scale x (row + 1) / 2048 x frac; columns absent from the table are 0.
     """
+    io = np.empty(nrows, dtype=np.int64)
+    within = np.empty(nrows, dtype=np.float64)
+    growth = np.empty(nrows, dtype=np.float64)
+    for j in range(nrows):
+        ro = j / 512.0
+        if ro > 2.999:
+            ro = 2.999
+        io[j] = math.floor(ro)
+        within[j] = ro - io[j]
+        growth[j] = (j + 1) / 2048.0
     out = np.zeros((ncols, nrows), dtype=np.float32)
     for k in range(iz.shape[0]):
         c = iz[k] - offset
         if c < 0 or c >= ncols:
             continue
         for j in range(nrows):
-            ro = j / 512.0
-            if ro > 2.999:
-                ro = 2.999
-            io = math.floor(ro)
-            s0 = sens[k, io]
-            scale = s0 + (sens[k, io + 1] - s0) * (ro - io)
-            out[c, j] = np.float32(scale * ((j + 1) / 2048.0) * frac)
+            s0 = sens[k, io[j]]
+            scale = s0 + (sens[k, io[j] + 1] - s0) * within[j]
+            out[c, j] = np.float32(scale * growth[j] * frac)
     return out
 
 
@@ -301,18 +307,24 @@ def invert_column(
 
 
 @njit(cache=True)
-def _column_order(image: F32) -> I64:
-    # Costlier columns (higher maxima follow more traps) first, so that the round-robin
-    # split below hands every thread a similar load.
+def _active_columns(image: F32, lowest: float) -> I64:
+    # A column with no pixel at the lowest trap level never fills a trap, so its readout
+    # is the identity and the callers copy it through. The others are returned costliest
+    # (highest maximum, most traps followed) first, so that the round-robin split in the
+    # callers hands every thread a similar load.
     ncols = image.shape[0]
     peaks = np.empty(ncols, dtype=np.float64)
     for c in range(ncols):
-        m = PMAX_FLOOR
+        m = -np.inf
         for r in range(image.shape[1]):
             if image[c, r] > m:
                 m = image[c, r]
         peaks[c] = m
-    return np.argsort(-peaks, kind="mergesort")
+    order = np.argsort(-peaks, kind="mergesort")
+    count = 0
+    while count < ncols and peaks[order[count]] >= lowest:
+        count += 1
+    return order[:count]
 
 
 @njit(cache=True, parallel=True)
@@ -339,17 +351,19 @@ def forward_amp(
     Returns
     -------
     ndarray of float32, shape (ncols, nrows)
-        The trailed image.
+        The trailed image. Columns with no pixel at the lowest trap level cannot fill a
+        trap and are returned unchanged.
     """
-    ncols, nrows = image.shape
-    out = np.empty_like(image)
-    order = _column_order(image)
+    nrows = image.shape[1]
+    out = image.copy()
+    order = _active_columns(image, qlev[0])
+    nactive = order.shape[0]
     nblocks = (nrows + (1 << _BLOCK_SHIFT) - 1) >> _BLOCK_SHIFT
-    nsplit = min(ncols, 64)
+    nsplit = min(nactive, 64)
     for part in prange(nsplit):
         column = np.empty(nrows, dtype=np.float64)
         bmax = np.empty(nblocks, dtype=np.float64)
-        for k in range(part, ncols, nsplit):
+        for k in range(part, nactive, nsplit):
             c = order[k]
             for r in range(nrows):
                 column[r] = image[c, r]
@@ -388,19 +402,21 @@ def invert_amp(
     Returns
     -------
     ndarray of float32, shape (ncols, nrows)
-        The corrected image.
+        The corrected image. Columns with no pixel at the lowest trap level are their own
+        readout and are returned unchanged.
     """
-    ncols, nrows = image.shape
-    out = np.empty_like(image)
-    order = _column_order(image)
+    nrows = image.shape[1]
+    out = image.copy()
+    order = _active_columns(image, qlev[0])
+    nactive = order.shape[0]
     nblocks = (nrows + (1 << _BLOCK_SHIFT) - 1) >> _BLOCK_SHIFT
-    nsplit = min(ncols, 64)
+    nsplit = min(nactive, 64)
     for part in prange(nsplit):
         observed = np.empty(nrows, dtype=np.float64)
         model = np.empty(nrows, dtype=np.float64)
         scratch = np.empty(nrows, dtype=np.float64)
         bmax = np.empty(nblocks, dtype=np.float64)
-        for k in range(part, ncols, nsplit):
+        for k in range(part, nactive, nsplit):
             c = order[k]
             for r in range(nrows):
                 observed[r] = image[c, r]
