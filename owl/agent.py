@@ -235,6 +235,10 @@ class Agent:
     def _claim(self) -> int:
         claims = self.board.claim(self.id, self.template.name, self.stages, self.settings.lease,
                                   self.concurrency - len(self.running))
+        self._start(claims)
+        return len(claims)
+
+    def _start(self, claims: Sequence[Claim]) -> None:
         jobs = []
         for c in claims:
             self.running[(c.dataset, c.stage, c.token)] = c
@@ -246,7 +250,6 @@ class Agent:
                             attempt=c.attempt)
         if jobs:
             self.executor.submit(jobs)
-        return len(claims)
 
     def _spec(self, claim: Claim, stage: Stage) -> TaskSpec:
         out = (self.settings.work_dir / claim.template / claim.dataset
@@ -283,7 +286,11 @@ class Agent:
                               token=claim.token, attempt=claim.attempt, failure=str(failure),
                               error=o.error, next=res.state)
         if ok:
-            for (claim, _), res in zip(ok, self.board.complete_many(ok, self.id), strict=True):
+            free = 0 if self._stopping else self.concurrency - len(self.running) + len(ok)
+            results, more = self.board.complete_many(
+                ok, self.id,
+                then_claim=(self.template.name, self.stages, self.settings.lease, free))
+            for (claim, _), res in zip(ok, results, strict=True):
                 del self.running[(claim.dataset, claim.stage, claim.token)]
                 if res.ok:
                     self.stats.done += 1
@@ -292,6 +299,7 @@ class Agent:
                                     successors=res.promoted)
                 else:
                     self._fenced(claim, res.state)
+            self._start(more)
 
     def _fenced(self, claim: Claim, state: str) -> None:
         self.stats.fenced += 1

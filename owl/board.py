@@ -183,28 +183,48 @@ class Board:
 
     def claim(self, who: str, template: str, stages: Sequence[str], lease: float,
               limit: int) -> list[Claim]:
-        """Claim up to ``limit`` ready items of the given stages, visiting shards in turn."""
-        claims: list[Claim] = []
+        """Claim up to ``limit`` ready items of the given stages.
+
+        One round trip reads the per-shard counters to find the shards with ready (or
+        retrying) items of these stages; only those are asked, in turn from a rotating start.
+        """
         if limit <= 0 or not stages:
-            return claims
+            return []
+        fields = [f"{template}|{st}|{state}" for st in stages for state in ("ready", "retry")]
+        pipe = self.redis.pipeline(transaction=False)
+        for s in range(self.shards):
+            pipe.hmget(self.keys.counts(s), fields)
+        busy = [s for s, vals in enumerate(pipe.execute()) if any(int(v or 0) > 0 for v in vals)]
         start = self._claim_offset
         self._claim_offset = (start + 1) % self.shards
-        for i in range(self.shards):
-            s = (start + i) % self.shards
-            res = self.scripts["claim"](
-                keys=[*self._common(s), self.keys.leases(s), self.keys.delayed(s),
-                      self.keys.tokens(s)],
-                args=[self.keys.prefix(s), who, int(lease * 1000), limit - len(claims),
-                      self.event_cap, template, *stages],
-            )
-            for j in range(0, len(res), 7):
-                claims.append(Claim(dataset=res[j], stage=res[j + 1], template=template,
-                                    version=res[j + 4], token=int(res[j + 2]),
-                                    attempt=int(res[j + 3]), path=res[j + 5],
-                                    inputs=json.loads(res[j + 6])))
+        busy.sort(key=lambda s: (s - start) % self.shards)
+        claims: list[Claim] = []
+        for s in busy:
+            res = self._claim_script(s, who, template, stages, lease, limit - len(claims))()
+            claims += self._claims(res, template)
             if len(claims) >= limit:
                 break
         return claims
+
+    def _claim_script(self, shard: int, who: str, template: str, stages: Sequence[str],
+                      lease: float, limit: int, client: Any = None) -> Any:
+        def call() -> Any:
+            return self.scripts["claim"](
+                keys=[*self._common(shard), self.keys.leases(shard), self.keys.delayed(shard),
+                      self.keys.tokens(shard)],
+                args=[self.keys.prefix(shard), who, int(lease * 1000), limit, self.event_cap,
+                      template, *stages],
+                client=client,
+            )
+
+        return call
+
+    @staticmethod
+    def _claims(res: Sequence[Any], template: str) -> list[Claim]:
+        return [Claim(dataset=res[j], stage=res[j + 1], template=template, version=res[j + 4],
+                      token=int(res[j + 2]), attempt=int(res[j + 3]), path=res[j + 5],
+                      inputs=json.loads(res[j + 6]))
+                for j in range(0, len(res), 7)]
 
     def renew(self, claims: Iterable[Claim], lease: float) -> dict[tuple[str, str], bool]:
         """Extend leases; the answer tells, per (dataset, stage), whether it is still ours."""
@@ -227,11 +247,17 @@ class Board:
 
     def complete(self, claim: Claim, outputs: dict[str, Any], who: str) -> Result:
         """Fenced completion; ready successors in the same step."""
-        return self.complete_many([(claim, outputs)], who)[0]
+        return self.complete_many([(claim, outputs)], who)[0][0]
 
-    def complete_many(self, done: Sequence[tuple[Claim, dict[str, Any]]],
-                      who: str) -> list[Result]:
-        """Several fenced completions in one round trip."""
+    def complete_many(self, done: Sequence[tuple[Claim, dict[str, Any]]], who: str, *,
+                      then_claim: tuple[str, Sequence[str], float, int] | None = None,
+                      ) -> tuple[list[Result], list[Claim]]:
+        """Several fenced completions in one round trip.
+
+        ``then_claim=(template, stages, lease, limit)`` adds, in the same round trip, a claim
+        on the shard of the last completed dataset, where its successors just became ready:
+        a hand-off from one stage to the next costs no extra round trip.
+        """
         pipe = self.redis.pipeline(transaction=False)
         for claim, outputs in done:
             s = self.shard(claim.dataset)
@@ -243,13 +269,19 @@ class Board:
                       self.keys.notify],
                 client=pipe,
             )
+        if then_claim is not None and then_claim[3] > 0 and done:
+            template, stages, lease, limit = then_claim
+            shard = self.shard(done[-1][0].dataset)
+            self._claim_script(shard, who, template, stages, lease, limit, client=pipe)()
+        replies = pipe.execute()
         out = []
-        for res in pipe.execute():
+        for res in replies[:len(done)]:
             if res[0] == 1:
                 out.append(Result(True, str(State.DONE), promoted=int(res[1])))
             else:
                 out.append(Result(False, str(res[2]), current_token=str(res[3])))
-        return out
+        claims = self._claims(replies[-1], then_claim[0]) if len(replies) > len(done) else []
+        return out, claims
 
     def fail(self, claim: Claim, failure: FailureClass, message: str, traceback: str,
              delay: float, who: str, *, memory_mb: int | None = None) -> Result:

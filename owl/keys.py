@@ -16,7 +16,7 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:{sN}:held                  zset   "DATASET|STAGE" held, by time of hold
     B:{sN}:datasets              zset   dataset ids by registration time
     B:{sN}:counts                hash   "TEMPLATE|STAGE|STATE" -> number of items
-    B:{sN}:events                stream capped audit trail of every transition
+    B:{sN}:events                stream capped audit trail of every transition (t: us)
     B:{sN}:tokens                string fencing-token counter
     B:{sN}:err:DATASET|STAGE     list   JSON failure records (reason, traceback), kept
 

@@ -119,57 +119,65 @@ class LocalExecutor:
                 out += [w.conn, w.process.sentinel]
         return out
 
-    def next_deadline(self) -> float | None:
-        """Monotonic time at which the earliest running task times out."""
-        times = [w.started + w.job.spec.timeout for w in self._workers if w.job is not None]
-        return min(times) if times else None
-
     def poll(self, timeout: float) -> list[Outcome]:
-        if not self._done and timeout > 0 and self.waitables():
-            deadline = self.next_deadline()
-            if deadline is not None:
-                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
-            wait(self.waitables(), timeout)
-        for worker in self._workers:
-            if worker.job is not None:
-                self._check(worker)
+        busy = [w for w in self._workers if w.job is not None]
+        if not busy:
+            done, self._done = self._done, []
+            return done
+        deadline = min(w.started + w.job.spec.timeout for w in busy if w.job is not None)
+        wait_for = 0.0 if self._done else max(0.0, min(timeout, deadline - time.monotonic()))
+        ready = set(wait([o for w in busy for o in (w.conn, w.process.sentinel)], wait_for))
+        now = time.monotonic()
+        for worker in busy:
+            if worker.conn in ready:
+                self._receive(worker)
+            elif worker.process.sentinel in ready:
+                self._crashed(worker, now)
+            elif now > deadline and now - worker.started > worker.job.spec.timeout:  # type: ignore[union-attr]  # busy workers have a job
+                self._timed_out(worker, now)
         done, self._done = self._done, []
         return done
 
-    def _check(self, worker: _Worker) -> None:
+    def _receive(self, worker: _Worker) -> None:
         job = worker.job
         assert job is not None
         spec = job.spec
-        if worker.conn.poll():
-            try:
-                result = json.loads(worker.conn.recv_bytes())
-            except (EOFError, OSError):
-                result = None
-            if result is not None:
-                worker.job = None
-                self._done.append(Outcome(
-                    dataset=spec.dataset, stage=spec.stage, token=spec.token,
-                    ok=bool(result["ok"]), outputs=result.get("outputs") or {},
-                    error=result.get("error", ""), traceback=result.get("traceback", ""),
-                    failure=None if result["ok"] else FailureClass.ERROR,
-                    seconds=float(result["seconds"])))
-                return
-        elapsed = time.monotonic() - worker.started
-        if not worker.process.is_alive():
-            code = worker.process.exitcode
-            how = f"killed by signal {-code}" if code is not None and code < 0 else \
-                f"exited with status {code}"
-            self._replace(worker)
-            self._done.append(Outcome(
-                dataset=spec.dataset, stage=spec.stage, token=spec.token, ok=False,
-                error=f"worker process {how} while running the task",
-                failure=FailureClass.CRASH, seconds=elapsed))
-        elif elapsed > spec.timeout:
-            self._replace(worker)
-            self._done.append(Outcome(
-                dataset=spec.dataset, stage=spec.stage, token=spec.token, ok=False,
-                error=f"timed out after {spec.timeout:g} s (the stage's timeout)",
-                failure=FailureClass.TIMEOUT, seconds=elapsed))
+        try:
+            result = json.loads(worker.conn.recv_bytes())
+        except (EOFError, OSError):
+            self._crashed(worker, time.monotonic())
+            return
+        worker.job = None
+        self._done.append(Outcome(
+            dataset=spec.dataset, stage=spec.stage, token=spec.token,
+            ok=bool(result["ok"]), outputs=result.get("outputs") or {},
+            error=result.get("error", ""), traceback=result.get("traceback", ""),
+            failure=None if result["ok"] else FailureClass.ERROR,
+            seconds=float(result["seconds"])))
+
+    def _crashed(self, worker: _Worker, now: float) -> None:
+        job = worker.job
+        assert job is not None
+        worker.process.join(1)
+        code = worker.process.exitcode
+        how = (f"killed by signal {-code}" if code is not None and code < 0
+               else f"exited with status {code}")
+        self._fail(worker, FailureClass.CRASH,
+                   f"worker process {how} while running the task", now)
+
+    def _timed_out(self, worker: _Worker, now: float) -> None:
+        assert worker.job is not None
+        self._fail(worker, FailureClass.TIMEOUT,
+                   f"timed out after {worker.job.spec.timeout:g} s (the stage's timeout)", now)
+
+    def _fail(self, worker: _Worker, failure: FailureClass, error: str, now: float) -> None:
+        job = worker.job
+        assert job is not None
+        spec = job.spec
+        elapsed = now - worker.started
+        self._replace(worker)
+        self._done.append(Outcome(dataset=spec.dataset, stage=spec.stage, token=spec.token,
+                                  ok=False, error=error, failure=failure, seconds=elapsed))
 
     def cancel(self, dataset: str, stage: str, token: int) -> None:
         for worker in self._workers:

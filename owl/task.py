@@ -25,7 +25,11 @@ from owl.model import TaskSpec
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a task function receives."""
+    """What a task function receives.
+
+    ``output_dir`` is specific to this attempt's fencing token and is created the first time
+    a task asks for it (a task that writes no files costs no directory).
+    """
 
     dataset: str
     stage: str
@@ -33,10 +37,15 @@ class TaskContext:
     token: int
     input_path: Path | None
     inputs: Mapping[str, Any]
-    output_dir: Path
+    output_path: Path
     params: Mapping[str, Any]
     refs: Mapping[str, str]
     log: Any  # a structlog BoundLogger bound to dataset/stage/token/attempt
+
+    @property
+    def output_dir(self) -> Path:
+        self.output_path.mkdir(parents=True, exist_ok=True)
+        return self.output_path
 
 
 TaskFunction = Callable[[TaskContext], Mapping[str, Any] | None]
@@ -91,8 +100,8 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     Raises whatever the task raises; the caller (a worker process) reports it.
     """
     out_dir = Path(spec.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if spec.argv is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
         argv = expand_argv(spec)
         env = dict(os.environ, OWL_DATASET=spec.dataset, OWL_STAGE=spec.stage,
                    OWL_OUTPUT_DIR=spec.output_dir, OWL_TOKEN=str(spec.token))
@@ -117,7 +126,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         token=spec.token,
         input_path=Path(spec.input_path) if spec.input_path else None,
         inputs=spec.inputs,
-        output_dir=out_dir,
+        output_path=out_dir,
         params=spec.params,
         refs=spec.refs,
         log=log,

@@ -133,7 +133,7 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
     for e in history:
         why = f"  ({e['why']})" if e.get("why") else ""
         tok = f" token {e['tk']}" if e.get("tk") else ""
-        click.echo(f"    {_ms(int(e['t']))} {e['st']:<16} {e['fr'] or '-':>8} -> {e['to']:<8}"
+        click.echo(f"    {_ms(int(e['t']) // 1000)} {e['st']:<16} {e['fr'] or '-':>8} -> {e['to']:<8}"
                    f" by {e['by']}{tok}{why}")
 
 
@@ -209,7 +209,7 @@ def events(ctx: click.Context, dataset_id: str | None, count: int, follow: bool,
                 click.echo(_json.dumps(e, sort_keys=True))
             else:
                 why = f" ({e['why']})" if e.get("why") else ""
-                click.echo(f"{_ms(int(e['t']))} {e['ds']:<20} {e['st']:<14} "
+                click.echo(f"{_ms(int(e['t']) // 1000)} {e['ds']:<20} {e['st']:<14} "
                            f"{e['fr'] or '-':>8} -> {e['to']:<8} by {e['by']}{why}")
         if not follow:
             return

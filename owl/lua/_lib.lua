@@ -6,6 +6,7 @@
 --   c.counts  counts hash key            c.events events stream key
 --   c.maxlen  approximate stream cap     c.who    actor (agent id, "operator:NAME", ...)
 --   c.now     milliseconds from the Redis clock (TIME), the only clock the board trusts
+--   c.created when the dataset was registered (ms)
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -14,9 +15,10 @@ end
 
 local function context(prefix, ds, counts, events, maxlen, who, now)
   local dskey = prefix .. 'ds:' .. ds
-  local head = redis.call('HMGET', dskey, 't', 'v')
+  local head = redis.call('HMGET', dskey, 't', 'v', 'c')
   if not head[1] then return nil end
   return {prefix = prefix, ds = ds, dskey = dskey, tpl = head[1], ver = head[2],
+          created = tonumber(head[3]),
           counts = counts, events = events, maxlen = maxlen, who = who, now = now}
 end
 
@@ -34,21 +36,26 @@ local function split_member(m)
 end
 
 -- Move an item between states: hash fields, per-state counters and the audit event, together.
+-- Events carry the Redis clock in microseconds ('t'), for latency measurements.
 local function move(c, stage, from, to, why, token, attempt)
+  local clock = redis.call('TIME')
+  local us = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
   redis.call('HSET', c.dskey, stage .. '.s', to, stage .. '.u', c.now)
   if from ~= '' then redis.call('HINCRBY', c.counts, c.tpl .. '|' .. stage .. '|' .. from, -1) end
   redis.call('HINCRBY', c.counts, c.tpl .. '|' .. stage .. '|' .. to, 1)
   redis.call('XADD', c.events, 'MAXLEN', '~', c.maxlen, '*',
              'ds', c.ds, 'st', stage, 'fr', from, 'to', to,
-             'tk', token or '', 'at', attempt or '', 'by', c.who, 't', c.now, 'why', why or '')
+             'tk', token or '', 'at', attempt or '', 'by', c.who, 't', us, 'why', why or '')
 end
 
 local function ready_key(c, stage) return c.prefix .. 'ready:' .. c.tpl .. ':' .. stage end
 
--- Higher priority first, then first come first served (scores are read lowest first).
+-- Higher priority first, then the oldest dataset first (scores are read lowest first): a
+-- dataset's next stage goes ahead of newer datasets' first stages, so datasets finish in
+-- the order they arrived instead of every dataset waiting for the whole backlog.
 local function make_ready(c, stage, from, info, why)
   move(c, stage, from, 'ready', why)
-  redis.call('ZADD', ready_key(c, stage), -(info.p or 0) * 1e13 + c.now, c.ds)
+  redis.call('ZADD', ready_key(c, stage), -(info.p or 0) * 1e13 + c.created, c.ds)
 end
 
 local function preds_done(c, info)

@@ -1,0 +1,164 @@
+"""Benchmark of the engine alone: a no-op pipeline, N datasets x S stages, A agents.
+
+Prints, for the embedded board and (with --redis) for a Redis server, measured in one run:
+  - stage completions per second end to end (first claim to last completion, Redis clock),
+    and item state transitions per second (every event: ready/running/done...);
+  - latency from a stage's completion to its successor's claim, p50 and p99;
+  - Redis memory per dataset after the run, and (with --memory-datasets) at 100k datasets.
+
+    python tools/bench_engine.py --datasets 3000 --stages 3 --agents 2 --concurrency 4 \
+        --redis redis://127.0.0.1:6379/0 --memory-datasets 100000
+
+Agents are real `owl agent --burst` processes running the no-op task in their child worker
+processes, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from redis import Redis
+
+from owl import queries
+from owl.board import Board
+from owl.server import ensure_server, stop_server
+from owl.template_loader import load_template
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_template(directory: Path, stages: int) -> Path:
+    lines = ["name: benchnoop", "version: '1'", "stages:"]
+    for i in range(stages):
+        lines.append(f"  s{i}:")
+        lines.append("    task: owl.demo_tasks:noop")
+        if i:
+            lines.append(f"    after: s{i - 1}")
+    path = directory / "benchnoop.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None:
+    client = Redis.from_url(url, decode_responses=True)
+    name = f"bench{uuid.uuid4().hex[:8]}"
+    n, s = args.datasets, args.stages
+    cap = n * (3 * s + 1) + 1000  # keep every event of the run for the latency figures
+    board = Board(client, name, shards=args.shards, event_cap=cap)
+    template = load_template(write_template(work, s))
+    before = int(client.info("memory")["used_memory"])
+    t0 = time.perf_counter()
+    for i in range(0, n, 1000):
+        board.register_many(template, [(f"ds{j:07d}", "") for j in range(i, min(n, i + 1000))])
+    reg_s = time.perf_counter() - t0
+    env = {**os.environ, "OWL_REDIS_URL": url, "OWL_BOARD": name,
+           "OWL_PIPELINES": str(work), "OWL_HOME": str(work / "home"),
+           "OWL_EVENT_CAP": str(cap), "PYTHONPATH": str(REPO)}
+    wall0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "benchnoop",
+                               "-c", str(args.concurrency), "--burst"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(args.agents)]
+    for p in procs:
+        if p.wait() != 0:
+            raise SystemExit(f"{label}: an agent exited with status {p.returncode}")
+    wall = time.perf_counter() - wall0
+    done = sum(v for (_, _, st), v in queries.counts(board).items() if st == "done")
+    if done != n * s:
+        raise SystemExit(f"{label}: only {done} of {n * s} items done")
+    after = int(client.info("memory")["used_memory"])
+
+    claimed: dict[tuple[str, str], int] = {}
+    finished: dict[tuple[str, str], int] = {}
+    first = last = None
+    events = 0
+    for shard in range(board.shards):
+        for _, f in client.xrange(board.keys.events(shard)):
+            events += 1
+            key, t = (f["ds"], f["st"]), int(f["t"])
+            if f["to"] == "running":
+                claimed[key] = t
+                first = t if first is None else min(first, t)
+            elif f["to"] == "done":
+                finished[key] = t
+                last = t if last is None else max(last, t)
+    assert first is not None and last is not None
+    span = (last - first) / 1e6
+    lat = [(claimed[(ds, f"s{k + 1}")] - finished[(ds, f"s{k}")]) / 1000.0
+           for ds, st in finished if st != f"s{s - 1}"
+           for k in [int(st[1:])]]
+    print(f"{label}: {n} datasets x {s} stages, {args.agents} agents x {args.concurrency}")
+    print(f"  register            {n / reg_s:10.0f} datasets/s")
+    print(f"  stage completions   {n * s / span:10.0f} /s   ({span:.2f} s first claim -> last "
+          f"done; {wall:.2f} s wall incl. agent start)")
+    print(f"  state transitions   {events / span:10.0f} /s   ({events} events)")
+    print(f"  done->next claimed  p50 {statistics.median(lat):.2f} ms   "
+          f"p99 {percentile(lat, 0.99):.2f} ms   ({len(lat)} hand-offs)")
+    print(f"  memory              {(after - before) / n:10.0f} bytes/dataset (events kept: "
+          f"all {events})")
+    board.destroy()
+    if args.memory_datasets:
+        memory_at_scale(client, label, args.memory_datasets, template, args.shards)
+
+
+def memory_at_scale(client: Redis, label: str, n: int, template: object, shards: int) -> None:
+    """Register n datasets and complete every stage with the board API (no task runs), then
+    report bytes per dataset with the default event cap."""
+    from owl.template import Template
+
+    assert isinstance(template, Template)
+    board = Board(client, f"mem{uuid.uuid4().hex[:8]}", shards=shards)
+    before = int(client.info("memory")["used_memory"])
+    for i in range(0, n, 2000):
+        board.register_many(template, [(f"j{j:08d}q", "") for j in range(i, min(n, i + 2000))])
+    registered = int(client.info("memory")["used_memory"])
+    for stage in template.stage_names:
+        while True:
+            claims = board.claim("mem", template.name, [stage], 600, 2000)
+            if not claims:
+                break
+            board.complete_many([(c, {}) for c in claims], "mem")
+    after = int(client.info("memory")["used_memory"])
+    print(f"  at {n} datasets     {(registered - before) / n:10.0f} bytes/dataset registered, "
+          f"{(after - before) / n:.0f} bytes/dataset all done (event cap "
+          f"{board.event_cap}/shard x {board.shards} shards)")
+    board.destroy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=int, default=3000)
+    parser.add_argument("--stages", type=int, default=3)
+    parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--redis", help="also run against this Redis URL")
+    parser.add_argument("--memory-datasets", type=int, default=0,
+                        help="also measure memory at this many datasets (e.g. 100000)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        home = work / "embedded"
+        try:
+            run_once(ensure_server(home), "embedded", args, work)
+        finally:
+            stop_server(home)
+        if args.redis:
+            run_once(args.redis, f"server {args.redis}", args, work)
+
+
+if __name__ == "__main__":
+    main()
