@@ -7,6 +7,7 @@ notification delays work and never loses it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -59,17 +60,15 @@ class _Wakeup:
         while not self._stop.is_set():
             try:
                 msg = self._pubsub.get_message(timeout=0.5)
-            except Exception:  # noqa: BLE001  # a broken subscription only costs the hint
+            except Exception:  # a broken subscription only costs the hint
                 time.sleep(0.5)
                 continue
             if msg is not None:
                 self.poke()
 
     def poke(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):  # a full pipe: a wake-up is pending
             os.write(self._w, b"x")
-        except BlockingIOError:
-            pass  # the pipe is full: a wake-up is already pending
 
     def fileno(self) -> int:
         return self._r

@@ -280,7 +280,9 @@ class Board:
                 out.append(Result(True, str(State.DONE), promoted=int(res[1])))
             else:
                 out.append(Result(False, str(res[2]), current_token=str(res[3])))
-        claims = self._claims(replies[-1], then_claim[0]) if len(replies) > len(done) else []
+        claims = []
+        if then_claim is not None and len(replies) > len(done):
+            claims = self._claims(replies[-1], then_claim[0])
         return out, claims
 
     def fail(self, claim: Claim, failure: FailureClass, message: str, traceback: str,

@@ -80,7 +80,7 @@ def ingest_file(board: Board, templates: Sequence[Template], path: Path,
     ds = dataset_id(path, header)
     try:
         reg = board.register(template, ds, str(path.resolve()), who)
-    except Exception as exc:  # noqa: BLE001  # reported per file; the other files go on
+    except Exception as exc:  # reported per file; the other files go on
         return IngestResult(str(path), ds, template.name, "error", str(exc))
     if reg.new:
         return IngestResult(str(path), ds, template.name, "registered")

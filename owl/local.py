@@ -41,7 +41,7 @@ def _worker_main(conn: Connection, log_json: bool) -> None:
         result: dict[str, Any]
         try:
             result = {"ok": True, "outputs": run_task(spec)}
-        except BaseException as exc:  # noqa: BLE001  # the task's failure is reported, not fatal
+        except BaseException as exc:  # the task's failure is reported, not fatal
             result = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                       "traceback": traceback.format_exc()}
         result["seconds"] = time.perf_counter() - start

@@ -133,7 +133,8 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
     for e in history:
         why = f"  ({e['why']})" if e.get("why") else ""
         tok = f" token {e['tk']}" if e.get("tk") else ""
-        click.echo(f"    {_ms(int(e['t']) // 1000)} {e['st']:<16} {e['fr'] or '-':>8} -> {e['to']:<8}"
+        when = _ms(int(e["t"]) // 1000)
+        click.echo(f"    {when} {e['st']:<16} {e['fr'] or '-':>8} -> {e['to']:<8}"
                    f" by {e['by']}{tok}{why}")
 
 
