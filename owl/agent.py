@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
@@ -25,10 +25,11 @@ import redis
 import structlog
 
 from owl.board import Board
+from owl.condor.failure import escalate_memory
 from owl.config import Settings
 from owl.executor import Executor, Job
 from owl.model import Claim, FailureClass, Outcome, State, TaskSpec
-from owl.queries import counts
+from owl.queries import counts, held_by
 from owl.template import Stage, Template
 
 log = structlog.get_logger("owl.agent")
@@ -132,6 +133,7 @@ class Agent:
         self.grace = grace
         self.id = agent_id or new_agent_id()
         self.running: dict[tuple[str, str, int], Claim] = {}
+        self.paused: set[tuple[str, str, int]] = set()
         self.stats = AgentStats()
         self._stopping = False
         self._templates: dict[str, Template] = {template.version: template}
@@ -163,6 +165,7 @@ class Agent:
         self._log.info("agent.started", stages=list(self.stages),
                        concurrency=self.concurrency, executor=self.executor.name)
         try:
+            self._adopt()
             while not self._stopping:
                 try:
                     if self._step(wake):
@@ -215,6 +218,27 @@ class Agent:
             self._claim_now = True
         return False
 
+    def _adopt(self) -> None:
+        """After a restart under the same id: re-attach to the jobs the executor still has
+        for items the board says we hold; remove jobs whose token is stale; give back held
+        items that have no job, so they run again at once."""
+        mine = {(c.dataset, c.stage): c for c in held_by(self.board, self.id,
+                                                          self.template.name)}
+        for job in self.executor.adopt(self.board.name, self.id):
+            claim = mine.pop((job.dataset, job.stage), None)
+            if claim is None or claim.token != job.token:
+                self.executor.cancel(job.dataset, job.stage, job.token)
+                self._log.warning("item.fenced", dataset=job.dataset, stage=job.stage,
+                                  token=job.token, detail="adopted job's token is stale")
+                continue
+            self.running[(claim.dataset, claim.stage, claim.token)] = claim
+            self._log.info("item.adopted", dataset=claim.dataset, stage=claim.stage,
+                           token=claim.token)
+        for claim in mine.values():
+            self.board.giveback(claim, self.id)
+            self._log.info("item.given_back", dataset=claim.dataset, stage=claim.stage,
+                           token=claim.token, detail="no job survived the restart")
+
     def _shutdown(self) -> None:
         """Stop claiming; let running tasks finish within the grace period; give back the
         rest so another agent can take them at once."""
@@ -243,7 +267,10 @@ class Agent:
             self.running[(c.dataset, c.stage, c.token)] = c
             self.stats.claimed += 1
             stage = self._template(c.version).stage(c.stage)
-            jobs.append(Job(spec=self._spec(c, stage), resources=stage.resources,
+            resources = stage.resources
+            if c.memory_mb is not None:
+                resources = replace(resources, memory_mb=c.memory_mb)
+            jobs.append(Job(spec=self._spec(c, stage), resources=resources,
                             extra=tuple(sorted(stage.condor.items()))))
             self._log.debug("item.claimed", dataset=c.dataset, stage=c.stage, token=c.token,
                             attempt=c.attempt)
@@ -266,6 +293,7 @@ class Agent:
     def _report(self, outcomes: Sequence[Outcome]) -> None:
         ok: list[tuple[Claim, dict[str, Any]]] = []
         for o in outcomes:
+            self.paused.discard((o.dataset, o.stage, o.token))
             claim = self.running.get((o.dataset, o.stage, o.token))
             if claim is None:
                 continue  # cancelled after it was fenced
@@ -274,8 +302,14 @@ class Agent:
                 continue
             stage = self._template(claim.version).stage(claim.stage)
             failure = o.failure or FailureClass.ERROR
+            memory, final = None, False
+            if failure is FailureClass.MEMORY:
+                memory = escalate_memory(claim.memory_mb or stage.resources.memory_mb,
+                                         stage.retry)
+                final = memory is None
             res = self.board.fail(claim, failure, o.error, o.traceback,
-                                  stage.retry.delay(claim.attempt), self.id)
+                                  stage.retry.delay(claim.attempt), self.id,
+                                  memory_mb=memory, final=final)
             del self.running[(o.dataset, o.stage, o.token)]
             if not res.ok:
                 self._fenced(claim, res.state)
@@ -311,10 +345,22 @@ class Agent:
             return
         answers = self.board.renew(list(self.running.values()), self.settings.lease)
         for key, claim in list(self.running.items()):
-            if not answers.get((claim.dataset, claim.stage), False):
+            answer = answers.get((claim.dataset, claim.stage), 0)
+            if answer == 0:
                 self.executor.cancel(claim.dataset, claim.stage, claim.token)
+                self.paused.discard(key)
                 del self.running[key]
                 self._fenced(claim, "lost")
+            elif answer == 2 and key not in self.paused:
+                self.executor.pause(claim.dataset, claim.stage, claim.token)
+                self.paused.add(key)
+                self._log.info("item.paused", dataset=claim.dataset, stage=claim.stage,
+                               token=claim.token, detail="held by an operator")
+            elif answer == 1 and key in self.paused:
+                self.executor.resume(claim.dataset, claim.stage, claim.token)
+                self.paused.discard(key)
+                self._log.info("item.resumed", dataset=claim.dataset, stage=claim.stage,
+                               token=claim.token)
 
     def _reap(self) -> None:
         for dataset, stage, state in self.board.reap(self.id):
@@ -344,8 +390,10 @@ class Agent:
             "started": self.stats.started, "heartbeat": time.time(),
             "claimed": self.stats.claimed, "done": self.stats.done,
             "failed": self.stats.failed, "fenced": self.stats.fenced,
-            "items": [{"dataset": c.dataset, "stage": c.stage, "token": c.token}
-                      for c in self.running.values()],
+            "jobs": self.executor.active(),
+            "items": [{"dataset": c.dataset, "stage": c.stage, "token": c.token,
+                       "paused": key in self.paused}
+                      for key, c in self.running.items()],
         }
         ttl = max(10, int(self.settings.lease * 2))
         pipe = self.board.redis.pipeline(transaction=False)

@@ -223,11 +223,13 @@ class Board:
     def _claims(res: Sequence[Any], template: str) -> list[Claim]:
         return [Claim(dataset=res[j], stage=res[j + 1], template=template, version=res[j + 4],
                       token=int(res[j + 2]), attempt=int(res[j + 3]), path=res[j + 5],
-                      inputs=json.loads(res[j + 6]))
-                for j in range(0, len(res), 7)]
+                      inputs=json.loads(res[j + 6]),
+                      memory_mb=int(res[j + 7]) if res[j + 7] else None)
+                for j in range(0, len(res), 8)]
 
-    def renew(self, claims: Iterable[Claim], lease: float) -> dict[tuple[str, str], bool]:
-        """Extend leases; the answer tells, per (dataset, stage), whether it is still ours."""
+    def renew(self, claims: Iterable[Claim], lease: float) -> dict[tuple[str, str], int]:
+        """Extend leases. The answer per (dataset, stage): 1 still ours (renewed), 2 still
+        ours but paused by an operator hold, 0 fenced (no longer ours)."""
         by_shard: dict[int, list[Claim]] = {}
         for c in claims:
             by_shard.setdefault(self.shard(c.dataset), []).append(c)
@@ -239,10 +241,10 @@ class Board:
             for c in group:
                 args += [c.dataset, c.stage, c.token]
             self.scripts["renew"](keys=[self.keys.leases(s)], args=args, client=pipe)
-        out: dict[tuple[str, str], bool] = {}
+        out: dict[tuple[str, str], int] = {}
         for group, res in zip(by_shard.values(), pipe.execute(), strict=True):
-            for c, ok in zip(group, res, strict=True):
-                out[(c.dataset, c.stage)] = bool(ok)
+            for c, answer in zip(group, res, strict=True):
+                out[(c.dataset, c.stage)] = int(answer)
         return out
 
     def complete(self, claim: Claim, outputs: dict[str, Any], who: str) -> Result:
@@ -286,10 +288,12 @@ class Board:
         return out, claims
 
     def fail(self, claim: Claim, failure: FailureClass, message: str, traceback: str,
-             delay: float, who: str, *, memory_mb: int | None = None) -> Result:
+             delay: float, who: str, *, memory_mb: int | None = None,
+             final: bool = False) -> Result:
         """Fenced report of a failed attempt: retry after ``delay`` seconds, or dead.
 
-        ``memory_mb`` records an escalated memory request for the next attempt.
+        ``memory_mb`` records an escalated memory request for the next attempt; ``final``
+        makes the item dead at once (no attempt could succeed).
         """
         s = self.shard(claim.dataset)
         record = json.dumps({"attempt": claim.attempt, "class": str(failure),
@@ -301,7 +305,7 @@ class Board:
                   self.keys.delayed(s), self.keys.dead(s)],
             args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token, str(failure),
                   message[:2000], record, int(delay * 1000), who, self.event_cap,
-                  "" if memory_mb is None else memory_mb],
+                  "" if memory_mb is None else memory_mb, "1" if final else "0"],
         )
         if res[0] == 1:
             return Result(True, str(res[1]), due_ms=int(res[2]))
@@ -341,8 +345,10 @@ class Board:
              reason: str = "held by operator") -> list[OpResult]:
         return self._operate("hold", items, who, reason)
 
-    def release(self, items: Sequence[tuple[str, str]], who: str) -> list[OpResult]:
-        return self._operate("release", items, who, "")
+    def release(self, items: Sequence[tuple[str, str]], who: str,
+                lease: float = 30.0) -> list[OpResult]:
+        """Release held items; a paused running item resumes with a fresh ``lease``."""
+        return self._operate("release", items, who, "", lease)
 
     def retry(self, items: Sequence[tuple[str, str]], who: str) -> list[OpResult]:
         return self._operate("retry", items, who, "")
@@ -352,7 +358,7 @@ class Board:
         return self._operate("skip", items, who, reason)
 
     def _operate(self, action: str, items: Sequence[tuple[str, str]], who: str,
-                 reason: str) -> list[OpResult]:
+                 reason: str, lease: float = 30.0) -> list[OpResult]:
         pipe = self.redis.pipeline(transaction=False)
         for dataset, stage in items:
             s = self.shard(dataset)
@@ -362,7 +368,7 @@ class Board:
             if action in ("hold", "skip"):
                 keys = [*common, k.leases(s), ds_key, k.delayed(s), k.dead(s), k.held(s)]
             elif action == "release":
-                keys = [*common, ds_key, k.held(s), k.dead(s)]
+                keys = [*common, ds_key, k.held(s), k.dead(s), k.leases(s)]
             else:
                 keys = [*common, ds_key, k.delayed(s), k.dead(s)]
             args: list[Any] = [prefix, dataset, stage, who, self.event_cap]
@@ -370,6 +376,8 @@ class Board:
                 args.append(reason)
             elif action == "skip":
                 args += [k.notify, reason]
+            elif action == "release":
+                args += [k.notify, int(lease * 1000)]
             else:
                 args.append(k.notify)
             self.scripts[action](keys=keys, args=args, client=pipe)

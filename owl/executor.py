@@ -31,6 +31,19 @@ class Job:
     extra: tuple[tuple[str, str], ...] = ()  # executor-specific settings (condor submit attrs)
 
 
+class Adopted(Protocol):
+    """A job an executor found still alive (or finished) after its agent restarted."""
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def token(self) -> int: ...
+
+
 class Executor(Protocol):
     """Runs jobs and reports outcomes; never touches the board.
 
@@ -49,6 +62,12 @@ class Executor(Protocol):
     def poll(self, timeout: float) -> list[Outcome]: ...
 
     def cancel(self, dataset: str, stage: str, token: int) -> None: ...
+
+    def pause(self, dataset: str, stage: str, token: int) -> None: ...
+
+    def resume(self, dataset: str, stage: str, token: int) -> None: ...
+
+    def adopt(self, board: str, agent_id: str) -> Sequence[Adopted]: ...
 
     def active(self) -> int: ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import time
 import traceback
@@ -20,7 +21,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from owl.executor import Job
+from owl.executor import Adopted, Job
 from owl.model import FailureClass, Outcome, TaskSpec
 
 
@@ -54,6 +55,7 @@ class _Worker:
     conn: Connection
     job: Job | None = None
     started: float = 0.0
+    paused_at: float | None = None  # the task is stopped (SIGSTOP) while its item is held
 
 
 class LocalExecutor:
@@ -91,8 +93,8 @@ class LocalExecutor:
         worker.process.join(5)
         worker.conn.close()
         fresh = self._spawn()
-        worker.process, worker.conn, worker.job, worker.started = (
-            fresh.process, fresh.conn, None, 0.0)
+        worker.process, worker.conn, worker.job, worker.started, worker.paused_at = (
+            fresh.process, fresh.conn, None, 0.0, None)
 
     # -- Executor protocol -----------------------------------------------------------------
 
@@ -124,7 +126,9 @@ class LocalExecutor:
         if not busy:
             done, self._done = self._done, []
             return done
-        deadline = min(w.started + w.job.spec.timeout for w in busy if w.job is not None)
+        running = [w.started + w.job.spec.timeout for w in busy
+                   if w.job is not None and w.paused_at is None]
+        deadline = min(running) if running else time.monotonic() + timeout
         wait_for = 0.0 if self._done else max(0.0, min(timeout, deadline - time.monotonic()))
         ready = set(wait([o for w in busy for o in (w.conn, w.process.sentinel)], wait_for))
         now = time.monotonic()
@@ -133,7 +137,8 @@ class LocalExecutor:
                 self._receive(worker)
             elif worker.process.sentinel in ready:
                 self._crashed(worker, now)
-            elif now > deadline and now - worker.started > worker.job.spec.timeout:  # type: ignore[union-attr]  # busy workers have a job
+            elif (now > deadline and worker.paused_at is None and worker.job is not None
+                  and now - worker.started > worker.job.spec.timeout):
                 self._timed_out(worker, now)
         done, self._done = self._done, []
         return done
@@ -179,12 +184,38 @@ class LocalExecutor:
         self._done.append(Outcome(dataset=spec.dataset, stage=spec.stage, token=spec.token,
                                   ok=False, error=error, failure=failure, seconds=elapsed))
 
-    def cancel(self, dataset: str, stage: str, token: int) -> None:
+    def _find(self, dataset: str, stage: str, token: int) -> _Worker | None:
         for worker in self._workers:
             job = worker.job
             if job is not None and (job.spec.dataset, job.spec.stage, job.spec.token) == (
                     dataset, stage, token):
-                self._replace(worker)
+                return worker
+        return None
+
+    def cancel(self, dataset: str, stage: str, token: int) -> None:
+        worker = self._find(dataset, stage, token)
+        if worker is not None:
+            if worker.paused_at is not None:
+                worker.process.kill()
+            self._replace(worker)
+
+    def adopt(self, board: str, agent_id: str) -> Sequence[Adopted]:
+        """Local children die with their agent: there is never anything to adopt."""
+        return []
+
+    def pause(self, dataset: str, stage: str, token: int) -> None:
+        """Stop the task's process (SIGSTOP); its timeout does not run while paused."""
+        worker = self._find(dataset, stage, token)
+        if worker is not None and worker.paused_at is None and worker.process.pid:
+            os.kill(worker.process.pid, signal.SIGSTOP)
+            worker.paused_at = time.monotonic()
+
+    def resume(self, dataset: str, stage: str, token: int) -> None:
+        worker = self._find(dataset, stage, token)
+        if worker is not None and worker.paused_at is not None and worker.process.pid:
+            os.kill(worker.process.pid, signal.SIGCONT)
+            worker.started += time.monotonic() - worker.paused_at
+            worker.paused_at = None
 
     def close(self) -> None:
         for worker in self._workers:

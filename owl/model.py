@@ -58,6 +58,7 @@ class Claim:
     attempt: int
     path: str  # the dataset's registered input file ("" when it has none)
     inputs: dict[str, Any] = field(default_factory=dict, compare=False)  # predecessor outputs
+    memory_mb: int | None = None  # memory request escalated after a memory hold
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 from owl.board import Board
 from owl.errors import BoardError
 from owl.keys import split_member
-from owl.model import State
+from owl.model import Claim, State
 
 
 @dataclass(frozen=True)
@@ -199,3 +199,24 @@ def agents(board: Board) -> list[dict[str, Any]]:
         return []
     raws = board.redis.mget([board.keys.agent(i) for i in ids])
     return [json.loads(raw) for raw in raws if raw is not None]
+
+
+def held_by(board: Board, agent_id: str, template: str) -> list[Claim]:
+    """Items of a template the board says this agent holds: running, or running when an
+    operator paused them. An agent that restarts compares these with the jobs it finds."""
+    out = []
+    for s in range(board.shards):
+        members = (board.redis.zrange(board.keys.leases(s), 0, -1)
+                   + board.redis.zrange(board.keys.held(s), 0, -1))
+        for m in members:
+            ds, stage = split_member(m)
+            f = board.redis.hmget(board.keys.dataset(s, ds), ["t", "v", "p", f"{stage}.o",
+                                                              f"{stage}.k", f"{stage}.a",
+                                                              f"{stage}.mem", f"{stage}.s",
+                                                              f"{stage}.hp"])
+            running = f[7] == State.RUNNING or (f[7] == State.HELD and f[8] == State.RUNNING)
+            if f[0] == template and f[3] == agent_id and running:
+                out.append(Claim(dataset=ds, stage=stage, template=template, version=f[1],
+                                 token=int(f[4]), attempt=int(f[5] or 0), path=f[2] or "",
+                                 memory_mb=int(f[6]) if f[6] else None))
+    return out

@@ -189,3 +189,31 @@ def test_sigterm_gives_back_unfinished_items(agents: Agents, board: Board) -> No
     back = item(board, "ds1", "work")
     assert (back.state, back.attempts) == ("ready", 0)
     assert queries.agents(board) == []
+
+
+def _proc_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_hold_pauses_the_task_and_release_resumes_it(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "pause", f"""  work:
+    task: owl_testtasks:slow_first
+    params: {{sleep: 2}}
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    agents.start("a", "-t", "pause", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "work").state == "running", what="claim")
+    token = item(board, "ds1", "work").token
+    started = token_dir(agents, "pause", "ds1", "work", token) / "started"
+    wait_for(started.exists, what="task start")
+    worker = int(started.read_text())
+    board.hold([("ds1", "work")], "op")
+    wait_for(lambda: _proc_state(worker) == "T", timeout=10, what="the task to be stopped")
+    time.sleep(2.5)  # longer than the task: it must not have finished while paused
+    assert item(board, "ds1", "work").state == "held"
+    assert board.release([("ds1", "work")], "op", lease=2)[0].after == "running"
+    wait_for(lambda: item(board, "ds1", "work").state == "done", what="the resumed task")
+    final = item(board, "ds1", "work")
+    assert (final.token, final.attempts) == (token, 1)
+    assert "item.paused" in agents.log("a") and "item.resumed" in agents.log("a")

@@ -127,7 +127,7 @@ def test_stale_token_is_fenced(board: Board) -> None:
     time.sleep(0.02)
     new = board.claim("winner", "dag", ["a"], 30, 1)[0]
     assert new.token > old.token and new.attempt == 2
-    assert board.renew([old], 30) == {("ds1", "a"): False}
+    assert board.renew([old], 30) == {("ds1", "a"): 0}
     late = board.complete(old, {"by": "zombie"}, "zombie")
     assert (late.ok, late.state, late.current_token) == (False, "running", str(new.token))
     assert not board.fail(old, FailureClass.ERROR, "x", "", 0, "zombie").ok
@@ -170,12 +170,30 @@ def test_reap_counts_attempt_and_kills_after_max(board: Board) -> None:
     assert queries.failures(board, "ds1", "a")[-1]["class"] == "lease"
 
 
-def test_hold_release_retry_skip(board: Board) -> None:
+def test_hold_pauses_a_running_item_and_release_resumes_it(board: Board) -> None:
     board.register(DAG, "ds1")
     running = board.claim("w", "dag", ["a"], 30, 1)[0]
     held = board.hold([("ds1", "a")], "op")[0]
     assert (held.changed, held.before, held.after) == (True, "running", "held")
-    assert not board.complete(running, {}, "w").ok  # holding fenced the agent
+    assert board.renew([running], 30) == {("ds1", "a"): 2}  # paused, token still ours
+    assert board.reap("r") == []  # no lease runs while held
+    assert board.claim("w", "dag", ["a"], 30, 1) == []
+    assert board.release([("ds1", "a")], "op", lease=30)[0].after == "running"
+    assert board.renew([running], 30) == {("ds1", "a"): 1}
+    assert board.complete(running, {}, "w").ok
+
+
+def test_result_reported_while_held_is_fenced(board: Board) -> None:
+    board.register(DAG, "ds1")
+    running = board.claim("w", "dag", ["a"], 30, 1)[0]
+    board.hold([("ds1", "a")], "op")
+    assert not board.complete(running, {}, "w").ok
+    assert _state(board, "ds1", "a") == "held"
+
+
+def test_hold_release_retry_skip(board: Board) -> None:
+    board.register(DAG, "ds1")
+    assert board.hold([("ds1", "a")], "op")[0].before == "ready"
     assert board.claim("w", "dag", ["a"], 30, 1) == []
     assert board.release([("ds1", "a")], "op")[0].after == "ready"
     assert board.hold([("ds1", "b")], "op")[0].before == "waiting"
@@ -195,6 +213,18 @@ def test_hold_release_retry_skip(board: Board) -> None:
     again = board.claim("w", "dag", ["d"], 30, 1)[0]
     assert again.attempt == 1  # an operator retry starts the count again
     assert not board.release([("ds1", "d")], "op")[0].changed
+
+
+def test_memory_escalation_is_kept_for_the_next_claim(board: Board) -> None:
+    board.register(DAG, "ds1")
+    c = board.claim("w", "dag", ["a"], 30, 1)[0]
+    assert c.memory_mb is None
+    board.fail(c, FailureClass.MEMORY, "held: memory", "", 0, "w", memory_mb=4096)
+    time.sleep(0.02)
+    again = board.claim("w", "dag", ["a"], 30, 1)[0]
+    assert again.memory_mb == 4096
+    final = board.fail(again, FailureClass.MEMORY, "cap", "", 0, "w", final=True)
+    assert final.state == "dead"  # first of two attempts, but nothing more can succeed
 
 
 def test_giveback_does_not_count_an_attempt(board: Board) -> None:

@@ -229,7 +229,7 @@ def _operate(ctx: click.Context, action: str, datasets: Sequence[str], template:
     items = [(ds.dataset, item.stage, item.state) for ds, item in queries.select(board, sel)]
     who = f"operator:{_user()}"
     if dry_run:
-        target = {"hold": "held", "release": "ready/waiting/dead", "retry": "ready",
+        target = {"hold": "held", "release": "running/ready/waiting/dead", "retry": "ready",
                   "skip": "skipped"}[action]
         if as_json:
             emit_json([{"dataset": d, "stage": s, "before": st, "after": target}
@@ -240,7 +240,11 @@ def _operate(ctx: click.Context, action: str, datasets: Sequence[str], template:
             click.echo(f"{len(items)} item(s) would change (dry run: nothing changed)")
         return
     pairs = [(d, s) for d, s, _ in items]
-    results: list[OpResult] = getattr(board, action)(pairs, who)
+    results: list[OpResult]
+    if action == "release":
+        results = board.release(pairs, who, lease=settings_of(ctx).lease)
+    else:
+        results = getattr(board, action)(pairs, who)
     if as_json:
         emit_json([vars(r) for r in results])
         return
@@ -282,8 +286,8 @@ def _op_command(action: str, help_text: str, default_states: Sequence[str]) -> c
 
 retry = _op_command("retry", "Retry dead items (or cut short a retry's backoff).",
                     (State.DEAD, State.RETRY))
-hold = _op_command("hold", "Hold items so they do not run; a running item's agent is fenced.",
-                   ())
+hold = _op_command("hold", "Hold items so they do not run; a running task is paused "
+                   "(SIGSTOP, or condor_hold) until released.", ())
 release = _op_command("release", "Release held items.", (State.HELD,))
 skip = _op_command("skip", "Skip items: they count as done for their successors.", ())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -56,16 +57,25 @@ def make_executor(kind: str, concurrency: int, settings: Settings, log_json: boo
               help="Exit 0 once nothing served is ready, running or retrying.")
 @click.option("--grace", default=30.0, show_default=True,
               help="Seconds running tasks may finish after SIGTERM before being given back.")
+@click.option("--id", "agent_id", metavar="NAME",
+              help="Agent id. A condor agent restarted under the same id adopts the jobs it "
+                   "left in the pool (default for condor: HOST-TEMPLATE-condor; for local: "
+                   "unique per process).")
 @click.pass_context
 def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concurrency: int,
-          executor_kind: str, burst: bool, grace: float) -> None:
+          executor_kind: str, burst: bool, grace: float, agent_id: str | None) -> None:
     """Claim and run the items of a template's stages."""
     settings = settings_of(ctx)
     if concurrency < 1:
         raise click.BadParameter("must be at least 1", param_hint="--concurrency")
     template = find_template(template_name, settings.template_dirs())
     board = open_board(settings)
-    agent_id = new_agent_id()
+    if agent_id is None:
+        agent_id = (f"{socket.gethostname()}-{template.name}-condor"
+                    if executor_kind == "condor" else new_agent_id())
+    if any(a["id"] == agent_id for a in queries.agents(board)):
+        raise ConfigError(f"agent {agent_id!r} is already running on board {board.name!r}; "
+                          "give this one another --id")
     executor = make_executor(executor_kind, concurrency, settings, ctx.obj["log_json"],
                              agent_id)
     a = Agent(board, template, executor=executor, concurrency=concurrency, settings=settings,

@@ -258,6 +258,14 @@ class CondorExecutor:
         log.info("condor.adopted", board=board, agent=agent_id, jobs=len(adopted))
         return adopted
 
+    def pause(self, dataset: str, stage: str, token: int) -> None:
+        """An operator held the item: hold its job (a pause, not a failure)."""
+        self.hold(dataset, stage)
+
+    def resume(self, dataset: str, stage: str, token: int) -> None:
+        """The operator released the item: release its job."""
+        self.release(dataset, stage)
+
     def hold(self, dataset: str, stage: str, reason: str = "held by an owl operator") -> int:
         """Hold the job of a work item (an operator pause; not reported as a failure).
 

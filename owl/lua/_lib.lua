@@ -96,11 +96,11 @@ end
 
 -- A failed attempt (reported, or found by a lease reaper): retry after a delay, or dead.
 -- Returns 'retry' or 'dead' and the due time (ms).
-local function fail_item(c, stage, class, message, record, delay_ms, delayed, dead)
+local function fail_item(c, stage, class, message, record, delay_ms, delayed, dead, final)
   local info = stage_info(c, stage)
   local attempt = tonumber(redis.call('HGET', c.dskey, stage .. '.a') or '0')
   local token = redis.call('HGET', c.dskey, stage .. '.k') or ''
-  local final = attempt >= (info.m or 1)
+  final = final or attempt >= (info.m or 1)
   for _, nr in ipairs(info.nr or {}) do
     if nr == class then final = true end
   end

@@ -3,8 +3,9 @@
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] delayed  KEYS[5] token counter
 -- ARGV[1] shard prefix  ARGV[2] agent id  ARGV[3] lease (ms)  ARGV[4] max items N
 -- ARGV[5] stream cap    ARGV[6] template  ARGV[7..] stages served
--- Returns a flat list, 7 values per claimed item: dataset, stage, token, attempt,
---   template version, input path, predecessor outputs JSON {"stage": outputs, ...}
+-- Returns a flat list, 8 values per claimed item: dataset, stage, token, attempt,
+--   template version, input path, predecessor outputs JSON {"stage": outputs, ...},
+--   memory request (MB) escalated by an earlier attempt, or ''
 local prefix, who, lease, want, maxlen, tpl = ARGV[1], ARGV[2], tonumber(ARGV[3]),
   tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local now = now_ms()
@@ -54,6 +55,7 @@ for _, it in ipairs(cand) do
     out[#out + 1] = c.ver
     out[#out + 1] = path
     out[#out + 1] = '{' .. table.concat(parts, ',') .. '}'
+    out[#out + 1] = redis.call('HGET', c.dskey, it.stage .. '.mem') or ''
     taken = taken + 1
   end
 end

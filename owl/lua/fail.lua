@@ -6,6 +6,7 @@
 -- ARGV[6] message  ARGV[7] failure record JSON (kept in the item's error list)
 -- ARGV[8] retry delay (ms)  ARGV[9] who  ARGV[10] stream cap
 -- ARGV[11] memory request (MB) for the next attempt, or '' (condor memory escalation)
+-- ARGV[12] '1' when no further attempt can succeed (e.g. the memory cap is reached)
 -- Returns {1, 'retry'|'dead', due ms} or {0, 'fenced', current state, current token}.
 local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[10], ARGV[9], now_ms())
@@ -16,5 +17,6 @@ if f[1] ~= 'running' or f[2] ~= token then
 end
 redis.call('ZREM', KEYS[3], member(ds, stage))
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[4], stage .. '.mem', ARGV[11]) end
-local r = fail_item(c, stage, ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), KEYS[5], KEYS[6])
+local r = fail_item(c, stage, ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), KEYS[5], KEYS[6],
+                   ARGV[12] == '1')
 return {1, r[1], r[2]}

@@ -1,5 +1,7 @@
--- hold.lua: an operator holds an item: it will not run until released. Holding a running
--- item fences its agent (renew/complete/fail then answer 'fenced').
+-- hold.lua: an operator holds an item: it will not run until released. A running item is
+-- paused, not taken away: its lease is suspended and its token stays valid, its agent learns
+-- of the hold on its next renew (answer 2) and pauses the task (SIGSTOP, condor_hold);
+-- a completion or failure reported while held is fenced.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] dataset hash  KEYS[5] delayed
 -- KEYS[6] dead    KEYS[7] held
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] who  ARGV[5] stream cap
