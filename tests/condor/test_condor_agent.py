@@ -1,0 +1,90 @@
+"""An agent with the condor executor on a real board: adoption after a restart, stale jobs
+removed, memory escalation kept on the board and used for the next submission.
+
+The schedd is the in-memory model of ``condor_memschedd`` (real Submit expansion, real
+ClassAd constraints); the board is a real Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from condor_memschedd import MemorySchedd
+
+from owl import queries
+from owl.agent import Agent
+from owl.board import Board
+from owl.condor.executor import CondorExecutor
+from owl.condor.schedd import Action
+from owl.condor.settings import CondorSettings
+from owl.config import Settings
+from owl.executor import Resources
+from owl.model import FailureClass, Outcome
+from owl.template import RetryPolicy, Stage, Template
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = Template(name="heavy", version="1", stages=(
+    Stage("calib", task="owltask_condor:calibrate", executor="condor",
+          resources=Resources(memory_mb=1024),
+          retry=RetryPolicy(max_attempts=5, base=0.01, factor=1, max_delay=0.01, jitter=0,
+                            memory_multiplier=2.0, memory_cap_mb=3000)),
+))
+
+
+def make_agent(board: Board, schedd: MemorySchedd, tmp_path: Path, task_dir: Path,
+               lease: float = 30.0) -> Agent:
+    cs = CondorSettings(board=board.name, agent_id="ap1-heavy", spool_dir=tmp_path / "spool",
+                        pythonpath=(str(REPO), str(task_dir)))
+    settings = Settings(home=tmp_path, board=board.name, lease=lease)
+    return Agent(board, TEMPLATE, executor=CondorExecutor(cs, schedd), concurrency=4,
+                 settings=settings, agent_id="ap1-heavy")
+
+
+def test_restarted_agent_adopts_its_jobs_and_drops_stale_ones(
+        board: Board, tmp_path: Path, task_dir: Path) -> None:
+    schedd = MemorySchedd()
+    board.register_many(TEMPLATE, [("ds1", ""), ("ds2", "")])
+    first = make_agent(board, schedd, tmp_path, task_dir, lease=0.3)
+    assert first._claim() == 2
+    assert len(schedd.submitted) == 1 and len(schedd.queue) == 2  # one transaction
+    keep = next(c for c in first.running.values() if c.dataset == "ds1")
+    time.sleep(0.4)
+    board.renew([keep], 30)  # ds1's lease is renewed; ds2's expires and is reaped
+    assert board.reap("other") == [("ds2", "calib", "retry")]
+    # the first agent dies here, its jobs still in the pool
+
+    again = make_agent(board, schedd, tmp_path, task_dir)
+    again._adopt()
+    assert [(c.dataset, c.token) for c in again.running.values()] == [("ds1", keep.token)]
+    removed = [a for a in schedd.actions if a[0] is Action.REMOVE]
+    assert len(removed) == 1 and "fenced" in removed[0][2]  # ds2's stale job
+    assert len(schedd.submitted) == 1  # ds1 was adopted, not submitted again
+
+
+def test_memory_hold_escalates_the_next_request(board: Board, tmp_path: Path,
+                                               task_dir: Path) -> None:
+    schedd = MemorySchedd()
+    board.register(TEMPLATE, "ds1")
+    agent = make_agent(board, schedd, tmp_path, task_dir)
+    assert agent._claim() == 1
+    claim = next(iter(agent.running.values()))
+    assert schedd.submitted[0][1][0]["owl_memory"] == "1024"
+    agent._report([Outcome(dataset="ds1", stage="calib", token=claim.token, ok=False,
+                           error="held: memory usage exceeded", failure=FailureClass.MEMORY)])
+    item = queries.dataset(board, "ds1").items[0]
+    assert (item.state, item.memory_mb) == ("retry", 2048)
+    time.sleep(0.05)
+    assert agent._claim() == 1
+    assert schedd.submitted[-1][1][0]["owl_memory"] == "2048"
+    second = next(iter(agent.running.values()))
+    agent._report([Outcome(dataset="ds1", stage="calib", token=second.token, ok=False,
+                           error="held again", failure=FailureClass.MEMORY)])
+    time.sleep(0.05)
+    assert agent._claim() == 1
+    assert schedd.submitted[-1][1][0]["owl_memory"] == "3000"  # capped
+    third = next(iter(agent.running.values()))
+    agent._report([Outcome(dataset="ds1", stage="calib", token=third.token, ok=False,
+                           error="held at the cap", failure=FailureClass.MEMORY)])
+    final = queries.dataset(board, "ds1").items[0]
+    assert (final.state, final.attempts) == ("dead", 3)  # the cap, not max_attempts (5)
