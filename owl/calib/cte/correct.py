@@ -13,7 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 from owl.calib.cte.amps import AMPS_OF_CHIP, SCLBYCOL_OFFSET, amp_slice, readout_frame
-from owl.calib.cte.kernels import apply_change, forward_amp, invert_amp, trap_map
+from owl.calib.cte.kernels import (
+    apply_change,
+    copy_blocked,
+    forward_amp,
+    invert_amp,
+    trap_map,
+)
 from owl.calib.cte.params import CTEConfig, PassParams
 from owl.calib.cte.smooth import smooth_amp
 
@@ -40,9 +46,11 @@ def cte_pass(
     serial = params.kind == "serial"
     sci_view = readout_frame(sci_amp, amp, serial)
     err_view = readout_frame(err_amp, amp, serial)
-    image = np.ascontiguousarray(sci_view, dtype=np.float32)
-    err = np.ascontiguousarray(err_view, dtype=np.float32)
-    ncols, nrows = image.shape
+    ncols, nrows = sci_view.shape
+    image = np.empty((ncols, nrows), dtype=np.float32)
+    err = np.empty((ncols, nrows), dtype=np.float32)
+    copy_blocked(sci_view, image)
+    copy_blocked(err_view, err)
     t = params.traps
     traps = trap_map(t.iz, t.sens, SCLBYCOL_OFFSET[amp], ncols, nrows, params.frac)
     if readnoise is None:
@@ -54,8 +62,8 @@ def cte_pass(
         after = invert_amp(before, traps, t.qlev, t.dpde, t.rprof, t.cprof, params.tlen,
                            params.npar, params.nfor, readnoise, params.fixrocr, params.thresh)
     apply_change(image, err, before, after)
-    sci_view[...] = image
-    err_view[...] = err
+    copy_blocked(image, sci_view)
+    copy_blocked(err, err_view)
 
 
 def process_chip(

@@ -148,6 +148,8 @@ def simulate_readout(
         for w in range(top, -1, -1):
             q = qlev[w]
             fill = dpde[w] / npar
+            first_release = rprof[w, 0]
+            first_cumulative = cprof[w, 0]
             ntrans = tlen
             trapped = 0.0
             i = 0
@@ -165,7 +167,7 @@ def simulate_readout(
                         break
                     trapped = fill * np.float64(traps[i])
                     column[i] = column[i] - trapped
-                    ntrans = 0
+                    captured = True
                 else:
                     t_here = np.float64(traps[i])
                     t_prev = np.float64(traps[i - 1])
@@ -174,11 +176,11 @@ def simulate_readout(
                     pixel = column[i]
                     ntrans += 1
                     add = rprof[w, ntrans - 1] * trapped
-                    if pixel >= q:
+                    captured = pixel >= q
+                    if captured:
                         extra = cprof[w, ntrans - 1] * trapped
                         trapped = fill * t_here
                         value = pixel + ((add + extra) - trapped)
-                        ntrans = 0
                     else:
                         value = pixel + add
                     column[i] = value
@@ -186,6 +188,28 @@ def simulate_readout(
                     if value > bmax[b]:
                         bmax[b] = value
                 i += 1
+                if captured:
+                    ntrans = 0
+                    # Consecutive pixels at the trap level (sky above a low level) each
+                    # refill it one transfer after the last fill: the same step as above
+                    # with ntrans = 1, without the bookkeeping.
+                    while i < nrows:
+                        pixel = column[i]
+                        if not pixel >= q:
+                            break
+                        t_here = np.float64(traps[i])
+                        t_prev = np.float64(traps[i - 1])
+                        if t_here < t_prev:
+                            trapped *= t_here / t_prev
+                        add = first_release * trapped
+                        extra = first_cumulative * trapped
+                        trapped = fill * t_here
+                        value = pixel + ((add + extra) - trapped)
+                        column[i] = value
+                        b = i >> _BLOCK_SHIFT
+                        if value > bmax[b]:
+                            bmax[b] = value
+                        i += 1
 
 
 @njit(cache=True)
@@ -427,6 +451,36 @@ def invert_amp(
             for r in range(nrows):
                 out[c, r] = np.float32(model[r])
     return out
+
+
+@njit(cache=True)
+def copy_blocked(src: F32, dst: F32) -> None:
+    """Copy ``src`` into ``dst`` (same shape, any strides) in 32 x 32 tiles.
+
+    Going in and out of readout frame is a transpose and flips; tiles keep both sides in
+    cache, and within a tile the loop runs along the destination's contiguous axis.
+
+    Parameters
+    ----------
+    src : ndarray of float32
+        Source, possibly a transposed or flipped view.
+    dst : ndarray of float32
+        Destination, possibly a view into a larger array.
+    """
+    n0, n1 = dst.shape
+    rows_inner = abs(dst.strides[0]) < abs(dst.strides[1])
+    for i0 in range(0, n0, 32):
+        for j0 in range(0, n1, 32):
+            i1 = min(i0 + 32, n0)
+            j1 = min(j0 + 32, n1)
+            if rows_inner:
+                for j in range(j0, j1):
+                    for i in range(i0, i1):
+                        dst[i, j] = src[i, j]
+            else:
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        dst[i, j] = src[i, j]
 
 
 @njit(cache=True, parallel=True)
