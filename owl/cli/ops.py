@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -107,11 +108,12 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
     ds = queries.dataset(board, dataset)
     history = queries.events(board, dataset_id=dataset, count=500)
     fails = {i.stage: queries.failures(board, dataset, i.stage) for i in ds.items}
+    jobs = _condor_jobs(board, ds)
     if as_json:
         emit_json({"dataset": ds.dataset, "template": ds.template, "version": ds.version,
                    "path": ds.path, "created_ms": ds.created_ms,
                    "items": [vars(i) for i in ds.items], "failures": fails,
-                   "history": history})
+                   "condor": jobs, "history": history})
         return
     click.echo(f"dataset {ds.dataset}  template {ds.template} ({ds.version})")
     click.echo(f"  input {ds.path or '-'}  registered {_ms(ds.created_ms)}")
@@ -120,6 +122,13 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
                    f"  owner {i.owner or '-'}  at {_ms(i.updated_ms)}")
         if i.state == State.RETRY:
             click.echo(f"    retry due {_ms(i.due_ms)}")
+        if i.memory_mb:
+            click.echo(f"    memory request escalated to {i.memory_mb} MB")
+        job = jobs.get(i.stage)
+        if job:
+            hold = f", held: {job['hold_reason']}" if job.get("hold_reason") else ""
+            where = job.get("job") or job.get("error", "")
+            click.echo(f"    condor job {where} {job.get('state', '')}{hold}")
         if i.outputs:
             click.echo(f"    outputs {i.outputs}")
         for f in fails[i.stage]:
@@ -138,6 +147,27 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
                    f" by {e['by']}{tok}{why}")
 
 
+def _condor_jobs(board: Board, ds: queries.Dataset) -> dict[str, dict[str, Any]]:
+    """Per condor stage of the dataset, what the schedd knows of its latest job."""
+    template = board.stored_template(ds.template, ds.version)
+    stages = [s.name for s in template.stages if s.executor == "condor"]
+    if not stages:
+        return {}
+    from owl.condor.executor import job_info
+    from owl.condor.schedd import CondorError, HTCondorSchedd
+    from owl.condor.settings import CondorSettings
+
+    cs = CondorSettings.from_env(board.name, "cli", Path("."))
+    schedd = HTCondorSchedd(cs.collector, cs.schedd_name)
+    out: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        try:
+            out[stage] = job_info(schedd, board.name, ds.dataset, stage)
+        except CondorError as exc:
+            out[stage] = {"error": f"schedd not reachable: {exc}"}
+    return out
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -154,11 +184,12 @@ def agents(ctx: click.Context, as_json: bool) -> None:
         age = time.time() - float(a["heartbeat"])
         click.echo(f"{a['id']}  {a['host']} pid {a['pid']}  {a['template']}:"
                    f"{','.join(a['stages'])}  {a['executor']} x{a['concurrency']}  "
-                   f"holding {len(a['items'])}  done {a['done']} failed {a['failed']}  "
+                   f"holding {len(a['items'])}  jobs {a.get('jobs', 0)}  "
+                   f"done {a['done']} failed {a['failed']}  "
                    f"heartbeat {age:.0f}s ago")
         for it in a["items"]:
-            extra = f"  condor job {it['job']}" if it.get("job") else ""
-            click.echo(f"    {it['dataset']} {it['stage']} token {it['token']}{extra}")
+            paused = "  (paused: held by an operator)" if it.get("paused") else ""
+            click.echo(f"    {it['dataset']} {it['stage']} token {it['token']}{paused}")
 
 
 @click.command()

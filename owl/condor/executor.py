@@ -283,36 +283,8 @@ class CondorExecutor:
         )
 
     def job_info(self, dataset: str, stage: str) -> dict[str, Any]:
-        """What condor knows of the latest job of a work item, for operators.
-
-        Returns
-        -------
-        dict
-            ``job`` ("cluster.proc"), ``state``, ``in_queue``, ``token``, ``attempt``,
-            ``hold_reason``, ``hold_code``, ``hold_subcode``, ``exit_code``; empty when
-            the schedd knows no job of the item.
-        """
-        constraint = attrs.item_constraint(self.settings.board, dataset, stage)
-        ads = self.schedd.query(constraint, attrs.STATUS_PROJECTION)
-        in_queue = bool(ads)
-        if not ads:
-            ads = self.schedd.history(constraint, attrs.STATUS_PROJECTION, 1)
-        if not ads:
-            return {}
-        ad = max(ads, key=lambda a: (int(a["ClusterId"]), int(a["ProcId"])))
-        return {
-            "job": f"{ad['ClusterId']}.{ad['ProcId']}",
-            "state": attrs.STATUS_NAMES.get(ad.get("JobStatus") or 0, "unknown"),
-            "in_queue": in_queue,
-            "dataset": dataset,
-            "stage": stage,
-            "token": ad.get(attrs.TOKEN),
-            "attempt": ad.get(attrs.ATTEMPT),
-            "hold_reason": ad.get("HoldReason") or "",
-            "hold_code": ad.get("HoldReasonCode"),
-            "hold_subcode": ad.get("HoldReasonSubCode"),
-            "exit_code": ad.get("ExitCode"),
-        }
+        """What condor knows of the latest job of a work item (see :func:`job_info`)."""
+        return job_info(self.schedd, self.settings.board, dataset, stage)
 
     def _follow(self, path: Path) -> None:
         if path not in self._followers:
@@ -417,3 +389,36 @@ def _adopted(job: TrackedJob, state: str) -> AdoptedJob:
 def _delete_files(base: Path) -> None:
     for path in item_files(base):
         path.unlink(missing_ok=True)
+
+
+def job_info(schedd: ScheddClient, board: str, dataset: str, stage: str) -> dict[str, Any]:
+    """What condor knows of the latest job of a work item, for operators.
+
+    Returns
+    -------
+    dict
+        ``job`` ("cluster.proc"), ``state``, ``in_queue``, ``token``, ``attempt``,
+        ``hold_reason``, ``hold_code``, ``hold_subcode``, ``exit_code``; empty when
+        the schedd knows no job of the item.
+    """
+    constraint = attrs.item_constraint(board, dataset, stage)
+    ads = schedd.query(constraint, attrs.STATUS_PROJECTION)
+    in_queue = bool(ads)
+    if not ads:
+        ads = schedd.history(constraint, attrs.STATUS_PROJECTION, 1)
+    if not ads:
+        return {}
+    ad = max(ads, key=lambda a: (int(a["ClusterId"]), int(a["ProcId"])))
+    return {
+        "job": f"{ad['ClusterId']}.{ad['ProcId']}",
+        "state": attrs.STATUS_NAMES.get(ad.get("JobStatus") or 0, "unknown"),
+        "in_queue": in_queue,
+        "dataset": dataset,
+        "stage": stage,
+        "token": ad.get(attrs.TOKEN),
+        "attempt": ad.get(attrs.ATTEMPT),
+        "hold_reason": ad.get("HoldReason") or "",
+        "hold_code": ad.get("HoldReasonCode"),
+        "hold_subcode": ad.get("HoldReasonSubCode"),
+        "exit_code": ad.get("ExitCode"),
+    }
