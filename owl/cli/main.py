@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -14,9 +15,36 @@ from owl.config import Settings
 from owl.errors import OwlError
 from owl.logs import configure
 
+#: Commands imported only when used (the calibration library loads numba and astropy).
+LAZY = {"calib": ("owl.calib.cli", "calib",
+                  "CALACS-like calibration of ACS/WFC frames (hstcal's executables).")}
+
 
 class OwlGroup(click.Group):
-    """Turns owl's own errors into one clear line on stderr and exit status 1."""
+    """Turns owl's own errors into one clear line on stderr and exit status 1, and imports
+    heavy commands only when they are run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, LAZY[name][2]))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 20)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY and cmd_name not in self.commands:
+            module, attr, _ = LAZY[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -58,9 +86,9 @@ def emit_json(data: Any) -> None:
 
 def build_cli() -> click.Group:
     """The ``owl`` group with every command attached (idempotent)."""
-    from owl.cli import boardcmd, ops, run
+    from owl.cli import boardcmd, calibcmd, ops, run
 
-    for group in (ops, run, boardcmd):
+    for group in (ops, run, boardcmd, calibcmd):
         for command in group.COMMANDS:
             cli.add_command(command)
     return cli
