@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,10 +18,8 @@ from owl.cli.main import emit_json, settings_of
 from owl.cli.ops import print_counts, print_grid
 from owl.config import Settings
 from owl.connect import open_board
-from owl.demo_tasks import make_demo_frames
 from owl.errors import ConfigError
 from owl.executor import Executor
-from owl.ingest import IngestResult, candidates, ingest_file, watch
 from owl.local import LocalExecutor
 from owl.model import State
 from owl.template import Template
@@ -84,7 +83,7 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
     ctx.exit(a.run())
 
 
-def _print_result(r: IngestResult, as_json: bool) -> None:
+def _print_result(r: Any, as_json: bool) -> None:
     if as_json:
         emit_json(vars(r))
     elif r.status == "registered":
@@ -105,6 +104,8 @@ def _print_result(r: IngestResult, as_json: bool) -> None:
 def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval: float,
            as_json: bool) -> None:
     """Register datasets from files (or directories of files)."""
+    from owl.ingest import candidates, ingest_file, watch
+
     settings = settings_of(ctx)
     templates = templates_of(settings)
     if not templates:
@@ -138,6 +139,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval
 def demo(ctx: click.Context, datasets: int, n_agents: int, concurrency: int,
          timeout: float) -> None:
     """Run the demo pipeline on generated datasets, with progress, then print the board."""
+    from owl.demo_tasks import make_demo_frames
+    from owl.ingest import ingest_file
+
     base = settings_of(ctx)
     settings = base if ctx.parent and ctx.parent.params.get("board") else replace(
         base, board="demo")
