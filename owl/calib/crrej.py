@@ -93,8 +93,8 @@ class CrRejParams:
             raise ValueError(f"initgues must be 'median' or 'minimum', got {self.initgues!r}")
         if self.skysub.lower() not in ("mode", "none"):
             raise ValueError(f"skysub must be 'mode' or 'none', got {self.skysub!r}")
-        if self.crradius < 0:
-            raise ValueError(f"crradius must be >= 0, got {self.crradius}")
+        if not 0 <= self.crradius < 16:
+            raise ValueError(f"crradius must be in [0, 16) pixels, got {self.crradius}")
 
 
 @dataclass(frozen=True)
@@ -123,17 +123,36 @@ class CrRejResult:
     nrej: int
 
 
-@_jit(parallel=False)
+@_jit(parallel=True)
+def _good_range(sci: F32, dq: NDArray[np.integer], badinpdq: int) -> tuple[float, float, int]:
+    ny, nx = sci.shape
+    lo = np.full(ny, np.inf)
+    total = np.zeros(ny)
+    count = np.zeros(ny, dtype=np.int64)
+    for j in prange(ny):
+        for i in range(nx):
+            if (dq[j, i] & badinpdq) == 0:
+                v = sci[j, i]
+                lo[j] = min(lo[j], v)
+                total[j] += v
+                count[j] += 1
+    return float(lo.min()), float(total.sum()), int(count.sum())
+
+
+@_jit(parallel=True)
 def _histogram_mode(sci: F32, dq: NDArray[np.integer], lo: int, width: float,
                     nbins: int) -> float:
-    hist = np.zeros(nbins, dtype=np.int64)
     ny, nx = sci.shape
-    for j in range(ny):
-        for i in range(nx):
-            if dq[j, i] == 0:
-                h = (sci[j, i] - lo) / width
-                if 0 <= h < nbins:
-                    hist[int(h)] += 1
+    nchunk = 16
+    part = np.zeros((nchunk, nbins), dtype=np.int64)
+    for c in prange(nchunk):
+        for j in range(c * ny // nchunk, (c + 1) * ny // nchunk):
+            for i in range(nx):
+                if dq[j, i] == 0:
+                    h = (sci[j, i] - lo) / width
+                    if 0 <= h < nbins:
+                        part[c, int(h)] += 1
+    hist = part.sum(axis=0)
     peak = 0
     for b in range(1, nbins):
         if hist[b] > hist[peak]:
@@ -166,12 +185,11 @@ def sky_levels(sci: F32, dq: NDArray[np.integer], skysub: str, badinpdq: int) ->
     n = sci.shape[0]
     if skysub.lower() == "none":
         return np.zeros(n, dtype=np.float32)
-    good = (dq[0] & badinpdq) == 0
-    vals = sci[0][good]
-    data_min = float(vals.min()) if vals.size else 0.0
-    total = float(vals.sum(dtype=np.float64)) if vals.size else 0.0
+    data_min, total, count = _good_range(sci[0], dq[0], badinpdq)
+    if count == 0:
+        data_min = 0.0
     lo = int(max(data_min, _MINVAL))
-    mean = int(total / max(vals.size, 1) + 1) if total > 0 else 1
+    mean = int(total / max(count, 1) + 1) if total > 0 else 1
     nbins = 2 * mean - lo - lo + 1
     if nbins < _MIN_BINS:
         nbins, width = _MIN_BINS, 1.0
@@ -194,6 +212,11 @@ def _initial_guess(sci: F32, dq: NDArray[np.integer], sky: F32, efac: F32, badin
             for k in range(n):
                 if efac[k] > 0 and (dq[k, j, i] & badinpdq) == 0:
                     v = (sci[k, j, i] - sky[k]) / efac[k]
+                    if not use_median:
+                        if m == 0 or v < buf[0]:
+                            buf[0] = v
+                        m = 1
+                        continue
                     p = m
                     while p > 0 and buf[p - 1] > v:
                         buf[p] = buf[p - 1]
@@ -202,23 +225,23 @@ def _initial_guess(sci: F32, dq: NDArray[np.integer], sky: F32, efac: F32, badin
                     m += 1
             if m == 0:
                 ave[j, i] = 0
-            elif not use_median:
-                ave[j, i] = buf[0]
-            elif m % 2 == 0:
-                ave[j, i] = (buf[m // 2 - 1] + buf[m // 2]) / np.float32(2)
+            elif not use_median or m % 2 == 1:
+                ave[j, i] = buf[m // 2] if use_median else buf[0]
             else:
-                ave[j, i] = buf[m // 2]
+                ave[j, i] = (buf[m // 2 - 1] + buf[m // 2]) / np.float32(2)
 
 
 @_jit(parallel=True)
 def _detect(sci: F32, err: F32, dq: NDArray[np.integer], sky: F32, efac: F32, ave: F32,
-            sig2: np.float32, scale: np.float32, badinpdq: int,
-            mask: NDArray[np.uint8]) -> None:
+            sig2: np.float32, scale: np.float32, badinpdq: int, w: int,
+            mask: NDArray[np.uint8], hitbits: NDArray[np.uint16]) -> None:
     n, ny, nx = sci.shape
     zero = np.float32(0)
     for j in prange(ny):
         for k in range(n):
             t = efac[k]
+            bits = hitbits[k, j]
+            bits[:] = 0
             for i in range(nx):
                 if t <= 0 or (dq[k, j, i] & badinpdq) != 0:
                     mask[k, j, i] = _EXCLUDE
@@ -227,33 +250,37 @@ def _detect(sci: F32, err: F32, dq: NDArray[np.integer], sky: F32, efac: F32, av
                 d = (sci[k, j, i] - sky[k]) / t - a
                 e = err[k, j, i]
                 s = scale * max(a * t, zero)
-                mask[k, j, i] = _HIT if d * d > sig2 * (e * e + s * s) / (t * t) else _OK
+                if d * d > sig2 * (e * e + s * s) / (t * t):
+                    mask[k, j, i] = _HIT
+                    # Bit m of hitbits[k, j, c]: a hit in this row m columns from c.
+                    for c in range(max(i - w, 0), min(i + w + 1, nx)):
+                        bits[c] |= np.uint16(1 << abs(c - i))
+                else:
+                    mask[k, j, i] = _OK
 
 
 @_jit(parallel=True)
 def _spill_combine(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.float32,
-                   psig2: np.float32, offsets: NDArray[np.int64], mask: NDArray[np.uint8],
+                   psig2: np.float32, spans: NDArray[np.int64], mask: NDArray[np.uint8],
+                   hitbits: NDArray[np.uint16],
                    last: bool, texpt: np.float32, skysum: np.float32, out_err: F32,
                    kept: NDArray[np.uint8], nrej_rows: NDArray[np.int64]) -> None:
     n, ny, nx = sci.shape
-    noff = offsets.shape[0]
+    w = (spans.shape[0] - 1) // 2
     for j in prange(ny):
-        # Grow hits into SPILL for this row first (hits are final after _detect).
+        # Grow hits into SPILL for this row first (hits are final after _detect): a pixel is
+        # near a hit when a row dj away has one within the disc's half-width on that row.
         for k in range(n):
             t = efac[k]
             if t <= 0:
                 continue
             for i in range(nx):
-                if mask[k, j, i] == _HIT:
-                    continue
-                near = False
-                for o in range(noff):
-                    jj = j + offsets[o, 0]
-                    ii = i + offsets[o, 1]
-                    if 0 <= jj < ny and 0 <= ii < nx and mask[k, jj, ii] == _HIT:
-                        near = True
-                        break
-                if near:
+                near = 0
+                for dj in range(-w, w + 1):
+                    jj = j + dj
+                    if 0 <= jj < ny and spans[dj + w] >= 0:
+                        near |= hitbits[k, jj, i] & ((1 << (spans[dj + w] + 1)) - 1)
+                if near and mask[k, j, i] != _HIT:
                     d = (sci[k, j, i] - sky[k]) / t - ave[j, i]
                     e = err[k, j, i]
                     if d * d > psig2 * sig2 * e * e / (t * t):
@@ -289,12 +316,12 @@ def _spill_combine(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.f
         nrej_rows[j] = nrej
 
 
-def _offsets(radius: float) -> NDArray[np.int64]:
+def _spans(radius: float) -> NDArray[np.int64]:
+    """Half-width of the disc of ``radius`` on each row offset ``-w..w`` (-1: none)."""
     w = math.ceil(radius)
     r2 = radius * radius
-    pts = [(dj, di) for dj in range(-w, w + 1) for di in range(-w, w + 1)
-           if (dj or di) and dj * dj + di * di <= r2]
-    return np.array(pts, dtype=np.int64).reshape(-1, 2)
+    return np.array([math.floor(math.sqrt(r2 - dj * dj)) if dj * dj <= r2 else -1
+                     for dj in range(-w, w + 1)], dtype=np.int64)
 
 
 def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
@@ -342,17 +369,20 @@ def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
     _initial_guess(sci, dq, sky, efac, int(params.badinpdq),
                    params.initgues[:3].lower() == "med", ave)
     mask = np.empty(sci.shape, dtype=np.uint8)
+    hitbits = np.empty(sci.shape, dtype=np.uint16)
     out_err = np.zeros(sci.shape[1:], dtype=np.float32)
     kept = np.zeros(sci.shape[1:], dtype=np.uint8)
     nrej_rows = np.zeros(sci.shape[1], dtype=np.int64)
-    offsets = _offsets(params.crradius)
+    spans = _spans(params.crradius)
     psig2 = np.float32(params.crthresh ** 2 if params.crthresh > 0 else -1.0)
     scale = np.float32(params.scalense / 100.0)
     niter = len(params.crsigmas)
     for it, sigma in enumerate(params.crsigmas):
         sig2 = np.float32(sigma * sigma)
-        _detect(sci, err, dq, sky, efac, ave, sig2, scale, int(params.badinpdq), mask)
-        _spill_combine(sci, err, sky, efac, ave, sig2, psig2, offsets, mask, it == niter - 1,
+        _detect(sci, err, dq, sky, efac, ave, sig2, scale, int(params.badinpdq),
+                (spans.size - 1) // 2, mask, hitbits)
+        _spill_combine(sci, err, sky, efac, ave, sig2, psig2, spans, mask, hitbits,
+                       it == niter - 1,
                        texpt, skysum, out_err, kept, nrej_rows)
     crmask = (mask & (_HIT | _SPILL)) != 0
     used = efac > 0
