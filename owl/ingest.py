@@ -1,7 +1,9 @@
 """Ingest: find new files, pick their template from the FITS header, register them.
 
 A dataset is registered once: its id is the header's ROOTNAME (else the file name up to
-its first ``_``), and registering an id that is already on the board is a no-op. With
+its first ``_``), and registering an id that is already on the board is a no-op. An
+exposure that belongs to an association (HST's ASN_ID keyword) whose ``_asn.fits`` lies
+beside it is processed with that association, not on its own. With
 ``watch``, a file is taken only once it is completely written: its size is a whole number
 of 2880-byte FITS blocks, its header parses, and its size and mtime have not changed for
 ``settle`` seconds.
@@ -77,6 +79,11 @@ def ingest_file(board: Board, templates: Sequence[Template], path: Path,
         return IngestResult(str(path), "", "", "error",
                             f"several templates match it: {names}; narrow their 'match'")
     template = matching[0]
+    asn = str(header.get("ASN_ID", "NONE")).strip().lower()
+    if (asn not in ("", "none") and not path.name.endswith("_asn.fits")
+            and path.with_name(f"{asn}_asn.fits").exists()):
+        return IngestResult(str(path), "", template.name, "skipped",
+                            f"member of association {asn} (registered with {asn}_asn.fits)")
     ds = dataset_id(path, header)
     try:
         reg = board.register(template, ds, str(path.resolve()), who)
