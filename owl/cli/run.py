@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from owl.errors import ConfigError
 from owl.executor import Executor
 from owl.local import LocalExecutor
 from owl.model import State
+from owl.routing import RoutingExecutor
 from owl.template import Template
 from owl.template_loader import find_template, load_templates
 
@@ -34,15 +36,26 @@ def templates_of(settings: Settings) -> list[Template]:
     return list(seen.values())
 
 
-def make_executor(kind: str, concurrency: int, settings: Settings, log_json: bool,
-                  agent_id: str) -> Executor:
-    if kind == "local":
-        return LocalExecutor(concurrency, log_json=log_json)
-    if kind == "condor":
-        from owl.condor.executor import CondorExecutor
+def make_executor(kind: str, template: Template, stages: Sequence[str], concurrency: int,
+                  settings: Settings, log_json: bool, agent_id: str) -> Executor:
+    """The executor of an agent: ``local`` or ``condor`` for every stage, or ``auto``: each
+    stage on the executor its template names (one agent serves a hybrid template)."""
+    served = stages or template.stage_names
+    by_stage = {s: (kind if kind != "auto" else template.stage(s).executor) for s in served}
+    wanted = sorted(set(by_stage.values()))
+    made: dict[str, Executor] = {}
+    for name in wanted:
+        if name == "local":
+            made[name] = LocalExecutor(concurrency, log_json=log_json)
+        elif name == "condor":
+            from owl.condor.executor import CondorExecutor
 
-        return CondorExecutor.from_settings(settings, agent_id=agent_id)
-    raise ConfigError(f"unknown executor {kind!r}: use 'local' or 'condor'")
+            made[name] = CondorExecutor.from_settings(settings, agent_id=agent_id)
+        else:
+            raise ConfigError(f"unknown executor {name!r}: use 'local' or 'condor'")
+    if len(made) == 1:
+        return made[wanted[0]]
+    return RoutingExecutor(made, by_stage)
 
 
 @click.command()
@@ -50,8 +63,9 @@ def make_executor(kind: str, concurrency: int, settings: Settings, log_json: boo
 @click.option("--stage", "-s", "stages", multiple=True,
               help="Stage to serve (repeatable; default: every stage).")
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Items run at once.")
-@click.option("--executor", "executor_kind", type=click.Choice(["local", "condor"]),
-              default="local", show_default=True)
+@click.option("--executor", "executor_kind", type=click.Choice(["auto", "local", "condor"]),
+              default="auto", show_default=True,
+              help="auto: each stage on the executor its template names.")
 @click.option("--burst", is_flag=True,
               help="Exit 0 once nothing served is ready, running or retrying.")
 @click.option("--grace", default=30.0, show_default=True,
@@ -69,14 +83,16 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
         raise click.BadParameter("must be at least 1", param_hint="--concurrency")
     template = find_template(template_name, settings.template_dirs())
     board = open_board(settings)
+    uses_condor = executor_kind == "condor" or (executor_kind == "auto" and any(
+        template.stage(s).executor == "condor" for s in (stages or template.stage_names)))
     if agent_id is None:
         agent_id = (f"{socket.gethostname()}-{template.name}-condor"
-                    if executor_kind == "condor" else new_agent_id())
+                    if uses_condor else new_agent_id())
     if any(a["id"] == agent_id for a in queries.agents(board)):
         raise ConfigError(f"agent {agent_id!r} is already running on board {board.name!r}; "
                           "give this one another --id")
-    executor = make_executor(executor_kind, concurrency, settings, ctx.obj["log_json"],
-                             agent_id)
+    executor = make_executor(executor_kind, template, stages, concurrency, settings,
+                             ctx.obj["log_json"], agent_id)
     a = Agent(board, template, executor=executor, concurrency=concurrency, settings=settings,
               stages=stages, burst=burst, grace=grace, agent_id=agent_id)
     a.install_signal_handlers()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from condor_memschedd import MemorySchedd
 
 from owl import queries
@@ -20,7 +21,9 @@ from owl.condor.schedd import Action
 from owl.condor.settings import CondorSettings
 from owl.config import Settings
 from owl.executor import Resources
+from owl.local import LocalExecutor
 from owl.model import FailureClass, Outcome
+from owl.routing import RoutingExecutor
 from owl.template import RetryPolicy, Stage, Template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,3 +91,35 @@ def test_memory_hold_escalates_the_next_request(board: Board, tmp_path: Path,
                            error="held at the cap", failure=FailureClass.MEMORY)])
     final = queries.dataset(board, "ds1").items[0]
     assert (final.state, final.attempts) == ("dead", 3)  # the cap, not max_attempts (5)
+
+
+def test_hybrid_template_runs_short_stages_locally_and_heavy_ones_on_condor(
+        board: Board, tmp_path: Path, task_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(task_dir))  # spawned local workers import the tasks
+    hybrid = Template(name="hybrid", version="1", stages=(
+        Stage("quick", task="owltask_condor:calibrate"),
+        Stage("heavy", after=("quick",), task="owltask_condor:calibrate", executor="condor"),
+    ))
+    board.register(hybrid, "ds1")
+    schedd = MemorySchedd()
+    cs = CondorSettings(board=board.name, agent_id="hyb", spool_dir=tmp_path / "spool",
+                        pythonpath=(str(REPO), str(task_dir)))
+    routing = RoutingExecutor({"local": LocalExecutor(1), "condor": CondorExecutor(cs, schedd)},
+                              {"quick": "local", "heavy": "condor"})
+    agent = Agent(board, hybrid, executor=routing, concurrency=2,
+                  settings=Settings(home=tmp_path, board=board.name), agent_id="hyb")
+    try:
+        assert agent._claim() == 1 and schedd.submitted == []  # quick: a local child
+        end = time.monotonic() + 30
+        outcomes: list[Outcome] = []
+        while not outcomes and time.monotonic() < end:
+            outcomes = routing.poll(0.1) or (time.sleep(0.05) or [])
+        assert [o.ok for o in outcomes] == [True]
+        agent._report(outcomes)  # completes quick, and claims heavy in the same round trip
+        [(description, items)] = schedd.submitted
+        assert [ad["OwlStage"] for ad in schedd.queue.values()] == ["heavy"]
+        assert [i["owl_token"] for i in items] == ["2"]
+        assert queries.dataset(board, "ds1").items[1].state == "running"
+    finally:
+        routing.close()

@@ -1,0 +1,73 @@
+"""An executor that sends each stage to the executor its template names (local or condor),
+so one agent can serve a hybrid template: short stages local, heavy ones on Condor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from owl.executor import Adopted, Executor, Job
+from owl.model import Outcome
+
+
+class RoutingExecutor:
+    """Routes jobs by stage to one of several executors.
+
+    Parameters
+    ----------
+    executors
+        Executor by name (``"local"``, ``"condor"``).
+    by_stage
+        Executor name of every stage served.
+    """
+
+    name = "routing"
+
+    def __init__(self, executors: Mapping[str, Executor], by_stage: Mapping[str, str]) -> None:
+        missing = sorted(set(by_stage.values()) - set(executors))
+        if missing:
+            raise ValueError(f"no executor for {missing}")
+        self.executors = dict(executors)
+        self.by_stage = dict(by_stage)
+        self.name = "+".join(sorted(self.executors))
+
+    def _for(self, stage: str) -> Executor:
+        return self.executors[self.by_stage[stage]]
+
+    def submit(self, jobs: Sequence[Job]) -> None:
+        groups: dict[str, list[Job]] = {}
+        for job in jobs:
+            groups.setdefault(self.by_stage[job.spec.stage], []).append(job)
+        for name, group in groups.items():
+            self.executors[name].submit(group)
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        out: list[Outcome] = []
+        for ex in self.executors.values():
+            out += ex.poll(0.0)
+        return out
+
+    def cancel(self, dataset: str, stage: str, token: int) -> None:
+        self._for(stage).cancel(dataset, stage, token)
+
+    def pause(self, dataset: str, stage: str, token: int) -> None:
+        self._for(stage).pause(dataset, stage, token)
+
+    def resume(self, dataset: str, stage: str, token: int) -> None:
+        self._for(stage).resume(dataset, stage, token)
+
+    def adopt(self, board: str, agent_id: str) -> Sequence[Adopted]:
+        found: list[Adopted] = []
+        for ex in self.executors.values():
+            found += ex.adopt(board, agent_id)
+        return found
+
+    def active(self) -> int:
+        return sum(ex.active() for ex in self.executors.values())
+
+    def waitables(self) -> list[Any]:
+        return [w for ex in self.executors.values() for w in ex.waitables()]
+
+    def close(self) -> None:
+        for ex in self.executors.values():
+            ex.close()
