@@ -117,7 +117,7 @@ def test_hybrid_template_runs_short_stages_locally_and_heavy_ones_on_condor(
             outcomes = routing.poll(0.1) or (time.sleep(0.05) or [])
         assert [o.ok for o in outcomes] == [True]
         agent._report(outcomes)  # completes quick, and claims heavy in the same round trip
-        [(description, items)] = schedd.submitted
+        [(_description, items)] = schedd.submitted
         assert [ad["OwlStage"] for ad in schedd.queue.values()] == ["heavy"]
         assert [i["owl_token"] for i in items] == ["2"]
         assert queries.dataset(board, "ds1").items[1].state == "running"
