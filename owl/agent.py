@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from types import FrameType
@@ -27,6 +27,7 @@ import structlog
 from owl.board import Board
 from owl.condor.failure import escalate_memory
 from owl.config import Settings
+from owl.errors import OwlError
 from owl.executor import Executor, Job
 from owl.model import Claim, FailureClass, Outcome, State, TaskSpec
 from owl.queries import counts, held_by
@@ -118,7 +119,8 @@ class Agent:
     def __init__(self, board: Board, template: Template, *, executor: Executor,
                  concurrency: int, settings: Settings, stages: Sequence[str] = (),
                  burst: bool = False, agent_id: str | None = None,
-                 grace: float = 30.0) -> None:
+                 grace: float = 30.0,
+                 on_unreachable: Callable[[], object] | None = None) -> None:
         unknown = [s for s in stages if s not in template.stage_names]
         if unknown:
             raise ValueError(f"template {template.name!r} has no stage(s) {unknown}; "
@@ -131,6 +133,7 @@ class Agent:
         self.settings = settings
         self.burst = burst
         self.grace = grace
+        self.on_unreachable = on_unreachable  # e.g. restart the embedded server
         self.id = agent_id or new_agent_id()
         self.running: dict[tuple[str, str, int], Claim] = {}
         self.paused: set[tuple[str, str, int]] = set()
@@ -173,6 +176,7 @@ class Agent:
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
                     self._log.error("board.unreachable", error=str(exc), retry_in=1.0)
                     time.sleep(1.0)
+                    self._recover()
             self._shutdown()
         finally:
             wake.close()
@@ -182,6 +186,14 @@ class Agent:
             self._log.info("agent.stopped", done=self.stats.done, failed=self.stats.failed,
                            fenced=self.stats.fenced)
         return 0
+
+    def _recover(self) -> None:
+        if self.on_unreachable is None:
+            return
+        try:
+            self.on_unreachable()
+        except OwlError as exc:
+            self._log.error("board.restart_failed", error=str(exc))
 
     def _step(self, wake: _Wakeup) -> bool:
         """One turn of the loop; True when a burst agent has nothing left to do."""

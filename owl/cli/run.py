@@ -24,6 +24,7 @@ from owl.executor import Executor
 from owl.local import LocalExecutor
 from owl.model import State
 from owl.routing import RoutingExecutor
+from owl.server import ensure_server
 from owl.template import Template
 from owl.template_loader import find_template, load_templates
 
@@ -93,8 +94,10 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
                           "give this one another --id")
     executor = make_executor(executor_kind, template, stages, concurrency, settings,
                              ctx.obj["log_json"], agent_id)
+    restart = None if settings.redis_url else (lambda: ensure_server(settings.home))
     a = Agent(board, template, executor=executor, concurrency=concurrency, settings=settings,
-              stages=stages, burst=burst, grace=grace, agent_id=agent_id)
+              stages=stages, burst=burst, grace=grace, agent_id=agent_id,
+              on_unreachable=restart)
     a.install_signal_handlers()
     ctx.exit(a.run())
 

@@ -34,3 +34,9 @@ def die(ctx: TaskContext) -> None:
 
 def sleepy(ctx: TaskContext) -> None:
     time.sleep(60)
+
+
+def short(ctx: TaskContext) -> Mapping[str, Any]:
+    """A task that takes a little time, so a run lasts long enough to break things in."""
+    time.sleep(float(ctx.params.get("sleep", 0.05)))
+    return {"token": ctx.token}
