@@ -202,8 +202,8 @@ def sky_levels(sci: F32, dq: NDArray[np.integer], skysub: str, badinpdq: int) ->
 
 
 @_jit(parallel=True)
-def _initial_guess(sci: F32, dq: NDArray[np.integer], sky: F32, efac: F32, badinpdq: int,
-                   use_median: bool, ave: F32) -> None:
+def _median_guess(sci: F32, dq: NDArray[np.integer], sky: F32, efac: F32, badinpdq: int,
+                  ave: F32) -> None:
     n, ny, nx = sci.shape
     for j in prange(ny):
         buf = np.empty(n, dtype=np.float32)
@@ -212,11 +212,6 @@ def _initial_guess(sci: F32, dq: NDArray[np.integer], sky: F32, efac: F32, badin
             for k in range(n):
                 if efac[k] > 0 and (dq[k, j, i] & badinpdq) == 0:
                     v = (sci[k, j, i] - sky[k]) / efac[k]
-                    if not use_median:
-                        if m == 0 or v < buf[0]:
-                            buf[0] = v
-                        m = 1
-                        continue
                     p = m
                     while p > 0 and buf[p - 1] > v:
                         buf[p] = buf[p - 1]
@@ -225,10 +220,30 @@ def _initial_guess(sci: F32, dq: NDArray[np.integer], sky: F32, efac: F32, badin
                     m += 1
             if m == 0:
                 ave[j, i] = 0
-            elif not use_median or m % 2 == 1:
-                ave[j, i] = buf[m // 2] if use_median else buf[0]
+            elif m % 2 == 1:
+                ave[j, i] = buf[m // 2]
             else:
                 ave[j, i] = (buf[m // 2 - 1] + buf[m // 2]) / np.float32(2)
+
+
+@_jit(parallel=True)
+def _minimum_guess(sci: F32, dq: NDArray[np.integer], sky: F32, efac: F32, badinpdq: int,
+                   ave: F32) -> None:
+    n, ny, nx = sci.shape
+    inf = np.float32(np.inf)
+    for j in prange(ny):
+        row = ave[j]
+        row[:] = inf
+        for k in range(n):
+            if efac[k] <= 0:
+                continue
+            inv = np.float32(1) / efac[k]
+            for i in range(nx):
+                v = (sci[k, j, i] - sky[k]) * inv if (dq[k, j, i] & badinpdq) == 0 else inf
+                row[i] = min(row[i], v)
+        for i in range(nx):
+            if row[i] == inf:
+                row[i] = 0
 
 
 @_jit(parallel=True)
@@ -270,20 +285,25 @@ def _spill_combine(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.f
     for j in prange(ny):
         # Grow hits into SPILL for this row first (hits are final after _detect): a pixel is
         # near a hit when a row dj away has one within the disc's half-width on that row.
+        near = np.empty(nx, dtype=np.uint16)
         for k in range(n):
             t = efac[k]
             if t <= 0:
                 continue
+            near[:] = 0
+            for dj in range(-w, w + 1):
+                jj = j + dj
+                if 0 <= jj < ny and spans[dj + w] >= 0:
+                    bits = np.uint16((1 << (spans[dj + w] + 1)) - 1)
+                    row = hitbits[k, jj]
+                    for i in range(nx):
+                        near[i] |= row[i] & bits
+            limit = psig2 * sig2 / (t * t)
             for i in range(nx):
-                near = 0
-                for dj in range(-w, w + 1):
-                    jj = j + dj
-                    if 0 <= jj < ny and spans[dj + w] >= 0:
-                        near |= hitbits[k, jj, i] & ((1 << (spans[dj + w] + 1)) - 1)
-                if near and mask[k, j, i] != _HIT:
+                if near[i] and mask[k, j, i] != _HIT:
                     d = (sci[k, j, i] - sky[k]) / t - ave[j, i]
                     e = err[k, j, i]
-                    if d * d > psig2 * sig2 * e * e / (t * t):
+                    if d * d > limit * e * e:
                         mask[k, j, i] = _SPILL
         nrej = 0
         for i in range(nx):
@@ -366,8 +386,8 @@ def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
     sky = sky_levels(sci, dq, params.skysub, params.badinpdq)
     skysum = np.float32(max(float(sky.sum()), 0.0))
     ave = np.empty(sci.shape[1:], dtype=np.float32)
-    _initial_guess(sci, dq, sky, efac, int(params.badinpdq),
-                   params.initgues[:3].lower() == "med", ave)
+    guess = _median_guess if params.initgues[:3].lower() == "med" else _minimum_guess
+    guess(sci, dq, sky, efac, int(params.badinpdq), ave)
     mask = np.empty(sci.shape, dtype=np.uint8)
     hitbits = np.empty(sci.shape, dtype=np.uint16)
     out_err = np.zeros(sci.shape[1:], dtype=np.float32)
