@@ -22,6 +22,18 @@ local function context(prefix, ds, counts, events, maxlen, who, now)
           counts = counts, events = events, maxlen = maxlen, who = who, now = now}
 end
 
+-- The start of every fenced transition: the dataset's context and the item's state, token
+-- and attempt; or nil and the 'fenced' reply when the item is not running under TOKEN.
+local function fenced(prefix, ds, stage, token, counts, events, maxlen, who)
+  local c = context(prefix, ds, counts, events, maxlen, who, now_ms())
+  if not c then return nil, {0, 'fenced', 'missing', ''} end
+  local f = redis.call('HMGET', c.dskey, stage .. '.s', stage .. '.k', stage .. '.a')
+  if f[1] ~= 'running' or f[2] ~= token then
+    return nil, {0, 'fenced', f[1] or 'missing', f[2] or ''}
+  end
+  return c, f
+end
+
 local function stage_info(c, stage)
   local raw = redis.call('HGET', c.prefix .. 'tpl:' .. c.tpl .. ':' .. c.ver, stage)
   if not raw then return nil end

@@ -5,12 +5,8 @@
 -- ARGV[5] outputs JSON  ARGV[6] who  ARGV[7] stream cap  ARGV[8] notify channel
 -- Returns {1, successors made ready} or {0, 'fenced', current state, current token}.
 local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[7], ARGV[6], now_ms())
-if not c then return {0, 'fenced', 'missing', ''} end
-local f = redis.call('HMGET', KEYS[4], stage .. '.s', stage .. '.k', stage .. '.a')
-if f[1] ~= 'running' or f[2] ~= token then
-  return {0, 'fenced', f[1] or 'missing', f[2] or ''}
-end
+local c, f = fenced(prefix, ds, stage, token, KEYS[1], KEYS[2], ARGV[7], ARGV[6])
+if not c then return f end
 redis.call('ZREM', KEYS[3], member(ds, stage))
 if ARGV[5] ~= '{}' then redis.call('HSET', KEYS[4], stage .. '.out', ARGV[5]) end
 move(c, stage, 'running', 'done', '', token, f[3])

@@ -9,12 +9,8 @@
 -- ARGV[12] '1' when no further attempt can succeed (e.g. the memory cap is reached)
 -- Returns {1, 'retry'|'dead', due ms} or {0, 'fenced', current state, current token}.
 local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[10], ARGV[9], now_ms())
-if not c then return {0, 'fenced', 'missing', ''} end
-local f = redis.call('HMGET', KEYS[4], stage .. '.s', stage .. '.k')
-if f[1] ~= 'running' or f[2] ~= token then
-  return {0, 'fenced', f[1] or 'missing', f[2] or ''}
-end
+local c, f = fenced(prefix, ds, stage, token, KEYS[1], KEYS[2], ARGV[10], ARGV[9])
+if not c then return f end
 redis.call('ZREM', KEYS[3], member(ds, stage))
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[4], stage .. '.mem', ARGV[11]) end
 local r = fail_item(c, stage, ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), KEYS[5], KEYS[6],

@@ -5,12 +5,8 @@
 -- ARGV[6] stream cap    ARGV[7] notify channel
 -- Returns {1} or {0, 'fenced', current state, current token}.
 local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[6], ARGV[5], now_ms())
-if not c then return {0, 'fenced', 'missing', ''} end
-local f = redis.call('HMGET', KEYS[4], stage .. '.s', stage .. '.k')
-if f[1] ~= 'running' or f[2] ~= token then
-  return {0, 'fenced', f[1] or 'missing', f[2] or ''}
-end
+local c, f = fenced(prefix, ds, stage, token, KEYS[1], KEYS[2], ARGV[6], ARGV[5])
+if not c then return f end
 redis.call('ZREM', KEYS[3], member(ds, stage))
 redis.call('HINCRBY', KEYS[4], stage .. '.a', -1)
 make_ready(c, stage, 'running', stage_info(c, stage), 'given back by ' .. c.who)
