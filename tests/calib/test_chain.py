@@ -128,3 +128,29 @@ def test_cr_split_association_through_the_cli(tmp_path: Path) -> None:
                      "jsim0801q_flt.fits", "jsim0802q_blv_tmp.fits", "jsim0802q_flt.fits"]
     h = fits.getheader(out / "jsim08010_crj.fits")
     assert h["CRCORR"] == "COMPLETE" and h["EXPTIME"] == 1000.0 and h["DARKCORR"] == "COMPLETE"
+
+
+def test_engine_tasks_chain_stage_by_stage(single: dict[str, Any], tmp_path: Path) -> None:
+    import json
+    from types import SimpleNamespace
+
+    import structlog
+
+    from owl.calib import tasks
+
+    sim: SimulatedSet = single["sim"]
+    inputs: dict[str, Any] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("jref", str(sim.refs.directory) + "/")
+        for stage in ("acsccd", "acscte", "acsrej", "acs2d"):
+            ctx = SimpleNamespace(dataset="jsim0701q", input_path=sim.exposures[0].raw,
+                                  inputs=dict(inputs), output_dir=tmp_path / stage, params={},
+                                  refs={}, log=structlog.get_logger("test"))
+            ctx.output_dir.mkdir()
+            result = getattr(tasks, stage)(ctx)
+            json.dumps(result)
+            inputs[stage] = result
+    assert Path(inputs["acsccd"]["files"]["blv_tmp"]).name == "jsim0701q_blv_tmp.fits"
+    assert inputs["acscte"]["files"] == {} and inputs["acsrej"]["files"] == {}
+    flt = Path(inputs["acs2d"]["files"]["flt"])
+    assert flt.parent == tmp_path / "acs2d" and fits.getheader(flt)["FLATCORR"] == "COMPLETE"
