@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from astropy.io import fits
+from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib.acsccd import acsccd
 from owl.calib.acsrej import acsrej

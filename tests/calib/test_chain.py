@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from astropy.io import fits
+from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 from click.testing import CliRunner
 
 from owl.calib.calacs import calacs

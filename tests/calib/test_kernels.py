@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import astropy.units as u
+import astropy.units as u  # type: ignore[import-untyped]  # astropy ships no py.typed
 import ccdproc
 import numpy as np
 import pytest
-from astropy.nddata import CCDData, StdDevUncertainty
+from astropy.nddata import CCDData, StdDevUncertainty  # type: ignore[import-untyped]  # ditto
 
 from owl.calib import kernels as K
 from owl.calib import kernels_numpy as N
