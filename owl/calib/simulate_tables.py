@@ -185,7 +185,12 @@ def write_bpixtab(path: Path, rng: np.random.Generator) -> dict[int, npt.NDArray
 
 
 def write_crrejtab(path: Path) -> None:
-    """Write a CRREJTAB: one row per CRSPLIT 1-4 for short (<= 200 s) and long exposures."""
+    """Write a CRREJTAB: one row per CRSPLIT 1-4 for short (<= 200 s) and long exposures.
+
+    Sets of one or two exposures start from the minimum: with two images the median is the
+    mean of the hit and the clean value, so a cosmic ray would stand out by only half its
+    charge and the SCALENSE term would hide it.
+    """
     rows = [(split, meanexp, sigmas)
             for split in (1, 2, 3, 4)
             for meanexp, sigmas in ((200.0, "6.5,5.5,4.5"), (1.0e5, "6.5,5.5,4.5"))]
@@ -196,7 +201,8 @@ def write_crrejtab(path: Path) -> None:
         fits.Column(name="CRSIGMAS", format="15A", array=np.array([r[2] for r in rows])),
         fits.Column(name="CRRADIUS", format="E", array=np.full(n, 2.1)),
         fits.Column(name="CRTHRESH", format="E", array=np.full(n, 0.5555)),
-        fits.Column(name="INITGUES", format="3A", array=np.array(["med"] * n)),
+        fits.Column(name="INITGUES", format="3A",
+                    array=np.array(["min" if r[0] <= 2 else "med" for r in rows])),
         fits.Column(name="SCALENSE", format="E", array=np.full(n, 30.0)),
         fits.Column(name="SKYSUB", format="4A", array=np.array(["mode"] * n)),
         fits.Column(name="BADINPDQ", format="I", array=np.zeros(n, dtype=np.int16)),
