@@ -134,6 +134,7 @@ class Agent:
         self.burst = burst
         self.grace = grace
         self.on_unreachable = on_unreachable  # e.g. restart the embedded server
+        self._work = settings.work_dir  # resolved once, not per task
         self.id = agent_id or new_agent_id()
         self.running: dict[tuple[str, str, int], Claim] = {}
         self.paused: set[tuple[str, str, int]] = set()
@@ -290,7 +291,7 @@ class Agent:
             self.executor.submit(jobs)
 
     def _spec(self, claim: Claim, stage: Stage) -> TaskSpec:
-        out = (self.settings.work_dir / claim.template / claim.dataset
+        out = (self._work / claim.template / claim.dataset
                / f"{claim.stage}.t{claim.token}")
         return TaskSpec(dataset=claim.dataset, stage=claim.stage, template=claim.template,
                         token=claim.token, attempt=claim.attempt, task=stage.task,

@@ -142,7 +142,8 @@ class Board:
                 client=pipe,
             )
         out = []
-        for (dataset, _), res in zip(datasets, pipe.execute(), strict=True):
+        replies = self.scripts.execute(pipe, self.redis)
+        for (dataset, _), res in zip(datasets, replies, strict=True):
             if res[0] == -1:
                 raise BoardError(
                     f"template {template.name!r} version {template.version!r} is already on "
@@ -214,7 +215,7 @@ class Board:
                       self.keys.tokens(shard)],
                 args=[self.keys.prefix(shard), who, int(lease * 1000), limit, self.event_cap,
                       template, *stages],
-                client=client,
+                client=client if client is not None else self.redis,
             )
 
         return call
@@ -242,7 +243,8 @@ class Board:
                 args += [c.dataset, c.stage, c.token]
             self.scripts["renew"](keys=[self.keys.leases(s)], args=args, client=pipe)
         out: dict[tuple[str, str], int] = {}
-        for group, res in zip(by_shard.values(), pipe.execute(), strict=True):
+        replies = self.scripts.execute(pipe, self.redis)
+        for group, res in zip(by_shard.values(), replies, strict=True):
             for c, answer in zip(group, res, strict=True):
                 out[(c.dataset, c.stage)] = int(answer)
         return out
@@ -275,7 +277,7 @@ class Board:
             template, stages, lease, limit = then_claim
             shard = self.shard(done[-1][0].dataset)
             self._claim_script(shard, who, template, stages, lease, limit, client=pipe)()
-        replies = pipe.execute()
+        replies = self.scripts.execute(pipe, self.redis)
         out = []
         for res in replies[:len(done)]:
             if res[0] == 1:
@@ -301,6 +303,7 @@ class Board:
                              "token": claim.token, "who": who,
                              "t": int(time.time() * 1000)})
         res = self.scripts["fail"](
+            client=self.redis,
             keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset),
                   self.keys.delayed(s), self.keys.dead(s)],
             args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token, str(failure),
@@ -315,6 +318,7 @@ class Board:
         """Hand a running item back unfinished (agent shutdown); the attempt does not count."""
         s = self.shard(claim.dataset)
         res = self.scripts["giveback"](
+            client=self.redis,
             keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset)],
             args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token, who,
                   self.event_cap, self.keys.notify],
@@ -334,7 +338,7 @@ class Board:
                 client=pipe,
             )
         out = []
-        for res in pipe.execute():
+        for res in self.scripts.execute(pipe, self.redis):
             for j in range(0, len(res), 3):
                 out.append((str(res[j]), str(res[j + 1]), str(res[j + 2])))
         return out
@@ -383,7 +387,8 @@ class Board:
             self.scripts[action](keys=keys, args=args, client=pipe)
         out = []
         after_ok = {"hold": "held", "skip": "skipped", "retry": "ready"}
-        for (dataset, stage), res in zip(items, pipe.execute(), strict=True):
+        replies = self.scripts.execute(pipe, self.redis)
+        for (dataset, stage), res in zip(items, replies, strict=True):
             if res[0] == 1:
                 after = str(res[1]) if action == "release" else after_ok[action]
                 before = "held" if action == "release" else str(res[1])

@@ -76,12 +76,13 @@ def test_register_script_directly(board: Board) -> None:
             board.keys.datasets(s)]
     graph = '{"order":["a"],"stages":{"a":{"a":[],"n":[],"p":0,"m":1,"b":1,"f":2,"x":9,"j":0}}}'
     args = [board.keys.prefix(s), "x1", "raw", "1", "", graph, "d1", "t", 100, "chan"]
-    assert board.scripts["register"](keys=keys, args=args) == [1, 1]
-    assert board.scripts["register"](keys=keys, args=args) == [0, "raw", "1"]
+    assert board.scripts["register"](keys=keys, args=args, client=board.redis) == [1, 1]
+    assert board.scripts["register"](keys=keys, args=args, client=board.redis) == [0, "raw", "1"]
     args2 = [*args[:2], "raw", "1", "", graph, "other-digest", "t", 100, "chan"]
     keys2 = [board.keys.dataset(s, "x2"), *keys[1:]]
     args2[1] = "x2"
-    assert board.scripts["register"](keys=keys2, args=args2) == [-1, "template-conflict"]
+    conflict = board.scripts["register"](keys=keys2, args=args2, client=board.redis)
+    assert conflict == [-1, "template-conflict"]
 
 
 def test_fan_in_waits_for_every_predecessor(board: Board) -> None:
@@ -266,3 +267,12 @@ def test_existing_board_keeps_its_shard_count(client: Redis[str], board: Board) 
 
 def test_lua_files_are_plain_files() -> None:
     assert all(Path(LUA_DIR / f"{n}.lua").is_file() for n in SCRIPT_NAMES)
+
+
+def test_scripts_are_reloaded_after_a_script_flush(board: Board) -> None:
+    board.register(DAG, "ds1")
+    board.redis.script_flush()
+    board.register(DAG, "ds2")  # a pipeline meets NOSCRIPT, loads the scripts, repeats
+    board.redis.script_flush()
+    c = board.claim("w", "dag", ["a"], 30, 1)[0]  # a direct call does the same
+    assert board.fail(c, FailureClass.ERROR, "x", "", 0, "w").ok
