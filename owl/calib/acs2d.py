@@ -20,7 +20,7 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 
 from owl.calib import kernels as K
 from owl.calib.acsccd import darktime, dqicorr
-from owl.calib.fitsio import Frame, add_history, read_frame, set_switch, stamp_version, write_frame
+from owl.calib.fitsio import Frame, add_history, set_switch, stamp_version
 from owl.calib.step import (
     Report,
     complete,
@@ -29,6 +29,7 @@ from owl.calib.step import (
     quiet,
     ref_file,
     ref_for,
+    run_file_step,
     switch,
     wants,
 )
@@ -191,13 +192,5 @@ def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = 
     owl.errors.CalibError
         On unreadable input or reference files, missing keywords or an existing output.
     """
-    out = Path(output_path)
-    if out.exists() and not overwrite:
-        raise CalibError(f"{out}: output exists; remove it or ask to overwrite (--overwrite)")
-    frame = read_frame(input_path, sci_dtype=np.float32)
-    report(f"ACS2D: {input_path} -> {out}")
-    for name, value in (switches or {}).items():
-        set_switch(frame.primary, name, value)
-    calibrate_2d(frame, report)
-    write_frame(frame, out, overwrite=overwrite)
-    return out
+    return run_file_step("ACS2D", calibrate_2d, input_path, output_path, overwrite=overwrite,
+                         switches=switches, report=report, sci_dtype=np.float32)

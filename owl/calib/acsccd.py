@@ -28,10 +28,7 @@ from owl.calib.fitsio import (
     Frame,
     Imset,
     add_history,
-    read_frame,
-    set_switch,
     stamp_version,
-    write_frame,
 )
 from owl.calib.step import (
     SM4MJD,
@@ -45,6 +42,7 @@ from owl.calib.step import (
     quiet,
     ref_file,
     ref_for,
+    run_file_step,
     wants,
 )
 from owl.errors import CalibError
@@ -316,13 +314,5 @@ def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool =
     owl.errors.CalibError
         On unreadable input or reference files, missing keywords or an existing output.
     """
-    out = Path(output_path)
-    if out.exists() and not overwrite:
-        raise CalibError(f"{out}: output exists; remove it or ask to overwrite (--overwrite)")
-    frame = read_frame(input_path)
-    report(f"ACSCCD: {input_path} -> {out}")
-    for name, value in (switches or {}).items():
-        set_switch(frame.primary, name, value)
-    calibrate_ccd(frame, report)
-    write_frame(frame, out, overwrite=overwrite)
-    return out
+    return run_file_step("ACSCCD", calibrate_ccd, input_path, output_path, overwrite=overwrite,
+                         switches=switches, report=report)

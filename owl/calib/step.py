@@ -17,7 +17,7 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 from numpy.typing import NDArray
 
 from owl.calib.ccdtab import CCDKey, CCDParams, lookup_ccd
-from owl.calib.fitsio import Frame, Imset, add_history, read_frame, set_switch
+from owl.calib.fitsio import Frame, Imset, add_history, read_frame, set_switch, write_frame
 from owl.calib.refpath import resolve_ref
 from owl.errors import CalibError
 
@@ -26,6 +26,24 @@ Report = Callable[[str], None]
 
 #: hstcal's MJD of Servicing Mission 4 (post-SM4 WFC darks get 3 s of extra idle time).
 SM4MJD = 54967.0
+
+
+def run_file_step(label: str, calibrate: Callable[[Frame, Report], None],
+                  input_path: str | Path, output_path: str | Path, *, overwrite: bool,
+                  switches: Mapping[str, str] | None, report: Report,
+                  sci_dtype: Any = None) -> Path:
+    """The file shell of a one-input step: refuse an existing output (hstcal never
+    overwrites), read, apply switch overrides, calibrate in place, write."""
+    out = Path(output_path)
+    if out.exists() and not overwrite:
+        raise CalibError(f"{out}: output exists; remove it or ask to overwrite (--overwrite)")
+    frame = read_frame(input_path, sci_dtype=sci_dtype)
+    report(f"{label}: {input_path} -> {out}")
+    for name, value in (switches or {}).items():
+        set_switch(frame.primary, name, value)
+    calibrate(frame, report)
+    write_frame(frame, out, overwrite=overwrite)
+    return out
 
 
 def quiet(_: str) -> None:
