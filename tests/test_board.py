@@ -276,3 +276,25 @@ def test_scripts_are_reloaded_after_a_script_flush(board: Board) -> None:
     board.redis.script_flush()
     c = board.claim("w", "dag", ["a"], 30, 1)[0]  # a direct call does the same
     assert board.fail(c, FailureClass.ERROR, "x", "", 0, "w").ok
+
+
+def test_claim_renew_complete_scripts_directly(board: Board) -> None:
+    """The raw contracts: claim's 8 values per item, renew's 1/0, complete's {1, n}/fenced."""
+    board.register(DAG, "ds1")
+    s = board.shard("ds1")
+    k = board.keys
+    claim_keys = [k.counts(s), k.events(s), k.leases(s), k.delayed(s), k.tokens(s)]
+    got = board.scripts["claim"](keys=claim_keys, client=board.redis,
+                                 args=[k.prefix(s), "w", 30000, 5, 100, "dag", "a", "b"])
+    token = got[2]
+    assert got == ["ds1", "a", token, 1, "1", "", "{}", ""]
+    renew = board.scripts["renew"](keys=[k.leases(s)], client=board.redis,
+                                   args=[k.prefix(s), 30000, "ds1", "a", token,
+                                         "ds1", "a", str(int(token) + 1)])
+    assert renew == [1, 0]
+    complete_keys = [k.counts(s), k.events(s), k.leases(s), k.dataset(s, "ds1")]
+    args = [k.prefix(s), "ds1", "a", token, '{"n": 1}', "w", 100, k.notify]
+    assert board.scripts["complete"](keys=complete_keys, args=args, client=board.redis) == [1, 2]
+    again = board.scripts["complete"](keys=complete_keys, args=args, client=board.redis)
+    assert again == [0, "fenced", "done", str(token)]
+    assert board.redis.zcard(k.leases(s)) == 0

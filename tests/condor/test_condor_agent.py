@@ -123,3 +123,18 @@ def test_hybrid_template_runs_short_stages_locally_and_heavy_ones_on_condor(
         assert queries.dataset(board, "ds1").items[1].state == "running"
     finally:
         routing.close()
+
+
+def test_operator_hold_holds_the_job_and_release_releases_it(
+        board: Board, tmp_path: Path, task_dir: Path) -> None:
+    schedd = MemorySchedd()
+    board.register(TEMPLATE, "ds1")
+    agent = make_agent(board, schedd, tmp_path, task_dir)
+    assert agent._claim() == 1
+    board.hold([("ds1", "calib")], "operator:test")
+    agent._renew()
+    assert [(a[0], a[1]) for a in schedd.actions] == [(Action.HOLD, ["100.0"])]
+    board.release([("ds1", "calib")], "operator:test")
+    agent._renew()
+    assert [(a[0], a[1]) for a in schedd.actions][-1] == (Action.RELEASE, ["100.0"])
+    assert queries.dataset(board, "ds1").items[0].state == "running"
