@@ -135,6 +135,9 @@ class Agent:
         self.grace = grace
         self.on_unreachable = on_unreachable  # e.g. restart the embedded server
         self._work = settings.work_dir  # resolved once, not per task
+        self._next: dict[str, float] = {}  # when to renew, rescan and heartbeat next
+        self._claim_now = True
+        self._pending: list[Outcome] = []  # outcomes not yet reported (board unreachable)
         self.id = agent_id or new_agent_id()
         self.running: dict[tuple[str, str, int], Claim] = {}
         self.paused: set[tuple[str, str, int]] = set()
@@ -165,7 +168,6 @@ class Agent:
         now = time.monotonic()
         self._next = {"renew": now + self.settings.lease / 3, "scan": now, "beat": now}
         self._claim_now = True
-        self._pending: list[Outcome] = []
         self._log.info("agent.started", stages=list(self.stages),
                        concurrency=self.concurrency, executor=self.executor.name)
         try:
