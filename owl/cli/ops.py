@@ -248,15 +248,28 @@ def events(ctx: click.Context, dataset_id: str | None, count: int, follow: bool,
         time.sleep(1.0)
 
 
+#: The states each operator action can change; items in other states are left alone.
+ACTS_ON: dict[str, tuple[str, ...]] = {
+    "retry": (State.DEAD, State.RETRY),
+    "hold": (State.WAITING, State.READY, State.RUNNING, State.RETRY, State.DEAD),
+    "release": (State.HELD,),
+    "skip": (State.WAITING, State.READY, State.RUNNING, State.RETRY, State.DEAD, State.HELD),
+}
+
+
 def _operate(ctx: click.Context, action: str, datasets: Sequence[str], template: str | None,
-             stages: Sequence[str], states: Sequence[str], dry_run: bool, as_json: bool,
-             default_states: Sequence[str]) -> None:
-    board = _board(ctx)
+             stages: Sequence[str], states: Sequence[str], dry_run: bool,
+             as_json: bool) -> None:
     if not (datasets or template or stages or states):
         raise click.UsageError(f"'owl {action}' needs a filter: DATASET..., --template, "
                                "--stage or --state (use --state to act on every item in it)")
+    useless = [s for s in states if s not in ACTS_ON[action]]
+    if useless:
+        raise click.UsageError(f"'owl {action}' cannot change items in state "
+                               f"{', '.join(useless)}; it acts on {', '.join(ACTS_ON[action])}")
+    board = _board(ctx)
     sel = queries.Selector(datasets=tuple(datasets), template=template, stages=tuple(stages),
-                           states=tuple(states) or tuple(default_states))
+                           states=tuple(states) or ACTS_ON[action])
     items = [(ds.dataset, item.stage, item.state) for ds, item in queries.select(board, sel)]
     who = f"operator:{_user()}"
     if dry_run:
@@ -279,12 +292,15 @@ def _operate(ctx: click.Context, action: str, datasets: Sequence[str], template:
     if as_json:
         emit_json([vars(r) for r in results])
         return
+    unchanged: dict[str, int] = {}
     for r in results:
         if r.changed:
             click.echo(f"{action}: {r.dataset} {r.stage}: {r.before} -> {r.after}")
         else:
-            click.echo(f"{action}: {r.dataset} {r.stage}: unchanged ({r.before})")
-    click.echo(f"{sum(r.changed for r in results)} of {len(results)} item(s) changed")
+            unchanged[r.before] = unchanged.get(r.before, 0) + 1
+    moved = ", ".join(f"{n} {state}" for state, n in sorted(unchanged.items()))
+    click.echo(f"{sum(r.changed for r in results)} of {len(results)} item(s) changed"
+               + (f" (unchanged, state changed meanwhile: {moved})" if moved else ""))
 
 
 def _user() -> str:
@@ -296,7 +312,7 @@ def _user() -> str:
         return "unknown"
 
 
-def _op_command(action: str, help_text: str, default_states: Sequence[str]) -> click.Command:
+def _op_command(action: str, help_text: str) -> click.Command:
     @click.command(name=action, help=help_text)
     @click.argument("datasets", nargs=-1)
     @click.option("--template", "-t", help="Only items of this template.")
@@ -309,17 +325,15 @@ def _op_command(action: str, help_text: str, default_states: Sequence[str]) -> c
     def command(ctx: click.Context, datasets: tuple[str, ...], template: str | None,
                 stages: tuple[str, ...], states: tuple[str, ...], dry_run: bool,
                 as_json: bool) -> None:
-        _operate(ctx, action, datasets, template, stages, states, dry_run, as_json,
-                 default_states)
+        _operate(ctx, action, datasets, template, stages, states, dry_run, as_json)
 
     return command
 
 
-retry = _op_command("retry", "Retry dead items (or cut short a retry's backoff).",
-                    (State.DEAD, State.RETRY))
+retry = _op_command("retry", "Retry dead items (or cut short a retry's backoff).")
 hold = _op_command("hold", "Hold items so they do not run; a running task is paused "
-                   "(SIGSTOP, or condor_hold) until released.", ())
-release = _op_command("release", "Release held items.", (State.HELD,))
-skip = _op_command("skip", "Skip items: they count as done for their successors.", ())
+                   "(SIGSTOP, or condor_hold) until released.")
+release = _op_command("release", "Release held items.")
+skip = _op_command("skip", "Skip items: they count as done for their successors.")
 
 COMMANDS = [status, show, agents, dead, events, retry, hold, release, skip]

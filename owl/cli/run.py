@@ -83,6 +83,11 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
     if concurrency < 1:
         raise click.BadParameter("must be at least 1", param_hint="--concurrency")
     template = find_template(template_name, settings.template_dirs())
+    unknown = [s for s in stages if s not in template.stage_names]
+    if unknown:
+        raise ConfigError(f"template {template.name!r} ({template.source}) has no stage "
+                          f"{', '.join(map(repr, unknown))}; its stages are "
+                          f"{', '.join(template.stage_names)}")
     board = open_board(settings)
     uses_condor = executor_kind == "condor" or (executor_kind == "auto" and any(
         template.stage(s).executor == "condor" for s in (stages or template.stage_names)))
