@@ -178,7 +178,6 @@ def test_bad_arguments(tmp_path: Path) -> None:
 PCTETAB = Path(__file__).resolve().parents[3] / "shared/fixtures/cte/pctetab_synth.fits.gz"
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not PCTETAB.exists(), reason="pack-S CTE fixtures not present")
 def test_cte_trails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plain = simulate_set(tmp_path / "plain", n_exposures=1, seed=11)
