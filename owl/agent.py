@@ -255,8 +255,15 @@ class Agent:
                            token=claim.token, detail="no job survived the restart")
 
     def _shutdown(self) -> None:
-        """Stop claiming; let running tasks finish within the grace period; give back the
-        rest so another agent can take them at once."""
+        """Stop claiming. Jobs that outlive their agent (condor) are left running for the
+        restarted agent to adopt; local tasks may finish within the grace period; the rest
+        are given back so another agent can take them at once."""
+        for key, claim in list(self.running.items()):
+            if self.executor.outlives_agent(claim.stage):
+                del self.running[key]
+                self._log.info("item.left_running", dataset=claim.dataset, stage=claim.stage,
+                               token=claim.token,
+                               detail="restart this agent with the same --id to adopt it")
         deadline = time.monotonic() + self.grace
         while self.running and time.monotonic() < deadline:
             self._report(self.executor.poll(min(1.0, max(0.0, deadline - time.monotonic()))))

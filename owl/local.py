@@ -203,6 +203,10 @@ class LocalExecutor:
         """Local children die with their agent: there is never anything to adopt."""
         return []
 
+    def outlives_agent(self, stage: str) -> bool:
+        """Children are killed with their agent."""
+        return False
+
     def pause(self, dataset: str, stage: str, token: int) -> None:
         """Stop the task's process (SIGSTOP); its timeout does not run while paused."""
         worker = self._find(dataset, stage, token)

@@ -62,6 +62,9 @@ class RoutingExecutor:
             found += ex.adopt(board, agent_id)
         return found
 
+    def outlives_agent(self, stage: str) -> bool:
+        return self._for(stage).outlives_agent(stage)
+
     def active(self) -> int:
         return sum(ex.active() for ex in self.executors.values())
 

@@ -258,6 +258,10 @@ class CondorExecutor:
         log.info("condor.adopted", board=board, agent=agent_id, jobs=len(adopted))
         return adopted
 
+    def outlives_agent(self, stage: str) -> bool:
+        """Jobs run on in the pool while their agent restarts (and are adopted)."""
+        return True
+
     def pause(self, dataset: str, stage: str, token: int) -> None:
         """An operator held the item: hold its job (a pause, not a failure)."""
         self.hold(dataset, stage)

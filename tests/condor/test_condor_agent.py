@@ -138,3 +138,21 @@ def test_operator_hold_holds_the_job_and_release_releases_it(
     agent._renew()
     assert [(a[0], a[1]) for a in schedd.actions][-1] == (Action.RELEASE, ["100.0"])
     assert queries.dataset(board, "ds1").items[0].state == "running"
+
+
+def test_stopping_agent_leaves_jobs_for_its_restart(board: Board, tmp_path: Path,
+                                                    task_dir: Path) -> None:
+    schedd = MemorySchedd()
+    board.register(TEMPLATE, "ds1")
+    first = make_agent(board, schedd, tmp_path, task_dir)
+    assert first._claim() == 1
+    token = next(iter(first.running.values())).token
+    first.request_stop()
+    first._shutdown()
+    first.executor.close()
+    assert not [a for a in schedd.actions if a[0] is Action.REMOVE]  # the job runs on
+    assert queries.dataset(board, "ds1").items[0].state == "running"
+    again = make_agent(board, schedd, tmp_path, task_dir)
+    again._adopt()
+    assert [c.token for c in again.running.values()] == [token]
+    assert len(schedd.submitted) == 1
