@@ -19,6 +19,8 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:{sN}:events                stream capped audit trail of every transition (t: us)
     B:{sN}:tokens                string fencing-token counter
     B:{sN}:err:DATASET|STAGE     list   JSON failure records (reason, traceback), kept
+    B:{sN}:hist:DATASET          list   the dataset's own history, one entry per transition
+                                        (owl.history), capped per dataset, not per shard
 
 The ``{sN}`` hash tag puts every key of one shard in one Redis Cluster slot, so each Lua
 script touches a single slot. A dataset lives in shard ``crc32(id) % shards``; the number of
@@ -83,6 +85,9 @@ class Keys:
 
     def errors(self, shard: int, dataset: str, stage: str) -> str:
         return f"{self.prefix(shard)}err:{dataset}|{stage}"
+
+    def history(self, shard: int, dataset: str) -> str:
+        return f"{self.prefix(shard)}hist:{dataset}"
 
     def delayed(self, shard: int) -> str:
         return f"{self.prefix(shard)}delayed"

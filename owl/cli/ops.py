@@ -14,6 +14,7 @@ from owl import queries
 from owl.board import Board, OpResult
 from owl.cli.main import emit_json, settings_of
 from owl.connect import open_board
+from owl.history import history as dataset_history
 from owl.model import LETTERS, State
 
 STATE_ORDER = [State.WAITING, State.READY, State.RUNNING, State.RETRY, State.DONE,
@@ -106,7 +107,7 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
     """A dataset: its stages, attempts, outputs, errors and history."""
     board = _board(ctx)
     ds = queries.dataset(board, dataset)
-    history = queries.events(board, dataset_id=dataset, count=500)
+    history = dataset_history(board, dataset, ds.created_ms)
     fails = {i.stage: queries.failures(board, dataset, i.stage) for i in ds.items}
     jobs = _condor_jobs(board, ds)
     if as_json:

@@ -47,6 +47,29 @@ local function split_member(m)
   return string.sub(m, 1, i - 1), string.sub(m, i + 1)
 end
 
+-- One-letter states in the per-dataset history (owl.model.LETTERS); '-' for none.
+local LETTER = {waiting = 'w', ready = 'r', running = 'p', retry = 'b', done = 'c',
+                dead = 'x', held = 'h', skipped = 's'}
+-- Entries kept per dataset history list (the oldest are trimmed, 20 at a time).
+local HISTORY_CAP = 200
+
+local function letter(state)
+  if state == nil or state == '' then return '-' end
+  return LETTER[state] or state
+end
+
+-- Append one entry to the dataset's own history list (the capped event stream forgets;
+-- this list does not, up to HISTORY_CAP entries per dataset). Tab-separated, the reason
+-- last so it may hold anything: ms since registration, stage, from and to letters, token,
+-- attempt, actor, reason. Stage '*' marks a dataset-wide entry (operator action, refs).
+local function remember(c, stage, from, to, why, token, attempt)
+  local hk = c.prefix .. 'hist:' .. c.ds
+  local n = redis.call('RPUSH', hk, table.concat({tostring(c.now - (c.created or c.now)),
+    stage, letter(from) .. letter(to), tostring(token or ''), tostring(attempt or ''),
+    c.who or '', string.sub(why or '', 1, 160)}, '\t'))
+  if n > HISTORY_CAP + 20 then redis.call('LTRIM', hk, -HISTORY_CAP, -1) end
+end
+
 -- Move an item between states: hash fields, per-state counters and the audit event, together.
 -- Events carry the Redis clock in microseconds ('t'), for latency measurements.
 local function move(c, stage, from, to, why, token, attempt)
@@ -58,6 +81,7 @@ local function move(c, stage, from, to, why, token, attempt)
   redis.call('XADD', c.events, 'MAXLEN', '~', c.maxlen, '*',
              'ds', c.ds, 'st', stage, 'fr', from, 'to', to,
              'tk', token or '', 'at', attempt or '', 'by', c.who, 't', us, 'why', why or '')
+  remember(c, stage, from, to, why, token, attempt)
 end
 
 local function ready_key(c, stage) return c.prefix .. 'ready:' .. c.tpl .. ':' .. stage end
