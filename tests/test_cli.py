@@ -6,10 +6,12 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from redis import Redis
 
 from owl.board import Board
 from owl.cli.main import build_cli
@@ -72,16 +74,44 @@ def test_operator_commands(owl_env: dict[str, str], frames: list[Path], board: B
     assert [(r["dataset"], r["after"]) for r in released] == [("demo0002", "ready")]
     with pytest.raises(AssertionError, match="needs a filter"):
         owl(owl_env, "retry")
-    assert "no such dataset" not in owl(owl_env, "dead")
+    assert owl(owl_env, "dead") == "no dead items\n"
     assert json.loads(owl(owl_env, "agents", "--json")) == []
     assert "dataset 'nope' is not on board" in owl(owl_env, "show", "nope", code=1)
 
 
-def test_demo_runs_to_done(owl_env: dict[str, str], board: Board) -> None:
+@pytest.fixture
+def demo_board(client: Redis[str], board_name: str) -> Iterator[str]:
+    """A board name not yet on the server; whatever the test leaves there is deleted."""
+    yield board_name
+    Board(client, board_name).destroy()
+
+
+def test_demo_runs_to_done(owl_env: dict[str, str], demo_board: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "owl", "demo", "-n", "14", "-a", "2"],
                           env=owl_env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "14 of 14 datasets done; 1 attempt(s) failed and were retried" in proc.stdout
+
+
+def test_demo_refuses_a_board_it_did_not_make(owl_env: dict[str, str], frames: list[Path],
+                                              board: Board) -> None:
+    owl(owl_env, "ingest", str(frames[0].parent))
+    out = owl(owl_env, "demo", "-n", "2", code=1)
+    assert f"board {board.name!r} already exists and was not made by 'owl demo'" in out
+    assert json.loads(owl(owl_env, "status", "--json"))["demo"]["ingest_check"] == {"ready": 4}
+
+
+def test_demo_reruns_on_its_own_board(owl_env: dict[str, str], demo_board: str,
+                                      client: Redis[str]) -> None:
+    from owl.config import Settings
+    from owl.demo_board import fresh_demo_board
+
+    settings = Settings(redis_url=owl_env["OWL_REDIS_URL"], board=demo_board, shards=2)
+    first = fresh_demo_board(settings)
+    client.set(first.keys.agent("leftover"), "x")
+    again = fresh_demo_board(settings)  # the demo's own board: emptied and reused
+    assert client.get(again.keys.agent("leftover")) is None
+    assert client.hget(again.keys.meta, "demo") == "1"
 
 
 def test_watch_waits_for_complete_files(owl_env: dict[str, str], tmp_path: Path,

@@ -163,15 +163,14 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval
 def demo(ctx: click.Context, datasets: int, n_agents: int, concurrency: int,
          timeout: float) -> None:
     """Run the demo pipeline on generated datasets, with progress, then print the board."""
+    from owl.demo_board import fresh_demo_board
     from owl.demo_tasks import make_demo_frames
     from owl.ingest import ingest_file
 
     base = settings_of(ctx)
     settings = base if ctx.parent and ctx.parent.params.get("board") else replace(
         base, board="demo")
-    board = open_board(settings)
-    board.destroy()
-    board = open_board(settings)
+    board = fresh_demo_board(settings)
     template = find_template("demo", settings.template_dirs())
     incoming = (settings.home / "demo" / "incoming").resolve()
     click.echo(f"owl demo: board {settings.board!r} on "
