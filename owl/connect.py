@@ -8,6 +8,7 @@ from redis import Redis
 from owl.board import Board
 from owl.config import Settings
 from owl.errors import ConfigError
+from owl.redact import redact
 from owl.scripts import Client
 from owl.server import ensure_server
 
@@ -24,7 +25,7 @@ def client(settings: Settings) -> Client:
         conn = Redis.from_url(url, decode_responses=True)
         conn.ping()
     except (redis.ConnectionError, redis.TimeoutError, ValueError) as exc:
-        raise ConfigError(f"cannot reach Redis at {url}: {exc}") from exc
+        raise ConfigError(redact(f"cannot reach Redis at {url}: {exc}")) from exc
     return conn
 
 

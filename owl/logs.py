@@ -8,8 +8,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
+
+from owl.redact import redact
+
+
+def _redacted(renderer: structlog.typing.Processor) -> structlog.typing.Processor:
+    """The renderer, with passwords in URLs masked in what it writes (tracebacks too)."""
+
+    def render(logger: Any, method: str, event: Any) -> Any:
+        out = renderer(logger, method, event)
+        return redact(out) if isinstance(out, str) else out
+
+    return render
 
 
 def configure(*, json_lines: bool = False, level: str = "info") -> None:
@@ -25,7 +38,7 @@ def configure(*, json_lines: bool = False, level: str = "info") -> None:
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
-        processors=[*processors, renderer],
+        processors=[*processors, _redacted(renderer)],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),

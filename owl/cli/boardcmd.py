@@ -8,6 +8,7 @@ import click
 
 from owl.cli.main import emit_json, settings_of
 from owl.connect import open_board
+from owl.redact import redact
 from owl.server import server_info, stop_server
 from owl.template_loader import validate_files
 
@@ -26,7 +27,8 @@ def board_status(ctx: click.Context, as_json: bool) -> None:
     b = open_board(settings)
     info = b.redis.info()
     data = {"board": b.name, "shards": b.shards,
-            "redis": settings.redis_url or "embedded", "home": str(settings.home.resolve()),
+            "redis": redact(settings.redis_url) if settings.redis_url else "embedded",
+            "home": str(settings.home.resolve()),
             "redis_version": info.get("redis_version"), "used_memory": info.get("used_memory"),
             "aof_enabled": info.get("aof_enabled"),
             "embedded_server": server_info(settings.home) if not settings.redis_url else None}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,48 @@ import click
 from owl import __version__
 from owl.config import Settings
 from owl.errors import OwlError
-from owl.logs import configure
+from owl.redact import redact
 
-#: Commands imported only when used (the calibration library loads numba and astropy).
-LAZY = {"calib": ("owl.calib.cli", "calib",
-                  "CALACS-like calibration of ACS/WFC frames (hstcal's executables).")}
+#: Every command, imported only when it is run (or its help is asked for), so that
+#: ``owl --help`` and ``owl status`` stay fast: name -> (module, attribute, one-line help).
+#: The modules' ``COMMANDS`` lists are the source of truth; tests/test_cli_output.py checks
+#: that this table names each of them once.
+LAZY: dict[str, tuple[str, str, str]] = {
+    "agent": ("owl.cli.run", "agent", "Claim and run the items of a template's stages."),
+    "agents": ("owl.cli.ops", "agents",
+               "Agents serving this board (OPUS PSTAT-like): host, pid, stages, items."),
+    "bestrefs": ("owl.cli.calibcmd", "bestrefs",
+                 "Choose reference files for exposures by the selection rules."),
+    "board": ("owl.cli.boardcmd", "board",
+              "The board itself: the embedded server and the keys of a board."),
+    "calib": ("owl.calib.cli", "calib",
+              "CALACS-like calibration of ACS/WFC frames (hstcal's executables)."),
+    "dead": ("owl.cli.ops", "dead", "Dead items with the reason of their last failure."),
+    "demo": ("owl.cli.run", "demo",
+             "Run the demo pipeline on generated datasets, with progress, then print the board."),
+    "events": ("owl.cli.ops", "events", "The audit trail of transitions (newest last)."),
+    "hold": ("owl.cli.ops", "hold", "Hold items so they do not run; a running task is paused."),
+    "ingest": ("owl.cli.run", "ingest", "Register datasets from files (or directories of files)."),
+    "preview": ("owl.cli.calibcmd", "preview",
+                "Render a frame's SCI arrays (both chips, zscale) as a PNG."),
+    "release": ("owl.cli.ops", "release", "Release held items."),
+    "retry": ("owl.cli.ops", "retry", "Retry dead items (or cut short a retry's backoff)."),
+    "show": ("owl.cli.ops", "show",
+             "A dataset: its stages, attempts, outputs, errors and history."),
+    "skip": ("owl.cli.ops", "skip", "Skip items: they count as done for their successors."),
+    "status": ("owl.cli.ops", "status",
+               "Counts of items per template, stage and state (or the OPUS-style grid)."),
+    "template": ("owl.cli.boardcmd", "template", "Pipeline template files."),
+}
+
+#: Commands that never log: they skip the logging set-up (importing structlog is a third of
+#: ``owl status``'s time). tests/test_cli_output.py checks they import no structlog at all,
+#: so nothing can log unconfigured.
+QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "release", "skip",
+                   "board", "template"})
+
+#: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
+MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd")
 
 
 class OwlGroup(click.Group):
@@ -44,13 +80,19 @@ class OwlGroup(click.Group):
             command = getattr(importlib.import_module(module), attr)
             assert isinstance(command, click.Command)
             self.add_command(command, cmd_name)
+        elif cmd_name not in self.commands:
+            # A command a module lists but LAZY does not name yet: slower, never missing.
+            for module in MODULES:
+                for command in importlib.import_module(module).COMMANDS:
+                    if command.name == cmd_name:
+                        self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OwlError as exc:
-            click.echo(f"owl: error: {exc}", err=True)
+            click.echo(redact(f"owl: error: {exc}"), err=True)
             sys.exit(1)
 
 
@@ -68,7 +110,10 @@ class OwlGroup(click.Group):
 def cli(ctx: click.Context, redis_url: str | None, home: Path | None, board: str | None,
         log_json: bool, verbose: bool) -> None:
     """owl: a blackboard workflow engine for astronomy data processing."""
-    configure(json_lines=log_json, level="debug" if verbose else "info")
+    if ctx.invoked_subcommand not in QUIET:
+        from owl.logs import configure
+
+        configure(json_lines=log_json, level="debug" if verbose else "info")
     ctx.obj = {
         "settings": Settings.from_env(redis_url=redis_url, home=home, board=board),
         "log_json": log_json,
@@ -81,16 +126,14 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    """One JSON document on stdout (see :func:`owl.cli.output.to_json`: NaN becomes null)."""
+    from owl.cli.output import to_json
+
+    click.echo(to_json(data, indent=2))
 
 
 def build_cli() -> click.Group:
-    """The ``owl`` group with every command attached (idempotent)."""
-    from owl.cli import boardcmd, calibcmd, ops, run
-
-    for group in (ops, run, boardcmd, calibcmd):
-        for command in group.COMMANDS:
-            cli.add_command(command)
+    """The ``owl`` group; its commands are imported when first used."""
     return cli
 
 

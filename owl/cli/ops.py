@@ -222,31 +222,43 @@ def dead(ctx: click.Context, template: str | None, as_json: bool) -> None:
 
 @click.command()
 @click.option("--dataset", "-d", "dataset_id", help="Only this dataset.")
-@click.option("--count", "-n", default=50, show_default=True)
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new events.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.option("--count", "-n", type=int, default=None,
+              help="The last N events (default 50; with --since: every event since then).")
+@click.option("--since", metavar="WHEN",
+              help="Only events since WHEN: a span back from now (30s, 10m, 2h, 1d) or an "
+                   "ISO time (2026-12-02T13:00, ...Z).")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing new events as they happen (none is lost or repeated).")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines: one event object per line.")
 @click.pass_context
-def events(ctx: click.Context, dataset_id: str | None, count: int, follow: bool,
-           as_json: bool) -> None:
+def events(ctx: click.Context, dataset_id: str | None, count: int | None, since: str | None,
+           follow: bool, as_json: bool) -> None:
     """The audit trail of transitions (newest last)."""
-    import json as _json
+    from owl import eventlog
+    from owl.cli.output import emit_line
 
+    if count is not None and count < 0:
+        raise click.BadParameter("must be 0 or more", param_hint="--count")
+    since_ms = eventlog.parse_since(since) if since else None
     board = _board(ctx)
-    seen: set[str] = set()
-    while True:
-        for e in queries.events(board, dataset_id=dataset_id, count=count):
-            if e["id"] in seen:
-                continue
-            seen.add(e["id"])
+    if dataset_id:
+        queries.dataset(board, dataset_id)  # a typo is an error, not an empty trail
+    found, cursor = eventlog.recent(board, count=count if count is not None or since_ms
+                                    else 50, dataset=dataset_id, since_ms=since_ms)
+
+    def emit(batch: list[eventlog.Event]) -> None:
+        for e in batch:
             if as_json:
-                click.echo(_json.dumps(e, sort_keys=True))
+                emit_line(e)
             else:
-                why = f" ({e['why']})" if e.get("why") else ""
-                click.echo(f"{_ms(int(e['t']) // 1000)} {e['ds']:<20} {e['st']:<14} "
-                           f"{e['fr'] or '-':>8} -> {e['to']:<8} by {e['by']}{why}")
-        if not follow:
+                click.echo(eventlog.describe(e))
+
+    emit(found)
+    while follow:
+        try:
+            emit(eventlog.follow(board, cursor, block_ms=1000, dataset=dataset_id))
+        except KeyboardInterrupt:
             return
-        time.sleep(1.0)
 
 
 #: The states each operator action can change; items in other states are left alone.

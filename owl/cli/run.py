@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from owl.errors import ConfigError
 from owl.executor import Executor
 from owl.local import LocalExecutor
 from owl.model import State
+from owl.redact import redact
 from owl.routing import RoutingExecutor
 from owl.server import ensure_server
 from owl.template import Template
@@ -173,8 +175,9 @@ def demo(ctx: click.Context, datasets: int, n_agents: int, concurrency: int,
     board = fresh_demo_board(settings)
     template = find_template("demo", settings.template_dirs())
     incoming = (settings.home / "demo" / "incoming").resolve()
-    click.echo(f"owl demo: board {settings.board!r} on "
-               f"{settings.redis_url or 'the embedded Redis in ' + str(settings.home)}")
+    where = redact(settings.redis_url) if settings.redis_url else (
+        "the embedded Redis in " + str(settings.home))
+    click.echo(f"owl demo: board {settings.board!r} on {where}")
     frames = make_demo_frames(incoming, datasets)
     regs = [ingest_file(board, [template], p) for p in frames]
     bad = [r for r in regs if r.status != "registered"]
@@ -205,8 +208,9 @@ def _start_agents(settings: Settings, n: int, concurrency: int,
     logdir = settings.home / "demo"
     logdir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "owl", "--home", str(settings.home), "--board", settings.board]
-    if settings.redis_url:
-        cmd += ["--redis", settings.redis_url]
+    # The URL goes through the environment: argv is readable by every user (ps) and may
+    # carry a password.
+    env = {**os.environ, "OWL_REDIS_URL": settings.redis_url or ""}
     if log_json:
         cmd.append("--log-json")
     procs = []
@@ -214,7 +218,7 @@ def _start_agents(settings: Settings, n: int, concurrency: int,
         with open(logdir / f"agent-{i + 1}.log", "wb") as logf:
             procs.append(subprocess.Popen(
                 [*cmd, "agent", "-t", "demo", "-c", str(concurrency), "--burst"],
-                stdout=logf, stderr=subprocess.STDOUT))
+                stdout=logf, stderr=subprocess.STDOUT, env=env))
     return procs
 
 

@@ -16,8 +16,20 @@ Modules, one concern each:
 ``executor``  :class:`CondorExecutor`, the :class:`owl.executor.Executor` for condor
 """
 
-from owl.condor.executor import AdoptedJob, CondorExecutor
-from owl.condor.failure import escalate_memory
-from owl.condor.settings import CondorSettings
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["AdoptedJob", "CondorExecutor", "CondorSettings", "escalate_memory"]
+
+#: Names imported on first use: a local agent imports ``owl.condor.failure`` and must not
+#: load the htcondor2 bindings (slow, and absent on hosts that never talk to a pool).
+_WHERE = {"AdoptedJob": "owl.condor.executor", "CondorExecutor": "owl.condor.executor",
+          "CondorSettings": "owl.condor.settings", "escalate_memory": "owl.condor.failure"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'owl.condor' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
