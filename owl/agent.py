@@ -300,7 +300,7 @@ class Agent:
             self.executor.submit(jobs)
 
     def _spec(self, claim: Claim, stage: Stage) -> TaskSpec:
-        out = (self._work / claim.template / claim.dataset
+        out = (self._work / claim.template / claim.dataset / f"g{claim.generation}"
                / f"{claim.stage}.t{claim.token}")
         return TaskSpec(dataset=claim.dataset, stage=claim.stage, template=claim.template,
                         token=claim.token, attempt=claim.attempt, task=stage.task,

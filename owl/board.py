@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from owl.control.claimer import Claimer, parse
 from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
 from owl.model import Claim, FailureClass, State
@@ -22,7 +23,7 @@ from owl.scripts import Client, load_scripts
 from owl.template import Template, stage_graph, template_from_json, template_to_json
 
 #: Format version of the key layout and scripts, stored in the board's meta hash.
-BOARD_FORMAT = "1"
+BOARD_FORMAT = "2"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Board:
         self.event_cap = event_cap
         self.scripts = load_scripts(client)
         self.shards = self._open(shards)
-        self._claim_offset = random.randrange(self.shards)
+        self._claimer: Claimer | None = None
 
     def _open(self, shards: int) -> int:
         pipe = self.redis.pipeline()
@@ -184,53 +185,20 @@ class Board:
 
     def claim(self, who: str, template: str, stages: Sequence[str], lease: float,
               limit: int) -> list[Claim]:
-        """Claim up to ``limit`` ready items of the given stages.
+        """Claim up to ``limit`` ready items of the given stages, in the board's scheduling
+        order (bands, fair share between campaigns, limits, pauses: docs/control.md)."""
+        return self.claimer.claim(who, template, stages, lease, limit)
 
-        One round trip reads the per-shard counters to find the shards with ready (or
-        retrying) items of these stages; only those are asked, in turn from a rotating start.
-        """
-        if limit <= 0 or not stages:
-            return []
-        fields = [f"{template}|{st}|{state}" for st in stages for state in ("ready", "retry")]
-        pipe = self.redis.pipeline(transaction=False)
-        for s in range(self.shards):
-            pipe.hmget(self.keys.counts(s), fields)
-        busy = [s for s, vals in enumerate(pipe.execute()) if any(int(v or 0) > 0 for v in vals)]
-        start = self._claim_offset
-        self._claim_offset = (start + 1) % self.shards
-        busy.sort(key=lambda s: (s - start) % self.shards)
-        claims: list[Claim] = []
-        for s in busy:
-            res = self._claim_script(s, who, template, stages, lease, limit - len(claims))()
-            claims += self._claims(res, template)
-            if len(claims) >= limit:
-                break
-        return claims
-
-    def _claim_script(self, shard: int, who: str, template: str, stages: Sequence[str],
-                      lease: float, limit: int, client: Any = None) -> Any:
-        def call() -> Any:
-            return self.scripts["claim"](
-                keys=[*self._common(shard), self.keys.leases(shard), self.keys.delayed(shard),
-                      self.keys.tokens(shard)],
-                args=[self.keys.prefix(shard), who, int(lease * 1000), limit, self.event_cap,
-                      template, *stages],
-                client=client if client is not None else self.redis,
-            )
-
-        return call
-
-    @staticmethod
-    def _claims(res: Sequence[Any], template: str) -> list[Claim]:
-        return [Claim(dataset=res[j], stage=res[j + 1], template=template, version=res[j + 4],
-                      token=int(res[j + 2]), attempt=int(res[j + 3]), path=res[j + 5],
-                      inputs=json.loads(res[j + 6]),
-                      memory_mb=int(res[j + 7]) if res[j + 7] else None)
-                for j in range(0, len(res), 8)]
+    @property
+    def claimer(self) -> Claimer:
+        if self._claimer is None:
+            self._claimer = Claimer(self)
+        return self._claimer
 
     def renew(self, claims: Iterable[Claim], lease: float) -> dict[tuple[str, str], int]:
         """Extend leases. The answer per (dataset, stage): 1 still ours (renewed), 2 still
         ours but paused by an operator hold, 0 fenced (no longer ours)."""
+        claims = list(claims)
         by_shard: dict[int, list[Claim]] = {}
         for c in claims:
             by_shard.setdefault(self.shard(c.dataset), []).append(c)
@@ -242,6 +210,9 @@ class Board:
             for c in group:
                 args += [c.dataset, c.stage, c.token]
             self.scripts["renew"](keys=[self.keys.leases(s)], args=args, client=pipe)
+        limited = [f"{c.dataset}|{c.stage}|{c.token}" for c in claims if c.limits]
+        if limited:
+            self._permits(pipe, limited, life=int(3 * lease * 1000))
         out: dict[tuple[str, str], int] = {}
         replies = self.scripts.execute(pipe, self.redis)
         for group, res in zip(by_shard.values(), replies, strict=True):
@@ -273,10 +244,17 @@ class Board:
                       self.keys.notify],
                 client=pipe,
             )
+        self._release([c for c, _ in done], pipe)
+        ranked: list[Any] = []
         if then_claim is not None and then_claim[3] > 0 and done:
             template, stages, lease, limit = then_claim
-            shard = self.shard(done[-1][0].dataset)
-            self._claim_script(shard, who, template, stages, lease, limit, client=pipe)()
+            ranked, groups = self.claimer.handoff(template, stages)
+            if groups:
+                shard = self.shard(done[-1][0].dataset)
+                self.claimer.call(shard, who, template, lease, limit, ranked, groups,
+                                  client=pipe)
+            else:
+                then_claim = None
         replies = self.scripts.execute(pipe, self.redis)
         out = []
         for res in replies[:len(done)]:
@@ -284,10 +262,22 @@ class Board:
                 out.append(Result(True, str(State.DONE), promoted=int(res[1])))
             else:
                 out.append(Result(False, str(res[2]), current_token=str(res[3])))
-        claims = []
-        if then_claim is not None and len(replies) > len(done):
-            claims = self._claims(replies[-1], then_claim[0])
+        claims: list[Claim] = []
+        if then_claim is not None and done:
+            claims = parse(replies[-1], then_claim[0])
+            self.claimer.charged(claims, ranked)
         return out, claims
+
+    def _release(self, claims: Sequence[Claim], pipe: Any) -> None:
+        """Queue the release of the permits these items hold (they left 'running')."""
+        limited = [f"{c.dataset}|{c.stage}|{c.token}" for c in claims if c.limits]
+        if limited:
+            self._permits(pipe, limited)
+
+    def _permits(self, client: Any, items: Sequence[str], life: int | None = None) -> Any:
+        return self.scripts["permit_release"](
+            keys=[self.keys.ctl_key("powners")],
+            args=[self.keys.ctl, "" if life is None else life, *items], client=client)
 
     def fail(self, claim: Claim, failure: FailureClass, message: str, traceback: str,
              delay: float, who: str, *, memory_mb: int | None = None,
@@ -302,6 +292,8 @@ class Board:
                              "message": message, "traceback": traceback,
                              "token": claim.token, "who": who,
                              "t": int(time.time() * 1000)})
+        if claim.limits:
+            self._permits(self.redis, [f"{claim.dataset}|{claim.stage}|{claim.token}"])
         res = self.scripts["fail"](
             client=self.redis,
             keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset),
@@ -317,6 +309,8 @@ class Board:
     def giveback(self, claim: Claim, who: str) -> Result:
         """Hand a running item back unfinished (agent shutdown); the attempt does not count."""
         s = self.shard(claim.dataset)
+        if claim.limits:
+            self._permits(self.redis, [f"{claim.dataset}|{claim.stage}|{claim.token}"])
         res = self.scripts["giveback"](
             client=self.redis,
             keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset)],
@@ -328,7 +322,8 @@ class Board:
         return Result(False, str(res[2]), current_token=str(res[3]))
 
     def reap(self, who: str, limit: int = 100) -> list[tuple[str, str, str]]:
-        """Expire overdue leases on every shard: (dataset, stage, 'retry'|'dead') each."""
+        """Expire overdue leases on every shard: (dataset, stage, 'retry'|'dead') each.
+        The permits the expired items held are released."""
         pipe = self.redis.pipeline(transaction=False)
         for s in range(self.shards):
             self.scripts["reap"](
@@ -338,9 +333,13 @@ class Board:
                 client=pipe,
             )
         out = []
+        tokens = []
         for res in self.scripts.execute(pipe, self.redis):
-            for j in range(0, len(res), 3):
+            for j in range(0, len(res), 4):
                 out.append((str(res[j]), str(res[j + 1]), str(res[j + 2])))
+                tokens.append(f"{res[j]}|{res[j + 1]}|{res[j + 3]}")
+        if tokens:
+            self._permits(self.redis, tokens)
         return out
 
     # -- operator transitions --------------------------------------------------------------

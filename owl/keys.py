@@ -9,7 +9,13 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:notify                     pub/sub channel: "work may be ready" (a hint only)
     B:{sN}:ds:DATASET            hash   the dataset record and its items (fields below)
     B:{sN}:tpl:NAME:VERSION      hash   stage -> graph/retry JSON, for the Lua scripts
-    B:{sN}:ready:NAME:STAGE      zset   ready items "DATASET" by (priority, ready time)
+    B:{sN}:ready:CAMPAIGN:NAME:STAGE  zset  ready items "DATASET" by (priority, dataset age)
+    B:{sN}:ctl                   hash   this shard's copy of the control state (pauses,
+                                        campaign states) that the claim script checks
+    B:{sN}:ccounts               hash   "CAMPAIGN|TEMPLATE|STAGE|STATE" -> number of items
+    B:{sN}:gen:DATASET           list   archived generations of a dataset (JSON each)
+    B:{sN}:cds:CAMPAIGN          zset   datasets of a campaign in this shard, by time
+    B:{sN}:parked:CAMPAIGN       zset   "DATASET|STAGE" ready items a draining campaign parked
     B:{sN}:delayed               zset   "DATASET|STAGE" in retry backoff, by due time
     B:{sN}:leases                zset   "DATASET|STAGE" running, by lease deadline
     B:{sN}:dead                  zset   "DATASET|STAGE" dead, by time of death
@@ -21,6 +27,20 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:{sN}:err:DATASET|STAGE     list   JSON failure records (reason, traceback), kept
     B:{sN}:hist:DATASET          list   the dataset's own history, one entry per transition
                                         (owl.history), capped per dataset, not per shard
+
+Control slot (board-wide control state; see docs/control.md)::
+
+    B:{ctl}:campaigns            hash   campaign -> definition JSON
+    B:{ctl}:cstate               hash   campaign -> active|paused|draining|drained|cancelled
+    B:{ctl}:vtime                hash   campaign -> virtual time (stride scheduling)
+    B:{ctl}:served               hash   campaign -> when last served or seen idle (ms)
+    B:{ctl}:pauses               hash   "KIND:NAME" -> {by, why, t}
+    B:{ctl}:limits               hash   limit name -> N, set live (owl limit set)
+    B:{ctl}:tlimits              hash   limit name -> N, declared by templates
+    B:{ctl}:permits:LIMIT        zset   permits held: "DATASET|STAGE|TOKEN" or reservations
+    B:{ctl}:powners              hash   "DATASET|STAGE|TOKEN" -> limit names it holds
+    B:{ctl}:cron                 hash   schedule -> last fired tick (ms)
+    B:{ctl}:events               stream operator actions and control changes (who, why)
 
 The ``{sN}`` hash tag puts every key of one shard in one Redis Cluster slot, so each Lua
 script touches a single slot. A dataset lives in shard ``crc32(id) % shards``; the number of
@@ -80,8 +100,37 @@ class Keys:
     def template(self, shard: int, name: str, version: str) -> str:
         return f"{self.prefix(shard)}tpl:{name}:{version}"
 
-    def ready(self, shard: int, template: str, stage: str) -> str:
-        return f"{self.prefix(shard)}ready:{template}:{stage}"
+    def ready(self, shard: int, campaign: str, template: str, stage: str) -> str:
+        return f"{self.prefix(shard)}ready:{campaign}:{template}:{stage}"
+
+    def shard_ctl(self, shard: int) -> str:
+        return f"{self.prefix(shard)}ctl"
+
+    def campaign_counts(self, shard: int) -> str:
+        return f"{self.prefix(shard)}ccounts"
+
+    def generations(self, shard: int, dataset: str) -> str:
+        return f"{self.prefix(shard)}gen:{dataset}"
+
+    def campaign_datasets(self, shard: int, campaign: str) -> str:
+        return f"{self.prefix(shard)}cds:{campaign}"
+
+    def parked(self, shard: int, campaign: str) -> str:
+        return f"{self.prefix(shard)}parked:{campaign}"
+
+    # -- the control slot -------------------------------------------------------------------
+
+    @property
+    def ctl(self) -> str:
+        return f"{self.board}:{{ctl}}:"
+
+    def ctl_key(self, name: str) -> str:
+        """``campaigns``, ``cstate``, ``vtime``, ``served``, ``pauses``, ``limits``,
+        ``tlimits``, ``powners``, ``cron`` or ``events`` of the control slot."""
+        return f"{self.ctl}{name}"
+
+    def permits(self, limit: str) -> str:
+        return f"{self.ctl}permits:{limit}"
 
     def errors(self, shard: int, dataset: str, stage: str) -> str:
         return f"{self.prefix(shard)}err:{dataset}|{stage}"

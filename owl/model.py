@@ -59,6 +59,9 @@ class Claim:
     path: str  # the dataset's registered input file ("" when it has none)
     inputs: dict[str, Any] = field(default_factory=dict, compare=False)  # predecessor outputs
     memory_mb: int | None = None  # memory request escalated after a memory hold
+    campaign: str = "production"  # the campaign of the dataset's current generation
+    generation: int = 1
+    limits: tuple[str, ...] = field(default=(), compare=False)  # limits it holds permits of
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ LUA_DIR = Path(__file__).with_name("lua")
 
 #: Every transition of a work item, one script each.
 SCRIPT_NAMES = (
-    "register", "claim", "renew", "complete", "fail", "reap", "giveback", "hold", "release",
-    "retry", "skip",
+    "register", "sched_claim", "renew", "complete", "fail", "reap", "giveback", "hold",
+    "release", "retry", "skip", "rerun", "pause_dataset", "shard_ctl", "unpark",
+    "campaign_cancel", "ctl_campaign", "ctl_pause", "ctl_charge", "ctl_cron", "permit_take",
+    "permit_settle", "permit_release",
 )
 
 

@@ -81,8 +81,10 @@ def done_events(board: Board, ds: str, stage: str) -> int:
 
 
 
-def token_dir(agents: Agents, template: str, ds: str, stage: str, token: str) -> Path:
-    return Path(agents.env["OWL_HOME"]) / "work" / template / ds / f"{stage}.t{token}"
+def token_dir(agents: Agents, template: str, ds: str, stage: str, token: str,
+              generation: int = 1) -> Path:
+    return (Path(agents.env["OWL_HOME"]) / "work" / template / ds / f"g{generation}"
+            / f"{stage}.t{token}")
 
 
 def test_sigkilled_agent_item_rerun_once_by_another(agents: Agents, board: Board) -> None:

@@ -285,15 +285,18 @@ def test_scripts_are_reloaded_after_a_script_flush(embedded_home: Path,
 
 
 def test_claim_renew_complete_scripts_directly(board: Board) -> None:
-    """The raw contracts: claim's 8 values per item, renew's 1/0, complete's {1, n}/fenced."""
+    """The raw contracts: claim's 10 values per item, renew's 1/0, complete's {1, n}/fenced."""
     board.register(DAG, "ds1")
     s = board.shard("ds1")
     k = board.keys
-    claim_keys = [k.counts(s), k.events(s), k.leases(s), k.delayed(s), k.tokens(s)]
-    got = board.scripts["claim"](keys=claim_keys, client=board.redis,
-                                 args=[k.prefix(s), "w", 30000, 5, 100, "dag", "a", "b"])
+    claim_keys = [k.counts(s), k.events(s), k.leases(s), k.delayed(s), k.tokens(s),
+                  k.shard_ctl(s)]
+    got = board.scripts["sched_claim"](
+        keys=claim_keys, client=board.redis,
+        args=[k.prefix(s), "w", 30000, 5, 100, "dag", 1, "production", 1, "0", "1",
+              1, "a", -1, 1, "b", -1])
     token = got[2]
-    assert got == ["ds1", "a", token, 1, "1", "", "{}", ""]
+    assert got == ["ds1", "a", token, 1, "1", "", "{}", "", "production", 1]
     renew = board.scripts["renew"](keys=[k.leases(s)], client=board.redis,
                                    args=[k.prefix(s), 30000, "ds1", "a", token,
                                          "ds1", "a", str(int(token) + 1)])

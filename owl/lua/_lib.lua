@@ -7,6 +7,9 @@
 --   c.maxlen  approximate stream cap     c.who    actor (agent id, "operator:NAME", ...)
 --   c.now     milliseconds from the Redis clock (TIME), the only clock the board trusts
 --   c.created when the dataset was registered (ms)
+--   c.cp      the campaign of the dataset's current generation ('production' when unset)
+--   c.gen     the current generation (1 when unset)
+--   c.paused  the dataset is paused by an operator (its ready items stay off the queues)
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -15,10 +18,11 @@ end
 
 local function context(prefix, ds, counts, events, maxlen, who, now)
   local dskey = prefix .. 'ds:' .. ds
-  local head = redis.call('HMGET', dskey, 't', 'v', 'c')
+  local head = redis.call('HMGET', dskey, 't', 'v', 'c', 'cp', 'g', 'P')
   if not head[1] then return nil end
   return {prefix = prefix, ds = ds, dskey = dskey, tpl = head[1], ver = head[2],
-          created = tonumber(head[3]),
+          created = tonumber(head[3]), cp = head[4] or 'production',
+          gen = tonumber(head[5] or '1'), paused = head[6] ~= false,
           counts = counts, events = events, maxlen = maxlen, who = who, now = now}
 end
 
@@ -70,28 +74,43 @@ local function remember(c, stage, from, to, why, token, attempt)
   if n > HISTORY_CAP + 20 then redis.call('LTRIM', hk, -HISTORY_CAP, -1) end
 end
 
+-- Per-state counters of an item: per template (status) and per campaign (scheduling, progress).
+local function count(c, stage, state, n)
+  redis.call('HINCRBY', c.counts, c.tpl .. '|' .. stage .. '|' .. state, n)
+  redis.call('HINCRBY', c.prefix .. 'ccounts', c.cp .. '|' .. c.tpl .. '|' .. stage .. '|' .. state, n)
+end
+
 -- Move an item between states: hash fields, per-state counters and the audit event, together.
 -- Events carry the Redis clock in microseconds ('t'), for latency measurements.
 local function move(c, stage, from, to, why, token, attempt)
   local clock = redis.call('TIME')
   local us = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
   redis.call('HSET', c.dskey, stage .. '.s', to, stage .. '.u', c.now)
-  if from ~= '' then redis.call('HINCRBY', c.counts, c.tpl .. '|' .. stage .. '|' .. from, -1) end
-  redis.call('HINCRBY', c.counts, c.tpl .. '|' .. stage .. '|' .. to, 1)
+  if from ~= '' then count(c, stage, from, -1) end
+  count(c, stage, to, 1)
   redis.call('XADD', c.events, 'MAXLEN', '~', c.maxlen, '*',
              'ds', c.ds, 'st', stage, 'fr', from, 'to', to,
              'tk', token or '', 'at', attempt or '', 'by', c.who, 't', us, 'why', why or '')
   remember(c, stage, from, to, why, token, attempt)
 end
 
-local function ready_key(c, stage) return c.prefix .. 'ready:' .. c.tpl .. ':' .. stage end
+local function ready_key(c, stage)
+  return c.prefix .. 'ready:' .. c.cp .. ':' .. c.tpl .. ':' .. stage
+end
 
--- Higher priority first, then the oldest dataset first (scores are read lowest first): a
--- dataset's next stage goes ahead of newer datasets' first stages, so datasets finish in
--- the order they arrived instead of every dataset waiting for the whole backlog.
+-- Scores are read lowest first: the oldest dataset first, so a dataset's next stage goes
+-- ahead of newer datasets' first stages and datasets finish in the order they arrived; a
+-- stage priority p counts as p x priority aging (shard ctl field 'pag', ms per point, default
+-- one minute) of extra waiting: higher priority first, yet nothing starves behind it.
+local function ready_score(c, info)
+  local pag = tonumber(redis.call('HGET', c.prefix .. 'ctl', 'pag') or '60000')
+  return c.created - (info.p or 0) * pag
+end
+
+-- A paused dataset's ready items stay ready but off the queues until it is resumed.
 local function make_ready(c, stage, from, info, why)
   move(c, stage, from, 'ready', why)
-  redis.call('ZADD', ready_key(c, stage), -(info.p or 0) * 1e13 + c.created, c.ds)
+  if not c.paused then redis.call('ZADD', ready_key(c, stage), ready_score(c, info), c.ds) end
 end
 
 local function preds_done(c, info)
@@ -153,4 +172,83 @@ local function fail_item(c, stage, class, message, record, delay_ms, delayed, de
   redis.call('HSET', c.dskey, stage .. '.d', due)
   redis.call('ZADD', delayed, due, member(c.ds, stage))
   return {'retry', due}
+end
+
+-- The index keys of a shard, built from its prefix (the names keys.py gives them).
+local function shard_index(prefix)
+  return {leases = prefix .. 'leases', delayed = prefix .. 'delayed', dead = prefix .. 'dead',
+          held = prefix .. 'held'}
+end
+
+-- True when an item of the dataset is running, or held while running (its task is alive).
+local function dataset_busy(raw)
+  for i = 1, #raw, 2 do
+    local f = raw[i]
+    if string.sub(f, -2) == '.s' then
+      local st = string.sub(f, 1, -3)
+      if raw[i + 1] == 'running' then return true end
+      if raw[i + 1] == 'held' then
+        for j = 1, #raw, 2 do
+          if raw[j] == st .. '.hp' and raw[j + 1] == 'running' then return true end
+        end
+      end
+    end
+  end
+  return false
+end
+
+-- Start the next generation of a dataset (spec: from, cp, v, ov, reset[], drop[], who, why).
+-- The current records of the stages reset or dropped are archived first (gen:DATASET); the
+-- current outputs ('S.out') stay until the new generation completes the stage.
+local function apply_rerun(c, spec)
+  local k = shard_index(c.prefix)
+  local raw = redis.call('HGETALL', c.dskey)
+  local h = {}
+  for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+  local rec = {g = c.gen, cp = c.cp, v = c.ver, t = c.now, by = spec.who, why = spec.why,
+               from = spec.from, stages = {}}
+  local touched = {}
+  for _, st in ipairs(spec.reset) do touched[#touched + 1] = st end
+  for _, st in ipairs(spec.drop or {}) do touched[#touched + 1] = st end
+  for _, st in ipairs(touched) do
+    local s = h[st .. '.s']
+    if s then
+      rec.stages[st] = {s = s, a = tonumber(h[st .. '.a'] or '0'), k = h[st .. '.k'] or '',
+                        o = h[st .. '.o'] or '', u = tonumber(h[st .. '.u'] or '0'),
+                        e = h[st .. '.e'] or '', out = h[st .. '.out'] or '{}'}
+      unindex(c, st, s, k)
+      count(c, st, s, -1)
+      redis.call('HDEL', c.dskey, st .. '.s', st .. '.a', st .. '.k', st .. '.o', st .. '.d',
+                 st .. '.e', st .. '.mem', st .. '.hp', st .. '.u')
+    end
+  end
+  for _, st in ipairs(spec.drop or {}) do redis.call('HDEL', c.dskey, st .. '.out') end
+  redis.call('RPUSH', c.prefix .. 'gen:' .. c.ds, cjson.encode(rec))
+  c.gen = c.gen + 1
+  c.cp = spec.cp
+  if spec.v and spec.v ~= '' then c.ver = spec.v end
+  redis.call('HSET', c.dskey, 'g', c.gen, 'cp', c.cp, 'v', c.ver)
+  redis.call('HDEL', c.dskey, 'st', 'rr')
+  redis.call('ZADD', c.prefix .. 'cds:' .. c.cp, c.now, c.ds)
+  local why = 'rerun from ' .. spec.from .. ' (generation ' .. c.gen .. ')'
+  local nready = 0
+  for _, st in ipairs(spec.reset) do
+    local info = stage_info(c, st)
+    if preds_done(c, info) then
+      make_ready(c, st, '', info, why)
+      nready = nready + 1
+    else
+      move(c, st, '', 'waiting', why)
+    end
+  end
+  return nready
+end
+
+-- Called when an item left 'running': a rerun recorded while the dataset was busy starts
+-- once its last running item is out, so two generations never run at once.
+local function maybe_rerun(c)
+  local pending = redis.call('HGET', c.dskey, 'rr')
+  if not pending then return 0 end
+  if dataset_busy(redis.call('HGETALL', c.dskey)) then return 0 end
+  return apply_rerun(c, cjson.decode(pending))
 end

@@ -10,6 +10,6 @@ if not c then return f end
 redis.call('ZREM', KEYS[3], member(ds, stage))
 if ARGV[5] ~= '{}' then redis.call('HSET', KEYS[4], stage .. '.out', ARGV[5]) end
 move(c, stage, 'running', 'done', '', token, f[3])
-local n = promote_successors(c, stage)
+local n = promote_successors(c, stage) + maybe_rerun(c)
 if n > 0 then redis.call('PUBLISH', ARGV[8], c.tpl) end
 return {1, n}

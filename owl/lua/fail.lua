@@ -15,4 +15,5 @@ redis.call('ZREM', KEYS[3], member(ds, stage))
 if ARGV[11] ~= '' then redis.call('HSET', KEYS[4], stage .. '.mem', ARGV[11]) end
 local r = fail_item(c, stage, ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), KEYS[5], KEYS[6],
                    ARGV[12] == '1')
+maybe_rerun(c)
 return {1, r[1], r[2]}

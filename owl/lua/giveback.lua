@@ -10,5 +10,6 @@ if not c then return f end
 redis.call('ZREM', KEYS[3], member(ds, stage))
 redis.call('HINCRBY', KEYS[4], stage .. '.a', -1)
 make_ready(c, stage, 'running', stage_info(c, stage), 'given back by ' .. c.who)
+maybe_rerun(c)
 redis.call('PUBLISH', ARGV[7], c.tpl)
 return {1}

@@ -5,7 +5,8 @@
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] delayed  KEYS[5] dead
 -- ARGV[1] shard prefix  ARGV[2] who  ARGV[3] stream cap  ARGV[4] max items
 -- ARGV[5] a random number in [0, 1) for jitter
--- Returns a flat list, 3 values per reaped item: dataset, stage, 'retry'|'dead'.
+-- Returns a flat list, 4 values per reaped item: dataset, stage, 'retry'|'dead', token
+-- (the agent that reaps releases the item's permits).
 local prefix, who, maxlen = ARGV[1], ARGV[2], ARGV[3]
 local now = now_ms()
 local rand = tonumber(ARGV[5])
@@ -26,9 +27,11 @@ for i, m in ipairs(expired) do
     local record = cjson.encode({attempt = attempt, class = 'lease', message = message,
                                  token = f[3] or '', who = who, t = now, traceback = ''})
     local res = fail_item(c, stage, 'lease', message, record, delay, KEYS[4], KEYS[5])
+    maybe_rerun(c)
     out[#out + 1] = ds
     out[#out + 1] = stage
     out[#out + 1] = res[1]
+    out[#out + 1] = f[3] or ''
   end
 end
 return out

@@ -26,7 +26,7 @@ local now = now_ms()
 redis.call('HSET', KEYS[1], 't', tpl, 'v', ver, 'p', ARGV[5], 'c', now)
 redis.call('ZADD', KEYS[4], now, ds)
 local c = {prefix = prefix, ds = ds, dskey = KEYS[1], tpl = tpl, ver = ver, created = now,
-           counts = KEYS[2], events = KEYS[3], maxlen = ARGV[9], who = ARGV[8], now = now}
+           cp = 'production', gen = 1, paused = false, counts = KEYS[2], events = KEYS[3], maxlen = ARGV[9], who = ARGV[8], now = now}
 local nready = 0
 for _, name in ipairs(graph.order) do
   local info = graph.stages[name]

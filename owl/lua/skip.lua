@@ -15,5 +15,6 @@ unindex(c, stage, s, {leases = KEYS[3], delayed = KEYS[5], dead = KEYS[6], held 
 redis.call('HDEL', KEYS[4], stage .. '.hp')
 move(c, stage, s, 'skipped', ARGV[7])
 local n = promote_successors(c, stage)
+if s == 'running' then n = n + maybe_rerun(c) end
 if n > 0 then redis.call('PUBLISH', ARGV[6], c.tpl) end
 return {1, s, n}

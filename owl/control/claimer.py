@@ -1,0 +1,247 @@
+"""The scheduled claim path of an agent (see docs/control.md, "Scheduling").
+
+A claim round reads the per-shard, per-campaign ready counters of the stages served, orders
+the campaigns (band, then virtual time), takes permits for the groups a limit binds, and
+calls ``sched_claim.lua`` on the shards that have the work, best first. Charges to the
+campaigns' virtual times go back to the control slot with the next round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from owl.control import policy
+from owl.control.view import CachedView
+from owl.model import Claim
+
+#: A reservation of permits lives this long if its round never settles (agent died).
+RESERVATION_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Group:
+    """The items of one campaign and stage, with the permits a limit allows (-1: no cap)."""
+
+    campaign: int  # index into the ranked campaigns
+    stage: str
+    cap: int
+    limits: tuple[str, ...] = ()
+
+
+class Claimer:
+    """Claims for one board; keeps the cached control view and unsent charges."""
+
+    def __init__(self, board: Any) -> None:
+        self.board = board
+        self.view = CachedView(board)
+        self.pools: dict[tuple[str, str], tuple[str, ...]] = {}  # (template, stage) -> pools
+        self._charges: dict[str, float] = {}
+        self._idle: set[str] = set()
+        self._offset = 0
+
+    # -- charges ---------------------------------------------------------------------------
+
+    def _queue_charges(self, pipe: Any) -> None:
+        if not self._charges and not self._idle:
+            return
+        args: list[Any] = []
+        for name, amount in self._charges.items():
+            args += [name, repr(amount)]
+        for name in self._idle - set(self._charges):
+            args += [name, "0"]
+        k = self.board.keys
+        self.board.scripts["ctl_charge"](keys=[k.ctl_key("vtime"), k.ctl_key("served")],
+                                         args=args, client=pipe)
+        self._charges, self._idle = {}, set()
+
+    def _charge(self, claims: Sequence[Claim], ranked: Sequence[policy.Ranked]) -> None:
+        weights = {r.name: r.weight for r in ranked}
+        for c in claims:
+            w = weights.get(c.campaign, 1.0)
+            self._charges[c.campaign] = self._charges.get(c.campaign, 0.0) + 1.0 / w
+
+    # -- claim -----------------------------------------------------------------------------
+
+    def claim(self, who: str, template: str, stages: Sequence[str], lease: float,
+              limit: int) -> list[Claim]:
+        if limit <= 0 or not stages:
+            return []
+        view = self.view.get()
+        stages = [s for s in stages if not view.paused("stage", f"{template}:{s}")]
+        names = policy.claimable(view, template)
+        if not stages or not names:
+            return []
+        b = self.board
+        fields = [f"{n}|{template}|{st}|{state}" for n in names for st in stages
+                  for state in ("ready", "retry")]
+        pipe = b.redis.pipeline(transaction=False)
+        self._queue_charges(pipe)
+        for s in range(b.shards):
+            pipe.hmget(b.keys.campaign_counts(s), fields)
+        replies = b.scripts.execute(pipe, b.redis)[-b.shards:]
+        work: dict[int, set[tuple[str, str]]] = {}
+        busy: set[str] = set()
+        for s, vals in enumerate(replies):
+            for j, v in enumerate(vals):
+                if int(v or 0) > 0:
+                    name, stage = names[j // (2 * len(stages))], stages[(j // 2) % len(stages)]
+                    work.setdefault(s, set()).add((name, stage))
+                    busy.add(name)
+        self._idle |= set(names) - busy
+        if not work:
+            return []
+        ranked = policy.rank(view, sorted(busy), self._charges)
+        groups = self._groups(view, template, ranked, stages,
+                              {g for w in work.values() for g in w})
+        groups, reservation = self._take_permits(groups, limit)
+        order = {r.name: i for i, r in enumerate(ranked)}
+        start = self._offset
+        self._offset = (start + 1) % b.shards
+        shards = sorted(work, key=lambda s: (min(order[n] for n, _ in work[s]),
+                                             (s - start) % b.shards))
+        claims: list[Claim] = []
+        for s in shards:
+            if len(claims) >= limit:
+                break
+            got = self.call(s, who, template, lease, limit - len(claims), ranked, groups,
+                            client=b.redis)
+            claims += got
+            groups = _spend(groups, ranked, got)
+        if reservation:
+            self._settle(reservation, groups, ranked, claims, lease)
+        claims = self._with_limits(claims, ranked, groups)
+        self._charge(claims, ranked)
+        return claims
+
+    def _groups(self, view: Any, template: str, ranked: Sequence[policy.Ranked],
+                stages: Sequence[str], present: set[tuple[str, str]]) -> list[Group]:
+        out = []
+        for i, r in enumerate(ranked):
+            for st in stages:
+                if (r.name, st) in present:
+                    lim = policy.limits_for(view, template, st,
+                                            self.pools.get((template, st), ()), r.name)
+                    out.append(Group(i, st, -1, lim))
+        return out
+
+    def _take_permits(self, groups: list[Group],
+                      want: int) -> tuple[list[Group], dict[int, tuple[str, int]]]:
+        """Reserve permits for every limited group (one round trip); caps the groups."""
+        limited = [i for i, g in enumerate(groups) if g.limits]
+        if not limited:
+            return groups, {}
+        b = self.board
+        k = b.keys
+        pipe = b.redis.pipeline(transaction=False)
+        rids = {}
+        for i in limited:
+            rid = f"r{uuid.uuid4().hex[:12]}"
+            rids[i] = rid
+            b.scripts["permit_take"](
+                keys=[k.ctl_key("limits"), k.ctl_key("tlimits"), k.ctl_key("powners")],
+                args=[k.ctl, want, rid, RESERVATION_MS, *groups[i].limits], client=pipe)
+        got = b.scripts.execute(pipe, b.redis)
+        out = list(groups)
+        reservation = {}
+        for i, n in zip(limited, got, strict=True):
+            out[i] = replace(groups[i], cap=int(n))
+            reservation[i] = (rids[i], int(n))
+        return out, reservation
+
+    def _settle(self, reservation: dict[int, tuple[str, int]], groups: Sequence[Group],
+                ranked: Sequence[policy.Ranked], claims: Sequence[Claim], lease: float) -> None:
+        b = self.board
+        pipe = b.redis.pipeline(transaction=False)
+        for i, (rid, held) in reservation.items():
+            g = groups[i]
+            mine = [f"{c.dataset}|{c.stage}|{c.token}" for c in claims
+                    if c.stage == g.stage and c.campaign == ranked[g.campaign].name]
+            b.scripts["permit_settle"](
+                keys=[b.keys.ctl_key("powners")],
+                args=[b.keys.ctl, rid, held, int(3 * lease * 1000), len(g.limits), *g.limits,
+                      *mine], client=pipe)
+        b.scripts.execute(pipe, b.redis)
+
+    @staticmethod
+    def _with_limits(claims: list[Claim], ranked: Sequence[policy.Ranked],
+                     groups: Sequence[Group]) -> list[Claim]:
+        lim = {(ranked[g.campaign].name, g.stage): g.limits for g in groups if g.limits}
+        if not lim:
+            return claims
+        return [replace(c, limits=lim.get((c.campaign, c.stage), ())) for c in claims]
+
+    # -- the script call -------------------------------------------------------------------
+
+    def call(self, shard: int, who: str, template: str, lease: float, want: int,
+             ranked: Sequence[policy.Ranked], groups: Sequence[Group], *, client: Any,
+             ) -> list[Claim]:
+        """Run (or, on a pipeline, queue) ``sched_claim.lua`` on one shard."""
+        res = self.board.scripts["sched_claim"](
+            keys=self.claim_keys(shard),
+            args=self.claim_args(shard, who, template, lease, want, ranked, groups),
+            client=client)
+        return [] if res is None or not isinstance(res, list) else parse(res, template)
+
+    def claim_keys(self, shard: int) -> list[str]:
+        k = self.board.keys
+        return [k.counts(shard), k.events(shard), k.leases(shard), k.delayed(shard),
+                k.tokens(shard), k.shard_ctl(shard)]
+
+    def claim_args(self, shard: int, who: str, template: str, lease: float, want: int,
+                   ranked: Sequence[policy.Ranked], groups: Sequence[Group]) -> list[Any]:
+        b = self.board
+        args: list[Any] = [b.keys.prefix(shard), who, int(lease * 1000), want, b.event_cap,
+                           template, len(ranked)]
+        for r in ranked:
+            args += [r.name, r.band, repr(r.vtime), repr(r.weight)]
+        for g in groups:
+            args += [g.campaign + 1, g.stage, g.cap]
+        return args
+
+    def handoff(self, template: str, stages: Sequence[str]) -> tuple[
+            list[policy.Ranked], list[Group]]:
+        """Campaigns and unlimited groups for a claim queued behind completions (no
+        permits can be taken inside that round trip, so limited groups wait for a round)."""
+        view = self.view.get()
+        stages = [s for s in stages if not view.paused("stage", f"{template}:{s}")]
+        ranked = policy.rank(view, policy.claimable(view, template), self._charges)
+        groups = [g for g in self._groups(view, template, ranked, stages,
+                                          {(r.name, s) for r in ranked for s in stages})
+                  if not g.limits]
+        return ranked, groups
+
+    def charged(self, claims: Sequence[Claim], ranked: Sequence[policy.Ranked]) -> None:
+        self._charge(claims, ranked)
+
+
+def _spend(groups: list[Group], ranked: Sequence[policy.Ranked],
+           got: Sequence[Claim]) -> list[Group]:
+    """Lower the caps of limited groups by what a shard claimed."""
+    if not got:
+        return groups
+    out = []
+    for g in groups:
+        if g.cap > 0:
+            n = sum(1 for c in got if c.stage == g.stage and c.campaign == ranked[g.campaign].name)
+            g = replace(g, cap=max(0, g.cap - n))
+        out.append(g)
+    return out
+
+
+def parse(res: Sequence[Any], template: str) -> list[Claim]:
+    """Claims from the flat reply of ``sched_claim.lua`` (10 values per item)."""
+    return [Claim(dataset=res[j], stage=res[j + 1], template=template, version=res[j + 4],
+                  token=int(res[j + 2]), attempt=int(res[j + 3]), path=res[j + 5],
+                  inputs=json.loads(res[j + 6]),
+                  memory_mb=int(res[j + 7]) if res[j + 7] else None,
+                  campaign=str(res[j + 8]), generation=int(res[j + 9]))
+            for j in range(0, len(res), 10)]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

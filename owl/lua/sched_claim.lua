@@ -1,0 +1,123 @@
+-- sched_claim.lua: claim up to N ready items of one template's stages in one shard, in the
+-- board's scheduling order. First moves retry items whose backoff is over back to ready.
+-- Campaigns come ordered by the agent (effective band, then virtual time); inside the batch
+-- the script does stride scheduling: it takes one item of the campaign with the lowest
+-- (band, virtual time), adds 1/weight to that campaign's virtual time, and repeats. Inside a
+-- campaign the lowest score over the stages goes first (priority, then oldest dataset).
+-- The shard's copy of the control state (KEYS[6]) is checked here, so a pause or campaign
+-- state change that has returned binds every claim after it.
+-- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] delayed  KEYS[5] token counter
+-- KEYS[6] shard control hash
+-- ARGV[1] shard prefix  ARGV[2] agent id  ARGV[3] lease (ms)  ARGV[4] max items N
+-- ARGV[5] stream cap    ARGV[6] template  ARGV[7] number of campaigns C
+-- then C times: campaign, band, virtual time, weight
+-- then groups to the end, 3 values each: campaign index (1-based), stage, cap (-1: no cap)
+-- Returns a flat list, 10 values per claimed item: dataset, stage, token, attempt,
+--   template version, input path, predecessor outputs JSON {"stage": outputs, ...},
+--   memory request (MB) escalated by an earlier attempt or '', campaign, generation
+local prefix, who, lease, want, maxlen, tpl = ARGV[1], ARGV[2], tonumber(ARGV[3]),
+  tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local now = now_ms()
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 100)
+for _, m in ipairs(due) do
+  redis.call('ZREM', KEYS[4], m)
+  local ds, stage = split_member(m)
+  local c = context(prefix, ds, KEYS[1], KEYS[2], maxlen, 'board', now)
+  if c and redis.call('HGET', c.dskey, stage .. '.s') == 'retry' then
+    make_ready(c, stage, 'retry', stage_info(c, stage), 'backoff over')
+  end
+end
+
+local ctl = {}
+local raw = redis.call('HGETALL', KEYS[6])
+for i = 1, #raw, 2 do ctl[raw[i]] = raw[i + 1] end
+if ctl['pause:template:' .. tpl] then return {} end
+
+local camps = {}
+local ncamp = tonumber(ARGV[7])
+for i = 1, ncamp do
+  local b = 8 + (i - 1) * 4
+  local name = ARGV[b]
+  local state = ctl['cstate:' .. name] or 'active'
+  camps[i] = {name = name, band = tonumber(ARGV[b + 1]), pass = tonumber(ARGV[b + 2]),
+              weight = tonumber(ARGV[b + 3]), cand = {}, next = 1,
+              ok = state == 'active' or state == 'draining', draining = state == 'draining'}
+  if ctl['pause:campaign:' .. name] then camps[i].ok = false end
+end
+
+local caps = {}
+for g = 8 + ncamp * 4, #ARGV, 3 do
+  local cp, stage, cap = camps[tonumber(ARGV[g])], ARGV[g + 1], tonumber(ARGV[g + 2])
+  if cp.ok and not ctl['pause:stage:' .. tpl .. ':' .. stage] then
+    local rk = prefix .. 'ready:' .. cp.name .. ':' .. tpl .. ':' .. stage
+    caps[cp.name .. '|' .. stage] = cap
+    local got = redis.call('ZRANGE', rk, 0, want - 1, 'WITHSCORES')
+    for j = 1, #got, 2 do
+      cp.cand[#cp.cand + 1] = {ds = got[j], score = tonumber(got[j + 1]), stage = stage, rk = rk}
+    end
+  end
+end
+for _, cp in ipairs(camps) do
+  table.sort(cp.cand, function(x, y) return x.score < y.score end)
+end
+
+local function pick()
+  local best = nil
+  for _, cp in ipairs(camps) do
+    while cp.cand[cp.next] and caps[cp.name .. '|' .. cp.cand[cp.next].stage] == 0 do
+      cp.next = cp.next + 1
+    end
+    if cp.cand[cp.next] and (best == nil or cp.band < best.band
+        or (cp.band == best.band and cp.pass < best.pass)) then
+      best = cp
+    end
+  end
+  return best
+end
+
+local out = {}
+local taken = 0
+while taken < want do
+  local cp = pick()
+  if not cp then break end
+  local it = cp.cand[cp.next]
+  cp.next = cp.next + 1
+  redis.call('ZREM', it.rk, it.ds)
+  local c = context(prefix, it.ds, KEYS[1], KEYS[2], maxlen, who, now)
+  local ok = c and c.cp == cp.name and not c.paused
+    and redis.call('HGET', c.dskey, it.stage .. '.s') == 'ready'
+  if ok and cp.draining and not redis.call('HGET', c.dskey, 'st') then
+    -- a draining campaign finishes the datasets it started; the others wait, parked
+    redis.call('ZADD', prefix .. 'parked:' .. cp.name, it.score, member(it.ds, it.stage))
+    ok = false
+  end
+  if ok then
+    local token = redis.call('INCR', KEYS[5])
+    local attempt = redis.call('HINCRBY', c.dskey, it.stage .. '.a', 1)
+    redis.call('HSET', c.dskey, it.stage .. '.k', token, it.stage .. '.o', who, 'st', 1)
+    move(c, it.stage, 'ready', 'running', 'claimed', token, attempt)
+    redis.call('ZADD', KEYS[3], now + lease, member(it.ds, it.stage))
+    local path = redis.call('HGET', c.dskey, 'p') or ''
+    local parts = {}
+    for _, pred in ipairs(stage_info(c, it.stage).a) do
+      local o = redis.call('HGET', c.dskey, pred .. '.out') or '{}'
+      parts[#parts + 1] = '"' .. pred .. '":' .. o
+    end
+    out[#out + 1] = it.ds
+    out[#out + 1] = it.stage
+    out[#out + 1] = token
+    out[#out + 1] = attempt
+    out[#out + 1] = c.ver
+    out[#out + 1] = path
+    out[#out + 1] = '{' .. table.concat(parts, ',') .. '}'
+    out[#out + 1] = redis.call('HGET', c.dskey, it.stage .. '.mem') or ''
+    out[#out + 1] = c.cp
+    out[#out + 1] = c.gen
+    taken = taken + 1
+    cp.pass = cp.pass + 1 / cp.weight
+    local ck = cp.name .. '|' .. it.stage
+    if caps[ck] > 0 then caps[ck] = caps[ck] - 1 end
+  end
+end
+return out
