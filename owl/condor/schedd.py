@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+import classad2  # type: ignore[import-untyped]  # no stubs
 import htcondor2
 import structlog
 
@@ -76,6 +77,21 @@ _JOB_ACTIONS = {
 }
 
 
+#: HoldReasonSubCode of holds owl places (HoldReasonCode is 1, "UserRequest", for every
+#: hold through the schedd's hold command).
+HOLD_SUBCODE = 0
+
+
+def act_reason(reason: str) -> tuple[str, int]:
+    """The ``reason`` argument of ``htcondor2.Schedd.act`` that keeps ``reason``.
+
+    ``Schedd.act`` passes a reason on only when it is a ``(reason, code)`` tuple; a plain
+    string is dropped and the job's HoldReason/RemoveReason stays empty. The code is the
+    HoldReasonSubCode of a hold (ignored for release and remove).
+    """
+    return (reason, HOLD_SUBCODE)
+
+
 def plain(ad: Any) -> dict[str, Any]:
     """A ClassAd as a dict of Python values (expressions evaluated, undefined as None)."""
     out: dict[str, Any] = {}
@@ -95,11 +111,15 @@ class HTCondorSchedd:
         Collector host to locate the schedd with; None: the pool of CONDOR_CONFIG.
     schedd_name : str or None
         Name of the schedd; None: the local one.
+    address : str or None
+        The schedd's address (``<host:port>``) to use without asking a collector.
     """
 
-    def __init__(self, collector: str | None = None, schedd_name: str | None = None) -> None:
+    def __init__(self, collector: str | None = None, schedd_name: str | None = None,
+                 address: str | None = None) -> None:
         self.collector = collector
         self.schedd_name = schedd_name
+        self.address = address
         self._schedd: Any = None
 
     def submit(self, description: Any, itemdata: Sequence[dict[str, str]]) -> SubmitInfo:
@@ -127,10 +147,14 @@ class HTCondorSchedd:
         return [plain(ad) for ad in ads]
 
     def act(self, action: Action, job_ids: Sequence[str], reason: str) -> int:
-        """Hold, release or remove jobs; returns the number of jobs changed."""
+        """Hold, release or remove jobs; returns the number of jobs changed.
+
+        The reason becomes the job's HoldReason (or RemoveReason), so ``condor_q`` and
+        ``owl show`` can say why.
+        """
         if not job_ids:
             return 0
-        result = self._call("act", _JOB_ACTIONS[action], list(job_ids), reason)
+        result = self._call("act", _JOB_ACTIONS[action], list(job_ids), act_reason(reason))
         return int(result["TotalSuccess"]) if result is not None else 0
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -142,7 +166,10 @@ class HTCondorSchedd:
     def _locate(self) -> Any:
         if self._schedd is None:
             try:
-                if self.collector is None and self.schedd_name is None:
+                if self.address is not None:
+                    self._schedd = htcondor2.Schedd(classad2.ClassAd(
+                        {"MyAddress": self.address, "CondorVersion": htcondor2.version()}))
+                elif self.collector is None and self.schedd_name is None:
                     self._schedd = htcondor2.Schedd()
                 else:
                     ad = htcondor2.Collector(self.collector).locate(
@@ -157,5 +184,7 @@ class HTCondorSchedd:
         return self._schedd
 
     def _where(self) -> str:
+        if self.address is not None:
+            return f"at {self.address}"
         name = self.schedd_name or "(local)"
         return f"{name} via collector {self.collector or '(from CONDOR_CONFIG)'}"
