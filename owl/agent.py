@@ -239,7 +239,8 @@ class Agent:
         items that have no job, so they run again at once."""
         mine = {(c.dataset, c.stage): c for c in held_by(self.board, self.id,
                                                           self.template.name)}
-        for job in self.executor.adopt(self.board.name, self.id):
+        held = {(c.dataset, c.stage, c.token) for c in mine.values()}
+        for job in self.executor.adopt(self.board.name, self.id, held):
             claim = mine.pop((job.dataset, job.stage), None)
             if claim is None or claim.token != job.token:
                 self.executor.cancel(job.dataset, job.stage, job.token)
@@ -367,7 +368,7 @@ class Agent:
             return
         answers = self.board.renew(list(self.running.values()), self.settings.lease)
         for key, claim in list(self.running.items()):
-            answer = answers.get((claim.dataset, claim.stage), 0)
+            answer = answers.get((claim.dataset, claim.stage, claim.token), 0)
             if answer == 0:
                 self.executor.cancel(claim.dataset, claim.stage, claim.token)
                 self.paused.discard(key)

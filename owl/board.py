@@ -195,9 +195,12 @@ class Board:
             self._claimer = Claimer(self)
         return self._claimer
 
-    def renew(self, claims: Iterable[Claim], lease: float) -> dict[tuple[str, str], int]:
-        """Extend leases. The answer per (dataset, stage): 1 still ours (renewed), 2 still
-        ours but paused by an operator hold, 0 fenced (no longer ours)."""
+    def renew(self, claims: Iterable[Claim], lease: float) -> dict[tuple[str, str, int], int]:
+        """Extend leases. The answer per (dataset, stage, token): 1 still ours (renewed),
+        2 still ours but paused by an operator hold, 0 fenced (no longer ours).
+
+        Answers are keyed by token: two claims of one item (a stale adopted one and a
+        newer one) each get their own answer, so the newer never masks the stale."""
         claims = list(claims)
         by_shard: dict[int, list[Claim]] = {}
         for c in claims:
@@ -213,11 +216,11 @@ class Board:
         limited = [f"{c.dataset}|{c.stage}|{c.token}" for c in claims if c.limits]
         if limited:
             self._permits(pipe, limited, life=int(3 * lease * 1000))
-        out: dict[tuple[str, str], int] = {}
+        out: dict[tuple[str, str, int], int] = {}
         replies = self.scripts.execute(pipe, self.redis)
         for group, res in zip(by_shard.values(), replies, strict=True):
             for c, answer in zip(group, res, strict=True):
-                out[(c.dataset, c.stage)] = int(answer)
+                out[(c.dataset, c.stage, c.token)] = int(answer)
         return out
 
     def complete(self, claim: Claim, outputs: dict[str, Any], who: str) -> Result:

@@ -6,7 +6,7 @@ Two implementations: ``owl.local`` (child processes, the embedded default) and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,7 +67,8 @@ class Executor(Protocol):
 
     def resume(self, dataset: str, stage: str, token: int) -> None: ...
 
-    def adopt(self, board: str, agent_id: str) -> Sequence[Adopted]: ...
+    def adopt(self, board: str, agent_id: str,
+              held: Collection[tuple[str, str, int]] = ()) -> Sequence[Adopted]: ...
 
     def outlives_agent(self, stage: str) -> bool: ...
 

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -199,7 +199,8 @@ class LocalExecutor:
                 worker.process.kill()
             self._replace(worker)
 
-    def adopt(self, board: str, agent_id: str) -> Sequence[Adopted]:
+    def adopt(self, board: str, agent_id: str,
+              held: Collection[tuple[str, str, int]] = ()) -> Sequence[Adopted]:
         """Local children die with their agent: there is never anything to adopt."""
         return []
 

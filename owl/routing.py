@@ -3,7 +3,7 @@ so one agent can serve a hybrid template: short stages local, heavy ones on Cond
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from owl.executor import Adopted, Executor, Job
@@ -56,10 +56,11 @@ class RoutingExecutor:
     def resume(self, dataset: str, stage: str, token: int) -> None:
         self._for(stage).resume(dataset, stage, token)
 
-    def adopt(self, board: str, agent_id: str) -> Sequence[Adopted]:
+    def adopt(self, board: str, agent_id: str,
+              held: Collection[tuple[str, str, int]] = ()) -> Sequence[Adopted]:
         found: list[Adopted] = []
         for ex in self.executors.values():
-            found += ex.adopt(board, agent_id)
+            found += ex.adopt(board, agent_id, held)
         return found
 
     def outlives_agent(self, stage: str) -> bool:

@@ -129,7 +129,7 @@ def test_stale_token_is_fenced(board: Board) -> None:
     time.sleep(0.02)
     new = board.claim("winner", "dag", ["a"], 30, 1)[0]
     assert new.token > old.token and new.attempt == 2
-    assert board.renew([old], 30) == {("ds1", "a"): 0}
+    assert board.renew([old], 30) == {("ds1", "a", old.token): 0}
     late = board.complete(old, {"by": "zombie"}, "zombie")
     assert (late.ok, late.state, late.current_token) == (False, "running", str(new.token))
     assert not board.fail(old, FailureClass.ERROR, "x", "", 0, "zombie").ok
@@ -177,11 +177,11 @@ def test_hold_pauses_a_running_item_and_release_resumes_it(board: Board) -> None
     running = board.claim("w", "dag", ["a"], 30, 1)[0]
     held = board.hold([("ds1", "a")], "op")[0]
     assert (held.changed, held.before, held.after) == (True, "running", "held")
-    assert board.renew([running], 30) == {("ds1", "a"): 2}  # paused, token still ours
+    assert board.renew([running], 30) == {("ds1", "a", running.token): 2}  # paused, token still ours
     assert board.reap("r") == []  # no lease runs while held
     assert board.claim("w", "dag", ["a"], 30, 1) == []
     assert board.release([("ds1", "a")], "op", lease=30)[0].after == "running"
-    assert board.renew([running], 30) == {("ds1", "a"): 1}
+    assert board.renew([running], 30) == {("ds1", "a", running.token): 1}
     assert board.complete(running, {}, "w").ok
 
 

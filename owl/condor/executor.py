@@ -13,7 +13,7 @@ reports :class:`~owl.model.Outcome` values.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,23 +210,30 @@ class CondorExecutor:
         for follower in self._followers.values():
             follower.close()
 
-    def adopt(self, board: str, agent_id: str) -> list[AdoptedJob]:
+    def adopt(
+        self, board: str, agent_id: str, held: Collection[tuple[str, str, int]] = ()
+    ) -> list[AdoptedJob]:
         """Re-attach to the jobs an agent left on the schedd (after a restart).
 
         Queued jobs of ``board``/``agent_id`` are tracked from now on (their event log is
-        followed too); jobs that finished within ``adopt_window`` seconds are tracked
-        as well and their outcomes come from the next :meth:`poll`.
+        followed too); the agent removes those whose token it no longer holds. The history
+        is read only for the items in ``held`` that have no queued job (within
+        ``adopt_window`` seconds): their jobs finished while no agent watched, and their
+        outcomes come from the next :meth:`poll`. Finished jobs of items the board no
+        longer gives this agent are not looked at.
 
         Parameters
         ----------
         board, agent_id : str
             Whose jobs to adopt (the agent's previous id, when it changed).
+        held : collection of (dataset, stage, token)
+            The items the board says this agent holds.
 
         Returns
         -------
         list of AdoptedJob
-            Every job found; items the agent holds but that are not listed have no job
-            and must be submitted again.
+            Every queued job, and the finished jobs of held items; held items not listed
+            have no job and must be submitted again.
         """
         constraint = attrs.owner_constraint(board, agent_id)
         adopted: list[AdoptedJob] = []
@@ -237,15 +244,9 @@ class CondorExecutor:
             adopted.append(
                 _adopted(job, attrs.STATUS_NAMES.get(ad.get("JobStatus") or 0, "unknown"))
             )
-        queued = {a.job_id for a in adopted}
-        cutoff = int(time.time() - self.settings.adopt_window)
-        finished = [
-            ad
-            for ad in self.schedd.history(
-                constraint, attrs.STATUS_PROJECTION, -1, f"EnteredCurrentStatus < {cutoff}"
-            )
-            if f"{ad['ClusterId']}.{ad['ProcId']}" not in queued
-        ]
+        queued = {(a.dataset, a.stage, a.token) for a in adopted}
+        missing = {item for item in held if item not in queued}
+        finished = self._finished_jobs(constraint, missing)
         for ad in finished:
             job = self._tracked_from_ad(ad)
             state = "completed" if ad.get("JobStatus") == attrs.COMPLETED else "removed"
@@ -257,6 +258,28 @@ class CondorExecutor:
         )
         log.info("condor.adopted", board=board, agent=agent_id, jobs=len(adopted))
         return adopted
+
+    def _finished_jobs(
+        self, constraint: str, items: Collection[tuple[str, str, int]]
+    ) -> list[dict[str, Any]]:
+        """History ads of the newest job of each of ``items`` (none when it is empty)."""
+        if not items:
+            return []
+        tokens = ", ".join(str(t) for t in sorted({t for _, _, t in items}))
+        cutoff = int(time.time() - self.settings.adopt_window)
+        found: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for ad in self.schedd.history(
+            f"{constraint} && member({attrs.TOKEN}, {{{tokens}}})",
+            attrs.STATUS_PROJECTION,
+            -1,
+            f"EnteredCurrentStatus < {cutoff}",
+        ):
+            key = (str(ad[attrs.DATASET]), str(ad[attrs.STAGE]), int(ad[attrs.TOKEN]))
+            if key in items and key not in found:  # newest first: the first is the latest
+                found[key] = ad
+            if len(found) == len(items):
+                break
+        return list(found.values())
 
     def outlives_agent(self, stage: str) -> bool:
         """Jobs run on in the pool while their agent restarts (and are adopted)."""

@@ -29,6 +29,7 @@ class MemorySchedd:
         self.submitted: list[tuple[Any, list[dict[str, str]]]] = []
         self.actions: list[tuple[Action, list[str], str]] = []
         self.queries: list[str] = []
+        self.history_queries: list[str] = []
 
     def submit(self, description: Any, itemdata: Sequence[dict[str, str]]) -> SubmitInfo:
         cluster = self.next_cluster
@@ -57,6 +58,7 @@ class MemorySchedd:
         match: int = -1,
         since: str | None = None,
     ) -> list[dict[str, Any]]:
+        self.history_queries.append(constraint)
         out = []
         for ad in reversed(self.history_ads):
             if since is not None and _match(since, ad):

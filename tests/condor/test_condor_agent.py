@@ -156,3 +156,21 @@ def test_stopping_agent_leaves_jobs_for_its_restart(board: Board, tmp_path: Path
     again._adopt()
     assert [c.token for c in again.running.values()] == [token]
     assert len(schedd.submitted) == 1
+
+
+def test_renew_removes_the_job_of_a_stale_claim_beside_a_newer_one(
+        board: Board, tmp_path: Path, task_dir: Path) -> None:
+    schedd = MemorySchedd()
+    board.register(TEMPLATE, "ds1")
+    agent = make_agent(board, schedd, tmp_path, task_dir, lease=0.3)
+    assert agent._claim() == 1
+    time.sleep(0.4)
+    agent._reap()  # the agent's own reap expires its lease: the item goes to retry
+    time.sleep(0.05)
+    assert agent._claim() == 1  # and it claims the item again under a new token
+    stale, newer = sorted(agent.running.values(), key=lambda c: c.token)
+    agent._renew()
+    assert [c.token for c in agent.running.values()] == [newer.token]
+    removed = [(a[1], a[2]) for a in schedd.actions if a[0] is Action.REMOVE]
+    assert removed == [(["100.0"], f"owl: token {stale.token} of ds1/calib fenced")]
+    assert list(schedd.queue) == [(101, 0)]

@@ -234,7 +234,8 @@ def test_restarted_agent_adopts_its_jobs(tmp_path, make_executor, schedd, settin
     # The agent dies here: no close(), the last poll committed the log position.
 
     again = make_executor()
-    adopted = {a.dataset: a for a in again.adopt("hst", "ap1:4242")}
+    held = {("d0", "calib", 10), ("d1", "calib", 11), ("d2", "calib", 12)}
+    adopted = {a.dataset: a for a in again.adopt("hst", "ap1:4242", held)}
     assert {a: (j.token, j.job_id, j.state) for a, j in adopted.items()} == {
         "d0": (10, "100.0", "idle"),
         "d1": (11, "100.1", "idle"),
@@ -291,8 +292,30 @@ def test_adopt_ignores_jobs_that_ended_long_ago(tmp_path, make_executor, schedd,
     first.submit([make_job(tmp_path, "old", 1), make_job(tmp_path, "new", 2)])
     schedd.leave(100, 0, JobStatus=4, ExitCode=0, EnteredCurrentStatus=1_000_000_000)
     schedd.leave(100, 1, JobStatus=3, RemoveReason="via condor_rm")
-    adopted = make_executor().adopt("hst", "ap1:4242")
+    held = {("old", "calib", 1), ("new", "calib", 2)}
+    adopted = make_executor().adopt("hst", "ap1:4242", held)
     assert [(a.dataset, a.state) for a in adopted] == [("new", "removed")]
+
+
+def test_adopt_reads_history_only_for_held_items(tmp_path, make_executor, schedd, settings):
+    first = make_executor()
+    first.submit([make_job(tmp_path, f"d{i}", i + 1) for i in range(4)])
+    for proc in range(3):  # three finished long ago as far as the board is concerned
+        finish(schedd, settings, 100, proc)
+    again = make_executor()
+    adopted = again.adopt("hst", "ap1:4242", {("d2", "calib", 3), ("d3", "calib", 4)})
+    # d3 is queued; d2 finished while the agent was away; d0 and d1 are no longer held
+    assert sorted((a.dataset, a.state) for a in adopted) == [("d2", "completed"),
+                                                              ("d3", "idle")]
+    assert [o.dataset for o in again.poll(0)] == ["d2"]
+    assert schedd.actions == []  # nothing removed again
+
+
+def test_adopt_skips_the_history_when_every_held_item_is_queued(tmp_path, make_executor,
+                                                               schedd):
+    make_executor().submit([make_job(tmp_path, "d0", 1)])
+    adopted = make_executor().adopt("hst", "ap1:4242", {("d0", "calib", 1)})
+    assert [a.state for a in adopted] == ["idle"] and schedd.history_queries == []
 
 
 def test_from_env(monkeypatch, tmp_path):
