@@ -177,7 +177,7 @@ def test_hold_pauses_a_running_item_and_release_resumes_it(board: Board) -> None
     running = board.claim("w", "dag", ["a"], 30, 1)[0]
     held = board.hold([("ds1", "a")], "op")[0]
     assert (held.changed, held.before, held.after) == (True, "running", "held")
-    assert board.renew([running], 30) == {("ds1", "a", running.token): 2}  # paused, token still ours
+    assert board.renew([running], 30) == {("ds1", "a", running.token): 2}  # paused, still ours
     assert board.reap("r") == []  # no lease runs while held
     assert board.claim("w", "dag", ["a"], 30, 1) == []
     assert board.release([("ds1", "a")], "op", lease=30)[0].after == "running"
