@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from owl.errors import TaskError
 from owl.model import TaskSpec
 
@@ -89,6 +87,25 @@ def expand_argv(spec: TaskSpec) -> list[str]:
     return out
 
 
+class TaskLog:
+    """A task's logger: a structlog logger bound to the item, made when first used.
+
+    structlog (with rich) costs about a third of a second to import; a condor job starts a
+    fresh interpreter per item, and most tasks never log.
+    """
+
+    def __init__(self, **bound: Any) -> None:
+        self._bound = bound
+        self._log: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._log is None:
+            import structlog
+
+            self._log = structlog.get_logger("owl.task").bind(**self._bound)
+        return getattr(self._log, name)
+
+
 class _Strict(dict[str, str]):
     def __missing__(self, key: str) -> str:
         raise KeyError(f"unknown placeholder {{{key}}}")
@@ -116,9 +133,8 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     if spec.task is None:
         raise TaskError(f"stage {spec.stage!r} has neither a task nor an argv")
     func = load_function(spec.task)
-    log = structlog.get_logger("owl.task").bind(
-        dataset=spec.dataset, stage=spec.stage, token=spec.token, attempt=spec.attempt
-    )
+    log = TaskLog(dataset=spec.dataset, stage=spec.stage, token=spec.token,
+                  attempt=spec.attempt)
     ctx = TaskContext(
         dataset=spec.dataset,
         stage=spec.stage,

@@ -25,6 +25,18 @@ def explode(ctx):
 
 def die(ctx):
     os._exit(9)
+
+
+def modules(ctx):
+    import sys
+
+    heavy = ("redis", "structlog", "rich", "numpy", "htcondor2", "click", "owl.board")
+    return {"loaded": [m for m in heavy if m in sys.modules]}
+
+
+def logs(ctx):
+    ctx.log.info("task.note", detail="a task that logs gets structlog")
+    return {"logged": True}
 """
 
 

@@ -75,3 +75,17 @@ def test_bad_command_line_exits_2():
         check=False,
     )
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+def test_the_job_imports_only_what_the_task_needs(tmp_path, task_dir):
+    # Each condor item starts a fresh interpreter: the wrapper's imports are paid per item.
+    proc, result, _ = _run(tmp_path, task_dir, "owltask_condor:modules")
+    assert proc.returncode == 0, proc.stderr
+    assert result["outputs"] == {"loaded": []}
+
+
+def test_a_task_that_logs_gets_its_logger(tmp_path, task_dir):
+    proc, result, _ = _run(tmp_path, task_dir, "owltask_condor:logs")
+    assert proc.returncode == 0, proc.stderr
+    assert result["outputs"] == {"logged": True}
+    assert "task.note" in proc.stdout + proc.stderr and "jcxx01abq" in proc.stdout + proc.stderr
