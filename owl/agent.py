@@ -31,6 +31,7 @@ from owl.errors import OwlError
 from owl.executor import Executor, Job
 from owl.model import Claim, FailureClass, Outcome, State, TaskSpec
 from owl.queries import counts, held_by
+from owl.reapers import my_shards
 from owl.template import Stage, Template
 
 log = structlog.get_logger("owl.agent")
@@ -46,27 +47,69 @@ class AgentStats:
 
 
 class _Wakeup:
-    """Turns board notifications into a readable file descriptor for ``wait``."""
+    """Turns the wake-ups of one template's channels into a readable file descriptor for
+    ``wait``: an agent is woken only by work of the template it serves.
 
-    def __init__(self, board: Board) -> None:
+    On a cluster with shard channels, one listener thread per node subscribes (SSUBSCRIBE)
+    to the channels of the shards that node owns; a listener whose node went away (a
+    failover) finds the channels' new owner and subscribes again. Hints lost meanwhile only
+    delay work until the next rescan.
+    """
+
+    def __init__(self, board: Board, template: str) -> None:
         self._r, self._w = os.pipe()
         os.set_blocking(self._w, False)
         os.set_blocking(self._r, False)
         self._stop = threading.Event()
-        self._pubsub = board.redis.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(board.keys.notify)
-        self._thread = threading.Thread(target=self._run, name="owl-notify", daemon=True)
-        self._thread.start()
+        self._board = board
+        channels = board.wake_channels(template)
+        groups: list[list[str]] = [channels]
+        if board.sharded_pubsub:
+            by_node: dict[str, list[str]] = {}
+            for ch in channels:
+                by_node.setdefault(board.redis.get_node_from_key(ch).name, []).append(ch)
+            groups = list(by_node.values())
+        self._threads = [threading.Thread(target=self._run, args=(group,), name="owl-notify",
+                                          daemon=True) for group in groups]
+        for t in self._threads:
+            t.start()
 
-    def _run(self) -> None:
+    def _subscribe(self, channels: list[str]) -> Any:
+        if not self._board.sharded_pubsub:
+            pubsub = self._board.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(*channels)
+            return pubsub
+        cluster = self._board.redis
+        node = cluster.get_node_from_key(channels[0])
+        pubsub = cluster.get_redis_connection(node).pubsub(ignore_subscribe_messages=True)
+        pubsub.ssubscribe(*channels)
+        return pubsub
+
+    def _run(self, channels: list[str]) -> None:
+        pubsub = None
         while not self._stop.is_set():
             try:
-                msg = self._pubsub.get_message(timeout=0.5)
+                if pubsub is None:
+                    pubsub = self._subscribe(channels)
+                msg = pubsub.get_message(timeout=0.5)
             except Exception:  # a broken subscription only costs the hint
-                time.sleep(0.5)
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        pubsub.close()
+                pubsub = None
+                self._refresh()
+                self._stop.wait(0.5)
                 continue
             if msg is not None:
                 self.poke()
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+    def _refresh(self) -> None:
+        if self._board.sharded_pubsub:
+            with contextlib.suppress(Exception):  # the cluster may still be failing over
+                self._board.redis.nodes_manager.initialize()
 
     def poke(self) -> None:
         with contextlib.suppress(BlockingIOError):  # a full pipe: a wake-up is pending
@@ -83,8 +126,8 @@ class _Wakeup:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(2)
-        self._pubsub.close()
+        for t in self._threads:
+            t.join(2)
         os.close(self._r)
         os.close(self._w)
 
@@ -164,7 +207,7 @@ class Agent:
         A board that stops answering (Redis restarting) pauses the loop, it does not end it:
         running tasks go on, and their outcomes are reported once the board is back.
         """
-        wake = _Wakeup(self.board)
+        wake = _Wakeup(self.board, self.template.name)
         now = time.monotonic()
         self._next = {"renew": now + self.settings.lease / 3, "scan": now, "beat": now}
         self._claim_now = True
@@ -213,7 +256,7 @@ class Agent:
                 return True
         if now >= nxt["beat"]:
             self._heartbeat()
-            nxt["beat"] = now + min(5.0, self.settings.lease / 2)
+            nxt["beat"] = now + self._beat_interval()
         if now >= nxt["renew"]:
             self._renew()
             nxt["renew"] = now + self.settings.lease / 3
@@ -386,7 +429,12 @@ class Agent:
                                token=claim.token)
 
     def _reap(self) -> None:
-        for dataset, stage, state in self.board.reap(self.id):
+        """Reap this agent's share of the shards (see owl.reapers): an agent counts as live
+        while its heartbeat is younger than three heartbeat intervals."""
+        since = int((time.time() - 3 * self._beat_interval()) * 1000)
+        live = self.board.redis.zrangebyscore(self.board.keys.agents, since, "+inf")
+        mine = my_shards(self.id, live, self.board.shards)
+        for dataset, stage, state in self.board.reap(self.id, shards=mine):
             self._log.warning("item.lease_expired", dataset=dataset, stage=stage, next=state)
 
     def _nothing_left(self) -> bool:
@@ -404,6 +452,9 @@ class Agent:
             else:
                 other_busy |= state in busy
         return not mine_busy and not (mine_waiting and other_busy)
+
+    def _beat_interval(self) -> float:
+        return min(5.0, self.settings.lease / 2)
 
     def _heartbeat(self) -> None:
         record = {

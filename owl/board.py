@@ -19,7 +19,7 @@ from owl.control.claimer import Claimer, parse
 from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
 from owl.model import Claim, FailureClass, State
-from owl.scripts import Client, load_scripts
+from owl.scripts import Client, is_cluster, load_scripts
 from owl.template import Template, stage_graph, template_from_json, template_to_json
 
 #: Format version of the key layout and scripts, stored in the board's meta hash.
@@ -76,22 +76,25 @@ class Board:
         Shards of a *new* board. An existing board keeps the number it was created with.
     event_cap
         Approximate number of events kept per shard.
+    wait_replicas
+        Replicas each batch of transitions waits for (``WAIT``); 0 does not wait.
     """
 
     def __init__(self, client: Client, name: str = "owl", *, shards: int = 8,
-                 event_cap: int = 20000) -> None:
+                 event_cap: int = 20000, wait_replicas: int = 0) -> None:
         if not valid_name(name):
             raise BoardError(f"board name {name!r}: use letters, digits, '.', '_', '-'")
         self.redis = client
         self.name = name
         self.keys = Keys(name)
         self.event_cap = event_cap
-        self.scripts = load_scripts(client)
+        self.scripts = load_scripts(client, wait_replicas)
         self.shards = self._open(shards)
         self._claimer: Claimer | None = None
+        self.sharded_pubsub = _sharded_pubsub(client)
 
     def _open(self, shards: int) -> int:
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(self.keys.meta, "shards", shards)
         pipe.hsetnx(self.keys.meta, "format", BOARD_FORMAT)
         pipe.hsetnx(self.keys.meta, "created", int(time.time()))
@@ -110,6 +113,18 @@ class Board:
 
     def _common(self, shard: int) -> list[str]:
         return [self.keys.counts(shard), self.keys.events(shard)]
+
+    def wake(self, shard: int) -> str:
+        """The wake-up channel prefix the scripts of ``shard`` publish on (they append the
+        template name): a shard channel in the shard's slot on a Redis 7 cluster (SPUBLISH
+        reaches only the node that owns it), else one plain channel per template."""
+        return self.keys.wake(shard) if self.sharded_pubsub else self.keys.notify
+
+    def wake_channels(self, template: str) -> list[str]:
+        """The channels an agent serving ``template`` listens on."""
+        if self.sharded_pubsub:
+            return [self.keys.wake(s) + template for s in range(self.shards)]
+        return [self.keys.notify + template]
 
     # -- registration ----------------------------------------------------------------------
 
@@ -133,13 +148,13 @@ class Board:
         graph = json.dumps(stage_graph(template), sort_keys=True)
         digest = hashlib.sha256(graph.encode()).hexdigest()[:16]
         self._pin_template(template, digest)
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.scripts.batch()
         for dataset, path in datasets:
             s = self.shard(dataset)
             self.scripts["register"](
                 keys=[self.keys.dataset(s, dataset), *self._common(s), self.keys.datasets(s)],
                 args=[self.keys.prefix(s), dataset, template.name, template.version, path,
-                      graph, digest, who, self.event_cap, self.keys.notify],
+                      graph, digest, who, self.event_cap, self.wake(s)],
                 client=pipe,
             )
         out = []
@@ -207,7 +222,7 @@ class Board:
             by_shard.setdefault(self.shard(c.dataset), []).append(c)
         if not by_shard:
             return {}
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.scripts.batch()
         for s, group in by_shard.items():
             args: list[Any] = [self.keys.prefix(s), int(lease * 1000)]
             for c in group:
@@ -236,7 +251,7 @@ class Board:
         on the shard of the last completed dataset, where its successors just became ready:
         a hand-off from one stage to the next costs no extra round trip.
         """
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.scripts.batch()
         for claim, outputs in done:
             s = self.shard(claim.dataset)
             self.scripts["complete"](
@@ -244,7 +259,7 @@ class Board:
                       self.keys.dataset(s, claim.dataset)],
                 args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token,
                       json.dumps(outputs, sort_keys=True), who, self.event_cap,
-                      self.keys.notify],
+                      self.wake(s)],
                 client=pipe,
             )
         self._release([c for c, _ in done], pipe)
@@ -318,17 +333,18 @@ class Board:
             client=self.redis,
             keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset)],
             args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token, who,
-                  self.event_cap, self.keys.notify],
+                  self.event_cap, self.wake(s)],
         )
         if res[0] == 1:
             return Result(True, str(State.READY))
         return Result(False, str(res[2]), current_token=str(res[3]))
 
-    def reap(self, who: str, limit: int = 100) -> list[tuple[str, str, str]]:
-        """Expire overdue leases on every shard: (dataset, stage, 'retry'|'dead') each.
-        The permits the expired items held are released."""
-        pipe = self.redis.pipeline(transaction=False)
-        for s in range(self.shards):
+    def reap(self, who: str, limit: int = 100,
+             shards: Iterable[int] | None = None) -> list[tuple[str, str, str]]:
+        """Expire overdue leases on ``shards`` (default every shard): (dataset, stage,
+        'retry'|'dead') each. The permits the expired items held are released."""
+        pipe = self.scripts.batch()
+        for s in range(self.shards) if shards is None else shards:
             self.scripts["reap"](
                 keys=[*self._common(s), self.keys.leases(s), self.keys.delayed(s),
                       self.keys.dead(s)],
@@ -365,7 +381,7 @@ class Board:
 
     def _operate(self, action: str, items: Sequence[tuple[str, str]], who: str,
                  reason: str, lease: float = 30.0) -> list[OpResult]:
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.scripts.batch()
         for dataset, stage in items:
             s = self.shard(dataset)
             k = self.keys
@@ -381,11 +397,11 @@ class Board:
             if action == "hold":
                 args.append(reason)
             elif action == "skip":
-                args += [k.notify, reason]
+                args += [self.wake(s), reason]
             elif action == "release":
-                args += [k.notify, int(lease * 1000)]
+                args += [self.wake(s), int(lease * 1000)]
             else:
-                args.append(k.notify)
+                args.append(self.wake(s))
             self.scripts[action](keys=keys, args=args, client=pipe)
         out = []
         after_ok = {"hold": "held", "skip": "skipped", "retry": "ready"}
@@ -413,3 +429,12 @@ class Board:
         if batch:
             n += int(self.redis.unlink(*batch))
         return n
+
+
+def _sharded_pubsub(client: Client) -> bool:
+    """Whether wake-ups go out as shard channels: a cluster whose nodes run Redis >= 7."""
+    if not is_cluster(client):
+        return False
+    node = client.get_random_node()
+    version = client.get_redis_connection(node).info("server")["redis_version"]
+    return int(str(version).split(".")[0]) >= 7

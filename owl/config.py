@@ -31,7 +31,8 @@ class Settings:
     between level-triggered rescans, default 2), ``OWL_EVENT_CAP`` (events kept per shard,
     default 20000), ``OWL_PIPELINES`` (template directories, ``:``-separated; default
     ``./pipelines`` then the templates shipped with owl), ``OWL_WORK`` (task outputs,
-    default ``$OWL_HOME/work``).
+    default ``$OWL_HOME/work``), ``OWL_WAIT_REPLICAS`` (replicas each transition waits
+    for with ``WAIT``, default 0: see "What a failover can lose" in the README).
     """
 
     home: Path = field(default_factory=lambda: Path(".owl"))
@@ -43,6 +44,7 @@ class Settings:
     event_cap: int = 20000
     pipelines: tuple[Path, ...] = ()
     work: Path | None = None
+    wait_replicas: int = 0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
             event_cap=int(_env_float("OWL_EVENT_CAP", 20000)),
             pipelines=pipelines,
             work=Path(env["OWL_WORK"]) if env.get("OWL_WORK") else None,
+            wait_replicas=int(_env_float("OWL_WAIT_REPLICAS", 0)),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **given).checked()
@@ -72,6 +75,8 @@ class Settings:
             raise ConfigError(f"shards must be between 1 and 1024, got {self.shards}")
         if self.lease < 1.0:
             raise ConfigError(f"lease must be at least 1 second, got {self.lease}")
+        if self.wait_replicas < 0:
+            raise ConfigError(f"OWL_WAIT_REPLICAS must be 0 or more, got {self.wait_replicas}")
         if self.rescan <= 0:
             raise ConfigError(f"rescan interval must be positive, got {self.rescan}")
         return self

@@ -1,9 +1,10 @@
-"""Open the board the settings point at: a Redis URL, or the embedded server."""
+"""Open the board the settings point at: a Redis URL, a Redis Cluster, or the embedded server."""
 
 from __future__ import annotations
 
 import redis
 from redis import Redis
+from redis.cluster import RedisCluster
 
 from owl.board import Board
 from owl.config import Settings
@@ -12,6 +13,9 @@ from owl.redact import redact
 from owl.scripts import Client
 from owl.server import ensure_server
 
+#: URL schemes that ask for redis-py's cluster client, and the plain scheme each stands for.
+CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
+
 
 def redis_url(settings: Settings) -> str:
     """The URL to use: ``OWL_REDIS_URL``/``--redis``, else the embedded server (started
@@ -19,16 +23,51 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url or ensure_server(settings.home)
 
 
-def client(settings: Settings) -> Client:
-    url = redis_url(settings)
+def connect(url: str) -> Client:
+    """A client for ``url``, reachable (PING answered).
+
+    ``redis+cluster://host:port`` (or ``rediss+cluster://``) opens redis-py's cluster client
+    from that seed node. A ``redis://`` URL whose server reports ``cluster_enabled:1`` is
+    switched to the cluster client too, so a cluster node's address just works; a plain
+    client would meet MOVED on the first key of another node.
+    """
     try:
+        for scheme, plain in CLUSTER_SCHEMES.items():
+            if url.startswith(scheme):
+                return _cluster(plain + url.removeprefix(scheme))
         conn = Redis.from_url(url, decode_responses=True)
         conn.ping()
+        if not url.startswith("unix:") and _cluster_enabled(conn):
+            conn.close()
+            return _cluster(url)
+        return conn
     except (redis.ConnectionError, redis.TimeoutError, ValueError) as exc:
         raise ConfigError(redact(f"cannot reach Redis at {url}: {exc}")) from exc
+    except redis.exceptions.RedisClusterException as exc:
+        raise ConfigError(redact(f"Redis Cluster at {url}: {exc}")) from exc
+
+
+def _cluster_enabled(conn: Redis) -> bool:
+    try:
+        info = conn.info("cluster")
+    except redis.ResponseError:  # a server with INFO restricted by ACL: take it as plain
+        return False
+    return bool(info.get("cluster_enabled"))
+
+
+def _cluster(url: str) -> Client:
+    base = url.split("?", 1)[0]
+    if base.count("/") > 2 and base.rsplit("/", 1)[1] not in ("", "0"):
+        raise ConfigError(redact(f"{url}: a Redis Cluster has database 0 only; drop the /N suffix"))
+    conn = RedisCluster.from_url(url, decode_responses=True)
+    conn.ping()
     return conn
+
+
+def client(settings: Settings) -> Client:
+    return connect(redis_url(settings))
 
 
 def open_board(settings: Settings) -> Board:
     return Board(client(settings), settings.board, shards=settings.shards,
-                 event_cap=settings.event_cap)
+                 event_cap=settings.event_cap, wait_replicas=settings.wait_replicas)

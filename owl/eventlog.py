@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from owl.board import Board
 from owl.errors import ConfigError
+from owl.scripts import is_cluster
 
 #: Entries read per stream and call; a follower that is behind gets them batch by batch.
 BATCH = 1000
@@ -131,7 +133,10 @@ def follow(board: Board, cursor: Cursor, *, block_ms: int = 1000,
     streams = {board.keys.events(s): cursor.ids.get(s, "0-0")
                for s in _shards(board, dataset)}
     shard_of = {board.keys.events(s): s for s in _shards(board, dataset)}
-    reply = board.redis.xread(streams, count=BATCH, block=block_ms)
+    if is_cluster(board.redis):
+        reply = _xread_cluster(board, streams, block_ms)
+    else:
+        reply = board.redis.xread(streams, count=BATCH, block=block_ms)
     out: list[Event] = []
     for key, entries in reply or []:
         s = shard_of[key]
@@ -142,6 +147,21 @@ def follow(board: Board, cursor: Cursor, *, block_ms: int = 1000,
             cursor.advance(s, entries[-1][0])
     out.sort(key=_order)
     return out
+
+
+def _xread_cluster(board: Board, streams: dict[str, str], block_ms: int) -> list[Any]:
+    """XREAD on a Redis Cluster: each stream is in its own slot and one XREAD may not span
+    slots, so every stream is read on its own (one pipeline, grouped per node by redis-py),
+    polled every 50 ms until something comes or ``block_ms`` is over."""
+    deadline = time.monotonic() + block_ms / 1000
+    while True:
+        pipe = board.redis.pipeline(transaction=False)
+        for key, last in streams.items():
+            pipe.xread({key: last}, count=BATCH)
+        reply = [r for got in pipe.execute() for r in got or []]
+        if reply or time.monotonic() >= deadline:
+            return reply
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)

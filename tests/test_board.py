@@ -105,7 +105,7 @@ def test_fifty_concurrent_claimers_one_winner(client: Redis[str], board: Board) 
     lock = threading.Lock()
 
     def claimer(i: int) -> None:
-        mine = Board(Redis(connection_pool=client.connection_pool), board.name)
+        mine = Board(client, board.name)  # redis-py clients are thread-safe
         barrier.wait()
         got = mine.claim(f"agent{i}", "dag", ALL, 30, 1)
         with lock:

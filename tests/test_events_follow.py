@@ -25,11 +25,11 @@ ONE = Template(name="one", version="1", stages=(Stage("only"),))
 #: over every shard, as fast as one client can make them.
 PRODUCER = textwrap.dedent("""
     import sys
-    from redis import Redis
     from owl.board import Board
+    from owl.connect import connect
     from owl.template import Stage, Template
     url, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    board = Board(Redis.from_url(url, decode_responses=True), name, shards=4)
+    board = Board(connect(url), name, shards=4)
     one = Template(name="one", version="1", stages=(Stage("only"),))
     for start in range(0, n, 20):
         board.register_many(one, [(f"b{i:05d}", "") for i in range(start, start + 20)])

@@ -79,10 +79,10 @@ class Claimer:
         b = self.board
         fields = [f"{n}|{template}|{st}|{state}" for n in names for st in stages
                   for state in ("ready", "retry")]
-        pipe = b.redis.pipeline(transaction=False)
+        pipe = b.scripts.batch()
         self._queue_charges(pipe)
         for s in range(b.shards):
-            pipe.hmget(b.keys.campaign_counts(s), fields)
+            pipe.command("HMGET", b.keys.campaign_counts(s), *fields)
         replies = b.scripts.execute(pipe, b.redis)[-b.shards:]
         work: dict[int, set[tuple[str, str]]] = {}
         busy: set[str] = set()
@@ -137,7 +137,7 @@ class Claimer:
             return groups, {}
         b = self.board
         k = b.keys
-        pipe = b.redis.pipeline(transaction=False)
+        pipe = b.scripts.batch()
         rids = {}
         for i in limited:
             rid = f"r{uuid.uuid4().hex[:12]}"
@@ -156,7 +156,7 @@ class Claimer:
     def _settle(self, reservation: dict[int, tuple[str, int]], groups: Sequence[Group],
                 ranked: Sequence[policy.Ranked], claims: Sequence[Claim], lease: float) -> None:
         b = self.board
-        pipe = b.redis.pipeline(transaction=False)
+        pipe = b.scripts.batch()
         for i, (rid, held) in reservation.items():
             g = groups[i]
             mine = [f"{c.dataset}|{c.stage}|{c.token}" for c in claims

@@ -94,6 +94,19 @@ local function move(c, stage, from, to, why, token, attempt)
   remember(c, stage, from, to, why, token, attempt)
 end
 
+-- Wake the agents serving c.tpl (a hint; they rescan anyway). CHANNEL is a prefix the
+-- template name is appended to; a prefix inside the shard's hash slot ('{sN}') names a shard
+-- channel (SPUBLISH: only the node owning the slot delivers it, Redis 7), any other a plain
+-- channel (PUBLISH). An empty prefix publishes nothing.
+local function wake(c, channel)
+  if channel == '' then return end
+  if string.find(channel, '{', 1, true) then
+    redis.call('SPUBLISH', channel .. c.tpl, '1')
+  else
+    redis.call('PUBLISH', channel .. c.tpl, '1')
+  end
+end
+
 local function ready_key(c, stage)
   return c.prefix .. 'ready:' .. c.cp .. ':' .. c.tpl .. ':' .. stage
 end

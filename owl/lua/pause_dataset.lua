@@ -3,7 +3,7 @@
 -- running items finish. Resuming puts its ready items back in the queues.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] dataset hash
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] 'pause' | 'resume'  ARGV[4] reason
--- ARGV[5] who  ARGV[6] stream cap  ARGV[7] notify channel
+-- ARGV[5] who  ARGV[6] stream cap  ARGV[7] wake channel prefix
 -- Returns {1, ready items taken off or put back} or {0, 'missing' | 'paused' | 'not paused'}.
 local prefix, ds, op = ARGV[1], ARGV[2], ARGV[3]
 local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[6], ARGV[5], now_ms())
@@ -28,5 +28,5 @@ for i = 1, #raw, 2 do
     n = n + 1
   end
 end
-if op == 'resume' and n > 0 then redis.call('PUBLISH', ARGV[7], c.tpl) end
+if op == 'resume' and n > 0 then wake(c, ARGV[7]) end
 return {1, n}

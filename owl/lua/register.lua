@@ -2,7 +2,8 @@
 -- KEYS[1] dataset hash   KEYS[2] counts   KEYS[3] events   KEYS[4] datasets zset
 -- ARGV[1] shard prefix   ARGV[2] dataset  ARGV[3] template  ARGV[4] version
 -- ARGV[5] input path     ARGV[6] graph JSON {"order":[stage...], "stages":{stage:{a,n,p,m,b,f,x,j,nr}}}
--- ARGV[7] graph digest   ARGV[8] who      ARGV[9] stream cap  ARGV[10] notify channel
+-- ARGV[7] graph digest   ARGV[8] who      ARGV[9] stream cap
+-- ARGV[10] wake channel prefix
 -- Returns {1, nready} when registered; {0, template, version} when the dataset already
 -- exists (a no-op); {-1, 'template-conflict'} when this template version was registered
 -- before with a different stage graph.
@@ -37,5 +38,5 @@ for _, name in ipairs(graph.order) do
     move(c, name, '', 'waiting', 'registered')
   end
 end
-if nready > 0 then redis.call('PUBLISH', ARGV[10], tpl) end
+if nready > 0 then wake(c, ARGV[10]) end
 return {1, nready}

@@ -4,7 +4,7 @@
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] dataset hash  KEYS[4] held  KEYS[5] dead
 -- KEYS[6] leases
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] who  ARGV[5] stream cap
--- ARGV[6] notify channel  ARGV[7] lease (ms) for a resumed running item
+-- ARGV[6] wake channel prefix  ARGV[7] lease (ms) for a resumed running item
 -- Returns {1, new state} or {0, current state} when the item is not held.
 local prefix, ds, stage = ARGV[1], ARGV[2], ARGV[3]
 local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[5], ARGV[4], now_ms())
@@ -31,5 +31,5 @@ if not preds_done(c, info) then
   return {1, 'waiting'}
 end
 make_ready(c, stage, 'held', info, 'released')
-redis.call('PUBLISH', ARGV[6], c.tpl)
+wake(c, ARGV[6])
 return {1, 'ready'}

@@ -4,7 +4,7 @@
 -- is recorded ('rr') and started by the script that takes its last running item out.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] dataset hash
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] spec JSON {from, cp, v, ov, reset, drop, why}
--- ARGV[4] who  ARGV[5] stream cap  ARGV[6] notify channel
+-- ARGV[4] who  ARGV[5] stream cap  ARGV[6] wake channel prefix
 -- ARGV[7] graph JSON of the target version ('' when it is the dataset's own)  ARGV[8] digest
 -- Returns {1, items made ready} started; {2, 'pending'} recorded until running items finish;
 -- {0, 'missing'}; {-1, 'template-conflict'}; {-2, current version} when the dataset is no
@@ -32,5 +32,5 @@ if dataset_busy(redis.call('HGETALL', KEYS[3])) then
   return {2, 'pending'}
 end
 local n = apply_rerun(c, spec)
-if n > 0 then redis.call('PUBLISH', ARGV[6], c.tpl) end
+if n > 0 then wake(c, ARGV[6]) end
 return {1, n}

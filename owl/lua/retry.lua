@@ -2,7 +2,7 @@
 -- failure records are kept), or cuts short the backoff of an item waiting to retry.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] dataset hash  KEYS[4] delayed  KEYS[5] dead
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] who  ARGV[5] stream cap
--- ARGV[6] notify channel
+-- ARGV[6] wake channel prefix
 -- Returns {1, previous state} or {0, current state} when the item is neither dead nor retry.
 local prefix, ds, stage = ARGV[1], ARGV[2], ARGV[3]
 local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[5], ARGV[4], now_ms())
@@ -17,5 +17,5 @@ else
   return {0, s or 'missing'}
 end
 make_ready(c, stage, s, stage_info(c, stage), 'retried by operator')
-redis.call('PUBLISH', ARGV[6], c.tpl)
+wake(c, ARGV[6])
 return {1, s}
