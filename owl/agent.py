@@ -197,9 +197,16 @@ class Agent:
             self.grace = 0.0
         self._stopping = True
 
+    def hangup(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """SIGHUP (the controlling terminal went away): stop as on SIGTERM, saying so. Run
+        an agent that must outlive its shell under nohup, systemd or a batch system."""
+        self._log.warning("agent.hangup", detail="terminal closed; stopping, items given back")
+        self.request_stop()
+
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.hangup)
 
     def run(self) -> int:
         """Serve until stopped (or, in burst mode, until there is nothing left). Returns 0.
@@ -375,7 +382,7 @@ class Agent:
                 final = memory is None
             res = self.board.fail(claim, failure, o.error, o.traceback,
                                   stage.retry.delay(claim.attempt), self.id,
-                                  memory_mb=memory, final=final)
+                                  memory_mb=memory, final=final, log_tail=o.log_tail)
             del self.running[(o.dataset, o.stage, o.token)]
             if not res.ok:
                 self._fenced(claim, res.state)

@@ -299,17 +299,18 @@ class Board:
 
     def fail(self, claim: Claim, failure: FailureClass, message: str, traceback: str,
              delay: float, who: str, *, memory_mb: int | None = None,
-             final: bool = False) -> Result:
+             final: bool = False, log_tail: str = "") -> Result:
         """Fenced report of a failed attempt: retry after ``delay`` seconds, or dead.
 
         ``memory_mb`` records an escalated memory request for the next attempt; ``final``
-        makes the item dead at once (no attempt could succeed).
+        makes the item dead at once (no attempt could succeed). ``log_tail`` (the end of
+        what the task printed) is kept in the failure record.
         """
         s = self.shard(claim.dataset)
         record = json.dumps({"attempt": claim.attempt, "class": str(failure),
                              "message": message, "traceback": traceback,
                              "token": claim.token, "who": who,
-                             "t": int(time.time() * 1000)})
+                             "t": int(time.time() * 1000), "log_tail": log_tail})
         if claim.limits:
             self._permits(self.redis, [f"{claim.dataset}|{claim.stage}|{claim.token}"])
         res = self.scripts["fail"](

@@ -4,7 +4,8 @@ Each worker is a separate Python interpreter (spawned, not forked, so it inherit
 connections or threads) that runs one task at a time and is reused for the next. A task
 never runs in the agent's interpreter, so a GIL-holding numba loop cannot starve the agent's
 lease renewals. A worker that overruns its task's timeout, crashes, or whose item was fenced
-is killed and replaced.
+is killed and replaced, together with everything its task started: each worker leads its
+own process group and dies with its agent (`owl.proc`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import multiprocessing
 import os
 import signal
 import time
-import traceback
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -23,28 +23,39 @@ from typing import Any
 
 from owl.executor import Adopted, Job
 from owl.model import FailureClass, Outcome, TaskSpec
+from owl.proc import signal_group
 
 
-def _worker_main(conn: Connection, log_json: bool) -> None:
-    """Worker loop: receive a task spec (JSON), run it, send the result (JSON)."""
+def _worker_main(conn: Connection, log_json: bool, parent: int) -> None:
+    """Worker loop: receive a task spec (JSON), run it, send the result (JSON).
+
+    The worker leads its own session, so the agent's signals reach everything the task
+    started (`owl.proc`); what a finished task leaves running is killed before the next.
+    """
     from owl.logs import configure
+    from owl.proc import become_group_leader, check_parent, kill_own_group, kill_strays
     from owl.task import run_task
+    from owl.tasklog import failure
 
+    become_group_leader(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides when work stops
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     configure(json_lines=log_json)
     while True:
         try:
             raw = conn.recv_bytes()
         except (EOFError, OSError):
+            kill_own_group()  # the agent closed the pipe: nothing of ours may outlive it
             return
+        check_parent(parent)
         spec = TaskSpec.from_json(json.loads(raw))
         start = time.perf_counter()
         result: dict[str, Any]
         try:
             result = {"ok": True, "outputs": run_task(spec)}
         except BaseException as exc:  # the task's failure is reported, not fatal
-            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                      "traceback": traceback.format_exc()}
+            result = failure(exc, spec.output_dir)
+        kill_strays()
         result["seconds"] = time.perf_counter() - start
         conn.send_bytes(json.dumps(result).encode())
 
@@ -81,20 +92,27 @@ class LocalExecutor:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, self._log_json),
+        proc = self._ctx.Process(target=_worker_main,
+                                 args=(child, self._log_json, os.getpid()),
                                  name="owl-worker", daemon=True)
         proc.start()
         child.close()
         return _Worker(proc, parent)
 
     def _replace(self, worker: _Worker) -> None:
-        if worker.process.is_alive():
-            worker.process.kill()
-        worker.process.join(5)
+        self._kill(worker)
         worker.conn.close()
         fresh = self._spawn()
         worker.process, worker.conn, worker.job, worker.started, worker.paused_at = (
             fresh.process, fresh.conn, None, 0.0, None)
+
+    @staticmethod
+    def _kill(worker: _Worker) -> None:
+        """Kill the worker and everything its task started (its process group, which
+        outlives a worker that crashed while its task's children run on)."""
+        if worker.process.pid is not None:
+            signal_group(worker.process.pid, signal.SIGKILL)
+        worker.process.join(5)
 
     # -- Executor protocol -----------------------------------------------------------------
 
@@ -109,9 +127,14 @@ class LocalExecutor:
         if len(jobs) > len(idle):
             raise RuntimeError(f"{len(jobs)} jobs submitted but only {len(idle)} workers free")
         for worker, job in zip(idle, jobs, strict=False):
+            raw = json.dumps(job.spec.to_json()).encode()
+            try:
+                worker.conn.send_bytes(raw)
+            except OSError:  # an idle worker died (killed from outside): use a fresh one
+                self._replace(worker)
+                worker.conn.send_bytes(raw)
             worker.job = job
             worker.started = time.monotonic()
-            worker.conn.send_bytes(json.dumps(job.spec.to_json()).encode())
 
     def waitables(self) -> list[Any]:
         """What the agent may wait on: result pipes and process sentinels of busy workers."""
@@ -157,6 +180,7 @@ class LocalExecutor:
             dataset=spec.dataset, stage=spec.stage, token=spec.token,
             ok=bool(result["ok"]), outputs=result.get("outputs") or {},
             error=result.get("error", ""), traceback=result.get("traceback", ""),
+            log_tail=result.get("log_tail", ""),
             failure=None if result["ok"] else FailureClass.ERROR,
             seconds=float(result["seconds"])))
 
@@ -195,8 +219,6 @@ class LocalExecutor:
     def cancel(self, dataset: str, stage: str, token: int) -> None:
         worker = self._find(dataset, stage, token)
         if worker is not None:
-            if worker.paused_at is not None:
-                worker.process.kill()
             self._replace(worker)
 
     def adopt(self, board: str, agent_id: str,
@@ -209,24 +231,28 @@ class LocalExecutor:
         return False
 
     def pause(self, dataset: str, stage: str, token: int) -> None:
-        """Stop the task's process (SIGSTOP); its timeout does not run while paused."""
+        """Stop the task and what it started (SIGSTOP to its process group); its timeout
+        does not run while paused."""
         worker = self._find(dataset, stage, token)
         if worker is not None and worker.paused_at is None and worker.process.pid:
-            os.kill(worker.process.pid, signal.SIGSTOP)
+            signal_group(worker.process.pid, signal.SIGSTOP)
             worker.paused_at = time.monotonic()
 
     def resume(self, dataset: str, stage: str, token: int) -> None:
         worker = self._find(dataset, stage, token)
         if worker is not None and worker.paused_at is not None and worker.process.pid:
-            os.kill(worker.process.pid, signal.SIGCONT)
+            signal_group(worker.process.pid, signal.SIGCONT)
             worker.started += time.monotonic() - worker.paused_at
             worker.paused_at = None
 
     def close(self) -> None:
+        """Stop every worker: idle ones exit when their pipe closes, busy ones (and what
+        their tasks started) are killed."""
         for worker in self._workers:
             worker.conn.close()
+            if worker.job is not None:
+                self._kill(worker)
         for worker in self._workers:
             worker.process.join(2)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(2)
+            if worker.process.exitcode is None:
+                self._kill(worker)

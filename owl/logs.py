@@ -6,9 +6,10 @@ attempt=).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -23,6 +24,24 @@ def _redacted(renderer: structlog.typing.Processor) -> structlog.typing.Processo
         return redact(out) if isinstance(out, str) else out
 
     return render
+
+
+class _Stderr:
+    """stderr that drops what it cannot write: an agent whose terminal went away (SIGHUP,
+    a closed pipe) must still finish its shutdown, not die of EIO/EPIPE in a log call."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
 
 def configure(*, json_lines: bool = False, level: str = "info") -> None:
@@ -42,6 +61,6 @@ def configure(*, json_lines: bool = False, level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr(sys.stderr)),  # type: ignore[arg-type]  # write/flush is all PrintLogger uses
         cache_logger_on_first_use=True,
     )

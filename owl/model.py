@@ -136,3 +136,4 @@ class Outcome:
     traceback: str = ""
     failure: FailureClass | None = None
     seconds: float = 0.0
+    log_tail: str = ""  # the end of what the task printed (kept with a failure)

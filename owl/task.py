@@ -19,14 +19,15 @@ from typing import Any
 
 from owl.errors import TaskError
 from owl.model import TaskSpec
+from owl.tasklog import captured, checked_outputs, start_attempt, tail
 
 
 @dataclass(frozen=True)
 class TaskContext:
     """What a task function receives.
 
-    ``output_dir`` is specific to this attempt's fencing token and is created the first time
-    a task asks for it (a task that writes no files costs no directory).
+    ``output_dir`` is specific to this attempt's fencing token; it holds the attempt's log
+    files in ``.owl/`` (what the task prints goes there), next to what the task writes.
     """
 
     dataset: str
@@ -112,24 +113,15 @@ class _Strict(dict[str, str]):
 
 
 def run_task(spec: TaskSpec) -> dict[str, Any]:
-    """Run one task in the current process and return its outputs (JSON-able).
+    """Run one task in the current process and return its outputs (JSON-able, capped).
 
-    Raises whatever the task raises; the caller (a worker process) reports it.
+    The attempt's standard output and error stream to ``OUTPUT_DIR/.owl/`` (see
+    `owl.tasklog`). Raises whatever the task raises; the caller (a worker process) reports it.
     """
     out_dir = Path(spec.output_dir)
+    logs = start_attempt(out_dir, spec.attempt)
     if spec.argv is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        argv = expand_argv(spec)
-        env = dict(os.environ, OWL_DATASET=spec.dataset, OWL_STAGE=spec.stage,
-                   OWL_OUTPUT_DIR=spec.output_dir, OWL_TOKEN=str(spec.token))
-        proc = subprocess.run(argv, cwd=out_dir, env=env, capture_output=True, text=True,
-                              check=False)
-        if proc.returncode != 0:
-            raise TaskError(
-                f"command {argv[0]!r} exited with status {proc.returncode}: "
-                f"{proc.stderr.strip()[-2000:]}"
-            )
-        return {"files": sorted(p.name for p in out_dir.iterdir() if p.is_file())}
+        return _run_argv(spec, out_dir, logs)
     if spec.task is None:
         raise TaskError(f"stage {spec.stage!r} has neither a task nor an argv")
     func = load_function(spec.task)
@@ -147,10 +139,26 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         refs=spec.refs,
         log=log,
     )
-    result = func(ctx)
-    outputs = dict(result) if result is not None else {}
-    try:
-        json.dumps(outputs)
-    except (TypeError, ValueError) as exc:
-        raise TaskError(f"task {spec.task!r} returned outputs that are not JSON: {exc}") from exc
-    return outputs
+    with captured(logs):
+        result = func(ctx)
+    return checked_outputs(result, spec.task)
+
+
+def _run_argv(spec: TaskSpec, out_dir: Path, logs: Path) -> dict[str, Any]:
+    argv = expand_argv(spec)
+    env = dict(os.environ, OWL_DATASET=spec.dataset, OWL_STAGE=spec.stage,
+               OWL_OUTPUT_DIR=spec.output_dir, OWL_TOKEN=str(spec.token))
+    # Straight to files: a command printing gigabytes costs disk, never the worker's memory.
+    with (logs / "stdout.log").open("ab") as out, (logs / "stderr.log").open("ab") as err:
+        try:
+            code = subprocess.run(argv, cwd=out_dir, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=err, check=False).returncode
+        except OSError as exc:
+            raise TaskError(f"command {argv[0]!r} cannot be run: {exc.strerror or exc}") from exc
+    if code != 0:
+        said = tail(logs / "stderr.log", 2000).strip()
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        raise TaskError(f"command {argv[0]!r} {how}"
+                        + (f": {said}" if said else "")
+                        + f" (output of this attempt: {logs})")
+    return {"files": sorted(p.name for p in out_dir.iterdir() if p.is_file())}

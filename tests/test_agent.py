@@ -219,3 +219,49 @@ def test_hold_pauses_the_task_and_release_resumes_it(agents: Agents, board: Boar
     final = item(board, "ds1", "work")
     assert (final.token, final.attempts) == (token, 1)
     assert "item.paused" in agents.log("a") and "item.resumed" in agents.log("a")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return _proc_state(pid) == "Z"
+    except OSError:
+        return True
+
+
+def test_workers_and_their_children_die_with_a_sigkilled_agent(agents: Agents,
+                                                               board: Board) -> None:
+    t = write_template(agents.env, "orphan", f"""  work:
+    task: owl_testtasks:spawn_child
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    a = agents.start("a", "-t", "orphan", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "work").state == "running", what="claim")
+    out = token_dir(agents, "orphan", "ds1", "work", item(board, "ds1", "work").token)
+    wait_for(lambda: (out / "child.pid").exists() and (out / "worker.pid").exists(),
+             what="the task's child")
+    worker, child = int((out / "worker.pid").read_text()), int((out / "child.pid").read_text())
+    os.kill(a.pid, signal.SIGKILL)  # the agent alone, not its group
+    wait_for(lambda: _gone(worker) and _gone(child), timeout=10,
+             what="the worker and the task's child to die with their agent")
+
+
+def test_sighup_stops_the_agent_gracefully(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "hup", f"""  work:
+    task: owl_testtasks:sleepy
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    proc = subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "hup", "-c", "1",
+                             "--grace", "0.5"], env=agents.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    agents.procs.append(proc)
+    assert proc.stdout is not None
+    wait_for(lambda: [i["dataset"] for a in queries.agents(board) for i in a["items"]] == ["ds1"],
+             what="the agent's record to show its item")
+    proc.stdout.close()  # the terminal is gone: every later log line fails to write
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(30) == 0
+    back = item(board, "ds1", "work")
+    assert (back.state, back.attempts) == ("ready", 0)
+    assert queries.agents(board) == []

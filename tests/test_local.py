@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from owl.executor import Job, Resources
 from owl.local import LocalExecutor
 from owl.model import FailureClass, Outcome, TaskSpec
+from owl.tasklog import MAX_ERROR_CHARS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,3 +88,158 @@ def test_argv_task_runs_without_shell(executor: LocalExecutor, tmp_path: Path) -
     [out] = collect(executor, 1)
     assert out.ok and out.outputs == {"files": ["made.txt"]}
     assert (tmp_path / "out1" / "made.txt").read_text() == "ds1;echo no-shell"
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def proc_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
+def wait_state(pid: int, state: str, timeout: float = 5.0) -> bool:
+    """Signals arrive asynchronously: wait for the process to show `state`."""
+    end = time.monotonic() + timeout
+    while proc_state(pid) != state and time.monotonic() < end:
+        time.sleep(0.02)
+    return proc_state(pid) == state
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def wait_file(path: Path, timeout: float = 20.0) -> int:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+SLEEP_ARGV = ("sh", "-c", "echo $$ > sleep.pid; exec sleep 3600")
+
+
+def test_timeout_kills_the_whole_argv_command(executor: LocalExecutor, tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "", 1, timeout=1.0, argv=SLEEP_ARGV)])
+    pid = wait_file(tmp_path / "out1" / "sleep.pid")
+    [out] = collect(executor, 1, timeout=15)
+    assert out.failure is FailureClass.TIMEOUT
+    assert wait_gone(pid), "the argv command outlived its timeout"
+
+
+def test_timeout_kills_what_a_python_task_started(executor: LocalExecutor,
+                                                  tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "owl_testtasks:spawn_child", 1, timeout=1.0)])
+    child = wait_file(tmp_path / "out1" / "child.pid")
+    [out] = collect(executor, 1, timeout=15)
+    assert out.failure is FailureClass.TIMEOUT
+    assert wait_gone(child), "the task's Popen child outlived the timeout"
+
+
+def test_a_finished_task_leaves_nothing_running(executor: LocalExecutor,
+                                                tmp_path: Path) -> None:
+    spec = job(tmp_path, "owl_testtasks:spawn_child", 1)
+    spec = Job(spec=replace(spec.spec, params={"wait": False}), resources=spec.resources)
+    executor.submit([spec])
+    [out] = collect(executor, 1)
+    assert out.ok
+    assert wait_gone(int(out.outputs["child"])), "a finished task's child was left running"
+
+
+def test_pause_stops_the_argv_command_and_resume_continues_it(executor: LocalExecutor,
+                                                               tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "", 1, argv=SLEEP_ARGV)])
+    pid = wait_file(tmp_path / "out1" / "sleep.pid")
+    executor.pause("ds1", "s", 1)
+    assert wait_state(pid, "T")
+    executor.resume("ds1", "s", 1)
+    assert wait_state(pid, "S")
+    executor.cancel("ds1", "s", 1)
+    assert wait_gone(pid)
+
+
+def test_close_kills_running_tasks_and_their_children(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).with_name("helpers")))
+    ex = LocalExecutor(1)
+    ex.submit([job(tmp_path, "owl_testtasks:spawn_child", 1)])
+    child = wait_file(tmp_path / "out1" / "child.pid")
+    ex.close()
+    assert wait_gone(child)
+
+
+def test_an_idle_worker_killed_from_outside_is_replaced(executor: LocalExecutor,
+                                                        tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "owl_testtasks:record", 1),
+                     job(tmp_path, "owl_testtasks:record", 2)])
+    pids = {o.outputs["pid"] for o in collect(executor, 2)}
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for pid in pids:
+        assert wait_gone(pid)
+    executor.submit([job(tmp_path, "owl_testtasks:record", 3),
+                     job(tmp_path, "owl_testtasks:record", 4)])
+    got = collect(executor, 2)
+    assert [o.ok for o in got] == [True, True] and not pids & {o.outputs["pid"] for o in got}
+
+
+@pytest.mark.parametrize(("task", "says"), [
+    ("owl_testtasks:returns_int", "returned a int, not a mapping of outputs"),
+    ("owl_testtasks:returns_nan", "non-finite number at outputs['stats']['mean']"),
+    ("owl_testtasks:big_outputs", "the limit is 65536: write large results to files"),
+])
+def test_bad_results_are_clear_errors(executor: LocalExecutor, tmp_path: Path, task: str,
+                                      says: str) -> None:
+    executor.submit([job(tmp_path, task, 1)])
+    [out] = collect(executor, 1)
+    assert not out.ok and out.failure is FailureClass.ERROR
+    assert says in out.error
+
+
+def test_a_huge_error_message_is_cut_and_kept_in_a_file(executor: LocalExecutor,
+                                                        tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "owl_testtasks:big_error", 1)])
+    [out] = collect(executor, 1)
+    assert len(out.error) < MAX_ERROR_CHARS + 300
+    full = tmp_path / "out1" / ".owl" / "error.txt"
+    assert f"the full text is in {full}" in out.error
+    assert "y" * 100_000 in full.read_text()
+    assert len(out.traceback) < 40_000
+
+
+def test_task_output_streams_to_per_attempt_log_files(executor: LocalExecutor,
+                                                      tmp_path: Path) -> None:
+    spec = job(tmp_path, "owl_testtasks:chatty", 1)
+    executor.submit([Job(spec=replace(spec.spec, params={"fail": True}),
+                         resources=spec.resources)])
+    [out] = collect(executor, 1)
+    logs = tmp_path / "out1" / ".owl"
+    assert (logs / "attempt").read_text().strip() == "1"
+    assert (logs / "stdout.log").read_text() == "hello from stdout\nchild says hi\n"
+    assert "trouble on stderr" in (logs / "stderr.log").read_text()
+    assert not out.ok and "trouble on stderr" in out.log_tail
+
+
+def test_an_argv_task_printing_300_mb_is_not_held_in_memory(executor: LocalExecutor,
+                                                            tmp_path: Path) -> None:
+    argv = ("python3", "-c", "import sys\nfor _ in range(300): sys.stdout.write('x' * 2**20)")
+    executor.submit([job(tmp_path, "", 1, argv=argv)])
+    [out] = collect(executor, 1, timeout=60)
+    assert out.ok, out.error
+    assert (tmp_path / "out1" / ".owl" / "stdout.log").stat().st_size == 300 * 2**20
+    # the workers' peak resident memory (VmHWM, KiB) stayed far below the 300 MB printed
+    for worker in executor._workers:
+        status = Path(f"/proc/{worker.process.pid}/status").read_text()
+        peak = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM")).split()[1])
+        assert peak < 150 * 1024

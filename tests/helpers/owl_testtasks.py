@@ -40,3 +40,44 @@ def short(ctx: TaskContext) -> Mapping[str, Any]:
     """A task that takes a little time, so a run lasts long enough to break things in."""
     time.sleep(float(ctx.params.get("sleep", 0.05)))
     return {"token": ctx.token}
+
+
+def spawn_child(ctx: TaskContext) -> Mapping[str, Any]:
+    """Starts a long child process, names its pid, then waits (or returns at once)."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "3600"])
+    (ctx.output_dir / "child.pid").write_text(str(child.pid))
+    (ctx.output_dir / "worker.pid").write_text(str(os.getpid()))
+    if ctx.params.get("wait", True):
+        time.sleep(3600)
+    return {"child": child.pid}
+
+
+def returns_int(ctx: TaskContext) -> int:
+    return 42
+
+
+def returns_nan(ctx: TaskContext) -> Mapping[str, Any]:
+    return {"stats": {"mean": float("nan")}}
+
+
+def big_outputs(ctx: TaskContext) -> Mapping[str, Any]:
+    return {"blob": "x" * 100_000}
+
+
+def big_error(ctx: TaskContext) -> None:
+    raise RuntimeError("y" * 100_000)
+
+
+def chatty(ctx: TaskContext) -> Mapping[str, Any]:
+    """Prints to stdout and stderr (and from a child process), then fails or not."""
+    import subprocess
+    import sys
+
+    print("hello from stdout", flush=True)
+    print("trouble on stderr", file=sys.stderr, flush=True)
+    subprocess.run(["sh", "-c", "echo child says hi"], check=True)
+    if ctx.params.get("fail"):
+        raise RuntimeError("chatty failed")
+    return {"ok": True}
