@@ -44,16 +44,19 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "status": ("owl.cli.ops", "status",
                "Counts of items per template, stage and state (or the OPUS-style grid)."),
     "template": ("owl.cli.boardcmd", "template", "Pipeline template files."),
+    "watch": ("owl.cli.watchcmd", "watch",
+              "A live terminal board: counts, grid, agents, events, dead items; act on them."),
 }
 
 #: Commands that never log: they skip the logging set-up (importing structlog is a third of
 #: ``owl status``'s time). tests/test_cli_output.py checks they import no structlog at all,
 #: so nothing can log unconfigured.
 QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "release", "skip",
-                   "board", "template"})
+                   "board", "template", "watch"})
 
 #: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
-MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd")
+MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
+           "owl.cli.watchcmd")
 
 
 class OwlGroup(click.Group):
