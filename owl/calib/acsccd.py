@@ -127,16 +127,17 @@ def _blevcorr(imset: Imset, o: Overscan | None, lay: AmpLayout, ccd: CCDParams,
         level = K.fit_bias_level(rows, begy, ccd.amp(amp).readnoise, default[amp])
         dslope, dzero = 0.0, float(sections[0].sum()) / 2.0
         if o.vy[1] > 0 and o.vx[1] > o.vx[0]:
-            # The virtual overscan is fitted under this amp's own columns only: across the
-            # amp boundary the level steps, which a line through both would turn into a slope.
-            vx0, vx1 = max(o.vx[0], begx), min(o.vx[1], endx - 1)
-            if vx1 > vx0:
-                cols = K.virtual_overscan_columns(sci, dq, vx0, vx1, o.vy[0], o.vy[1], sdqflags)
-                dslope = K.drift_slope(cols, vx0)
+            # hstcal's BlevDrift: one line through the medians of the whole VX range, the
+            # same for every amp of the chip (a realistic OSCNTAB keeps VX under one amp,
+            # so the line does not straddle the amp-to-amp bias step).
+            cols = K.virtual_overscan_columns(sci, dq, o.vx[0], o.vx[1], o.vy[0], o.vy[1],
+                                              sdqflags)
+            dslope = K.drift_slope(cols, o.vx[0])
         level = K.BiasLevel(level.intercept, level.slope, level.mid_row, dslope, dzero,
                             level.nrejected, level.from_overscan)
         K.subtract_bias_level(sci, begy, endy, begx, endx, level)
-        mean = level.at_row((begy + endy - 1) / 2.0) + dslope * ((begx + endx) / 2.0 - dzero)
+        # MEANBLEV as doBlev: the fitted level at the middle row plus DriftMean(sizex).
+        mean = level.at_row((begy + endy - 1) / 2.0) + dslope * ((endx - begx) / 2.0 - dzero)
         levels.append(mean)
         report(f"  chip {imset.chip} amp {amp}: bias level {mean:.6g} e "
                f"({'overscan fit' if level.from_overscan else 'CCDTAB default'}, "
@@ -166,17 +167,43 @@ def dqicorr(frame: Frame, source: str, report: Report) -> str:
     return str(frame.primary["BPIXTAB"])
 
 
-def darktime(primary: fits.Header, source: str) -> float:
-    """DARKTIME: the header's value when present (hstcal's base since 2021), else hstcal's
-    older rule EXPTIME + FLASHDUR, + 3 s of idle time for post-SM4 WFC science frames."""
+#: hstcal's ``CYCLE24`` (MJD): supported subarrays get the DARKTIME overhead from here on.
+CYCLE24MJD = 57662.0
+#: Subarray apertures whose DARKTIME hstcal adjusts (``computeDarktime``).
+DARK_SUBARRAYS = frozenset((
+    "WFC1A-2K", "WFC1B-2K", "WFC2C-2K", "WFC2D-2K", "WFC1A-1K", "WFC1B-1K", "WFC2C-1K",
+    "WFC2D-1K", "WFC1A-512", "WFC1B-512", "WFC2C-512", "WFC2D-512", "WFC1-IRAMPQ",
+    "WFC1-MRAMPQ", "WFC2-ORAMPQ", "WFC1-POL0UV", "WFC1-POL0V", "WFC1-POL60UV", "WFC1-POL60V",
+    "WFC1-POL120UV", "WFC1-POL120V", "WFC1-SMFL"))
+
+
+def darktime(primary: fits.Header, source: str, ccd: CCDParams | None = None) -> float:
+    """DARKTIME as hstcal's ``computeDarktime``: the header's value plus the CCDTAB overhead.
+
+    The overhead is OVRHUFLS, or OVRHFLS for a post-flashed exposure (FLASHDUR > 0 and
+    FLASHSTA = SUCCESSFUL); it applies to full frames from SM4 (EXPSTART >= 54962) and to the
+    supported subarray apertures from Cycle 24 (57662). The sum is in float32, as hstcal's.
+    Without a DARKTIME keyword the base is EXPTIME + FLASHDUR (hstcal before 2021).
+    """
     if "DARKTIME" in primary:
-        return header_float(primary, "DARKTIME", source=source)
-    exptime = header_float(primary, "EXPTIME", source=source)
-    value = exptime + header_float(primary, "FLASHDUR", 0.0, source)
-    if (str(primary.get("DETECTOR", "")).strip().upper() == "WFC" and exptime > 0
-            and header_float(primary, "EXPSTART", 0.0, source) > SM4MJD):
-        value += 3.0
-    return value
+        base = header_float(primary, "DARKTIME", source=source)
+    else:
+        base = (header_float(primary, "EXPTIME", source=source)
+                + header_float(primary, "FLASHDUR", 0.0, source))
+    if ccd is None:
+        return float(np.float32(base))
+    flashed = (header_float(primary, "FLASHDUR", 0.0, source) > 0
+               and str(primary.get("FLASHSTA", "")).strip().upper() == "SUCCESSFUL")
+    offset = ccd.overhead_flashed if flashed else ccd.overhead_unflashed
+    expstart = header_float(primary, "EXPSTART", 0.0, source)
+    if bool(primary.get("SUBARRAY", False)):
+        aperture = str(primary.get("APERTURE", "")).strip().upper()
+        adjust = expstart >= CYCLE24MJD and aperture in DARK_SUBARRAYS
+    else:
+        adjust = expstart >= SM4MJD
+    if not adjust:
+        return float(np.float32(base))
+    return float(np.float32(base) + np.float32(offset))
 
 
 def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
@@ -232,12 +259,13 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
             mean, _ = _blevcorr(imset, o, lays[imset.chip], ccd[imset.chip], sdq, report)
             imset.sci_header["MEANBLEV"] = (mean, "mean of bias levels subtracted in electrons")
         complete(ph, "BLEVCORR", f"OSCNTAB={ph['OSCNTAB']}")
-    ph["DARKTIME"] = (darktime(ph, source), "dark time (s)")
+    # hstcal takes the overhead from the first imset's CCDTAB row.
+    ph["DARKTIME"] = (darktime(ph, source, ccd[frame.imsets[0].chip]), "dark time (s)")
     satu = _satufile(ph, source) if bias is not None and overscans else None
     for imset in frame.imsets:
         lay, p = lays[imset.chip], ccd[imset.chip]
         if satu is not None:
-            _flag_full_well(imset, satu)
+            _flag_full_well(imset, satu, overscans.get(imset.chip))
         elif bias is not None and overscans:
             K.flag_saturation(imset.sci, imset.dq, lay.quad({a: p.saturate for a in lay.amps}),
                               lay.ampx, lay.ampy)
@@ -261,9 +289,26 @@ def _satufile(primary: fits.Header, source: str) -> Frame | None:
     return load_ref_imsets(ref_file(primary, "SATUFILE", source))
 
 
-def _flag_full_well(imset: Imset, satu: Frame) -> None:
-    """Flag pixels above the SATUFILE full well; the map is placed by the LTV offsets."""
+def _flag_full_well(imset: Imset, satu: Frame, o: Overscan | None) -> None:
+    """Flag pixels above the SATUFILE full well (hstcal's ``doFullWellSat``).
+
+    A SATUFILE of the science array's own (raw) geometry is compared pixel by pixel over
+    the image area only (the overscan is left alone, as hstcal does); a smaller one (e.g. a
+    trimmed map, which hstcal cannot use) is placed by the difference of the LTV offsets.
+    """
     ref = satu.imset(imset.chip)
+    if ref.sci.shape == imset.sci.shape:
+        ny, nx = imset.sci.shape
+        tx, ty = (o.trimx, o.trimy) if o is not None else ((0, 0), (0, 0))
+        x0 = abs(round(float(imset.sci_header.get("LTV1", 0))))
+        y0 = abs(round(float(imset.sci_header.get("LTV2", 0))))
+        x1, y1 = min(nx, x0 + nx - tx[0] - tx[1]), min(ny, y0 + ny - ty[0] - ty[1])
+        box = (slice(y0, y1), slice(x0, x1))
+        dq = np.ascontiguousarray(imset.dq[box])
+        K.flag_above(np.ascontiguousarray(imset.sci[box]), dq,
+                     np.ascontiguousarray(ref.sci[box], dtype=np.float32), 0, 0)
+        imset.dq[box] = dq
+        return
     x0 = round(float(imset.sci_header.get("LTV1", 0)) - float(ref.sci_header.get("LTV1", 0)))
     y0 = round(float(imset.sci_header.get("LTV2", 0)) - float(ref.sci_header.get("LTV2", 0)))
     try:

@@ -139,6 +139,8 @@ class CCDParams:
         SATURATE (full well, electrons).
     pedigree, descrip : str
         The row's PEDIGREE and DESCRIP (empty when the columns are absent).
+    overhead_flashed, overhead_unflashed : float
+        OVRHFLS and OVRHUFLS, seconds hstcal adds to DARKTIME (0 when the columns are absent).
     """
 
     path: Path
@@ -147,6 +149,8 @@ class CCDParams:
     saturate: float
     pedigree: str
     descrip: str
+    overhead_flashed: float = 0.0
+    overhead_unflashed: float = 0.0
 
     def amp(self, letter: str) -> AmpCCD:
         """Return the values for one amplifier.
@@ -228,6 +232,8 @@ class CCDTable:
                     saturate=float(row["SATURATE"]),
                     pedigree=str(row.get("PEDIGREE", "")).strip(),
                     descrip=str(row.get("DESCRIP", "")).strip(),
+                    overhead_flashed=float(row.get("OVRHFLS", 0.0)),
+                    overhead_unflashed=float(row.get("OVRHUFLS", 0.0)),
                 )
         raise CalibError(
             f"CCDTAB {self.path}: no row matches CCDAMP={key.ccdamp!r} CCDCHIP={key.chip} "

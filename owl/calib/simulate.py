@@ -35,6 +35,8 @@ from owl.calib.cte.pctetab import PCTETab, read_pctetab
 from owl.calib.fitsio import Frame, Imset, write_frame
 from owl.calib.simulate_header import Exposure, raw_primary, raw_sci_header
 from owl.calib.simulate_refs import ReferenceSet, write_reference_set
+from owl.calib.simulate_tables import OVERHEAD_UNFLASHED
+from owl.calib.step import SM4MJD
 from owl.calib.wfc_layout import CHIP_AMPS, CHIP_EXTVER, RAW_SHAPE, TRIM_SHAPE, chip_layout
 
 F32 = npt.NDArray[np.float32]
@@ -60,7 +62,8 @@ class Truth:
     bias_level : ndarray of float64, shape (4,)
         Bias level (DN) of amps A, B, C, D in this exposure.
     exptime, darktime : float
-        Seconds.
+        Seconds; ``darktime`` is the time the dark current really ran (the header's DARKTIME
+        plus the post-SM4 overhead, i.e. what hstcal's ACSCCD writes as DARKTIME).
     """
 
     scene: F32 = field(repr=False)
@@ -199,6 +202,9 @@ def _expose(
         primary["DRKCFILE"] = primary["DARKFILE"]
         cte = resolve(cte_table[1], primary, "ABCD")
     levels = np.array(model.bias) + rng.normal(0.0, BIAS_JITTER, 4)
+    # Dark charge accumulates over the header's DARKTIME plus the commanding overhead that
+    # hstcal adds for post-SM4 full frames (the CCDTAB's OVRHUFLS).
+    dark_seconds = exp.darktime + (OVERHEAD_UNFLASHED if exp.expstart >= SM4MJD else 0.0)
     scenes = np.empty((2, *TRIM_SHAPE), np.float32)
     masks = np.empty((2, *TRIM_SHAPE), bool)
     imsets = []
@@ -206,7 +212,7 @@ def _expose(
         ext = CHIP_EXTVER[chip] - 1
         scenes[ext] = star_images[chip] + np.float32(sky)
         expected = scenes[ext] * refs.flats[exp.filt][chip]
-        expected += refs.dark[chip] * np.float32(exp.darktime)
+        expected += refs.dark[chip] * np.float32(dark_seconds)
         expected[refs.bad[chip]] *= BAD_RESPONSE
         electrons = rng.poisson(expected).astype(np.float32)
         charge, masks[ext] = scene.cosmic_rays(rng, exp.exptime)
@@ -222,7 +228,7 @@ def _expose(
                             extver=CHIP_EXTVER[chip]))
     write_frame(Frame(primary=primary, imsets=imsets, path=None), path, overwrite=True)
     return Truth(scene=scenes, cr_mask=masks, stars=stars, sky=sky, bias_level=levels,
-                 exptime=exp.exptime, darktime=exp.darktime)
+                 exptime=exp.exptime, darktime=dark_seconds)
 
 
 def _to_raw(

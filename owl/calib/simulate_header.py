@@ -14,6 +14,7 @@ from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # as
 from astropy.time import Time  # type: ignore[import-untyped, unused-ignore]  # as above
 
 from owl.calib.simulate_tables import DetectorModel
+from owl.calib.step import SM4MJD
 from owl.calib.wfc_layout import TRIM_SHAPE, chip_layout
 
 SWITCHES = ("DQICORR", "ATODCORR", "BLEVCORR", "BIASCORR", "FLSHCORR", "CRCORR", "EXPSCORR",
@@ -111,6 +112,10 @@ def raw_primary(exp: Exposure, refs: dict[str, str], detector: DetectorModel) ->
     h["SHUTRPOS"] = ("A", "Shutter position: A or B")
     h["CCDAMP"] = ("ABCD", "CCD Amplifier Readout Configuration")
     h["CCDGAIN"] = (2.0, "commanded gain of CCD")
+    # Post-SM4 full frames are read with the dual-slope integrator; hstcal's bias-shift and
+    # cross-talk corrections run only when JWROTYPE says so.
+    h["JWROTYPE"] = ("DS_INT" if exp.expstart >= SM4MJD else "CLAMP",
+                     "ASCS read out type: DS_INT or CLAMP")
     for amp in "ABCD":
         h[f"CCDOFST{amp}"] = (detector.offset, f"commanded CCD bias offset for amplifier {amp}")
     h["ASN_ID"] = (exp.asn_id, "unique identifier assigned to association")

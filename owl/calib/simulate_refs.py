@@ -7,7 +7,9 @@ Images (SCI/ERR/DQ per chip, written with :func:`owl.calib.fitsio.write_frame`):
   rows); the per-amp bias *level* is left for BLEVCORR to take from the overscan.
 - DARKFILE: trimmed (2048 x 4096), electrons per second: a base rate and hot pixels.
 - PFLTFILE: trimmed, unitless, mean 1: low-order shape, pixel-to-pixel grain, dust motes.
-- SATUFILE: trimmed, electrons: full well per pixel (the simulator bleeds charge above it).
+- SATUFILE: raw geometry (2068 x 4144 per chip, LTV1/LTV2 of the raw chip, as real SATUFILEs
+  and hstcal's ``doFullWellSat`` want them), electrons: full well per pixel of the image area
+  (the simulator bleeds charge above it); the overscan holds the nominal full well.
 
 Tables come from :mod:`owl.calib.simulate_tables`. ERR and DQ of the images are uniform, so
 they are stored as constant extensions.
@@ -119,8 +121,10 @@ def write_reference_set(
     _write_image(directory / names["DARKFILE"], dark, "DARK", "ELECTRONS/S", err=0.0005,
                  descrip="owl simulator superdark (e-/s)")
     well = {chip: _full_well(rng, model.full_well) for chip in (1, 2)}
-    _write_image(directory / names["SATUFILE"], well, "FULL WELL SATURATION", "ELECTRONS",
-                 err=0.0, descrip="owl simulator full-well map (e-)")
+    _write_image(directory / names["SATUFILE"],
+                 {chip: _to_raw_geometry(w, chip, model.full_well) for chip, w in well.items()},
+                 "FULL WELL SATURATION", "ELECTRONS", err=0.0, raw=True,
+                 descrip="owl simulator full-well map (e-)")
     flats = {}
     for filt in filters:
         flats[filt] = _flat(rng)
@@ -150,6 +154,14 @@ def _write_image(path: Path, arrays: dict[int, F32], filetype: str, bunit: str, 
                             err_header=header.copy(), dq_header=header.copy(),
                             extver=CHIP_EXTVER[chip]))
     write_frame(Frame(primary=primary, imsets=imsets, path=None), path, overwrite=True)
+
+
+def _to_raw_geometry(image: F32, chip: int, fill: float) -> F32:
+    """A trimmed chip image placed in the raw chip layout, ``fill`` in the overscan."""
+    lay = chip_layout(chip)
+    raw = np.full(RAW_SHAPE, fill, np.float32)
+    raw[lay.image_rows, lay.image_cols] = image
+    return raw
 
 
 def _bias_structure(rng: np.random.Generator, chip: int) -> F32:

@@ -8,7 +8,8 @@
   (1-based trimmed pixels; CCDGAIN -999 and CCDAMP 'N/A' match anything).
 - CRREJTAB (``acsrej/readpar.c``): CRSPLIT, MEANEXP, CRSIGMAS, CRRADIUS, CRTHRESH,
   INITGUES, SCALENSE, SKYSUB, BADINPDQ, CRMASK.
-- IMPHTTAB (reftools ``getphotpars``): primary PHOTZPT and NEXTEND, one table per keyword
+- IMPHTTAB (hstcal ``getphttab.c``): primary PHOTZPT, NEXTEND and PARNUM (parameterised
+  variables per obsmode, 1 here: ``mjd#``), one table per keyword
   (EXTNAME PHOTFLAM, PHOTPLAM, PHOTBW) with OBSMODE, DATACOL, the value column, and for
   ``mjd#`` obsmodes NELEM1, PAR1NAMES, PAR1VALUES and the ``<keyword>1`` array column.
 """
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # astropy: no py.typed
 
-from owl.calib.wfc_layout import PRESCAN, RAW_SHAPE, TRIM_SHAPE, chip_layout
+from owl.calib.wfc_layout import AMP_WIDTH, PRESCAN, RAW_SHAPE, TRIM_SHAPE, chip_layout
 
 AMPS = "ABCD"
 PEDIGREE = "MODEL 01/01/2026"
@@ -35,6 +36,11 @@ FILTERS = ("F435W", "F606W", "F814W")
 # (PHOTFLAM for WFC1, PHOTPLAM, PHOTBW) per filter: ACS-like magnitudes, invented values.
 _PHOT = {"F435W": (3.14e-19, 4329.2, 293.5), "F606W": (7.86e-20, 5921.9, 672.3),
          "F814W": (7.07e-20, 8045.0, 654.7)}
+OVERHEAD_FLASHED = 22.0
+OVERHEAD_UNFLASHED = 10.0
+"""CCDTAB OVRHFLS/OVRHUFLS: seconds of dark time the header's DARKTIME leaves out."""
+VX_MARGIN = 20
+"""Columns of the left amp's image area kept out of the OSCNTAB virtual-overscan box."""
 _MJD_GRID = np.array([52334.0, 54000.0, 56000.0, 58000.0, 60000.0, 62000.0])
 
 
@@ -114,8 +120,8 @@ def write_ccdtab(path: Path, params: DetectorModel) -> None:
         col("AMPY", "J", [0] * n),
         col("ATODSAT", "J", [65535] * n),
         col("SATURATE", "E", [params.full_well] * n),
-        col("OVRHFLS", "E", [22.0] * n),
-        col("OVRHUFLS", "E", [10.0] * n),
+        col("OVRHFLS", "E", [OVERHEAD_FLASHED] * n),
+        col("OVRHUFLS", "E", [OVERHEAD_UNFLASHED] * n),
         col("PEDIGREE", "24A", [PEDIGREE] * n),
         col("DESCRIP", "40A", ["owl simulator CCD parameters"] * n),
     ]
@@ -134,8 +140,11 @@ def write_oscntab(path: Path) -> None:
         trimy2 = RAW_SHAPE[0] - lay.image_rows.stop
         vy1, vy2 = lay.overscan_rows.start + 1, lay.overscan_rows.stop
         # Leading/trailing bias sections: the prescan minus 2 columns at each end.
+        # The virtual-overscan box lies under the left amp only (hstcal fits one drift
+        # line through it for the whole chip; across the amps the level steps).
         rows.append(["ABCD", chip, 1, 1, RAW_SHAPE[1], RAW_SHAPE[0], PRESCAN, PRESCAN,
-                     trimy1, trimy2, PRESCAN + 1, RAW_SHAPE[1] - PRESCAN, vy1, vy2,
+                     trimy1, trimy2, PRESCAN + 1 + VX_MARGIN, PRESCAN + AMP_WIDTH - VX_MARGIN,
+                     vy1, vy2,
                      3, PRESCAN - 2, RAW_SHAPE[1] - PRESCAN + 3, RAW_SHAPE[1] - 2])
     columns = [fits.Column(name="CCDAMP", format="4A", array=np.array([r[0] for r in rows]))]
     columns += [fits.Column(name=name, format="J", array=np.array([r[i] for r in rows]))
@@ -233,7 +242,7 @@ def _decline(mjd: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 def write_imphttab(path: Path) -> None:
     """Write an IMPHTTAB with plain and ``mjd#`` obsmodes for WFC1/2 and three filters."""
     primary = ref_primary("PHOTOMETRY PARAMETERS", "owl simulator photometry", NEXTEND=3,
-                          PHOTZPT=PHOTZPT)
+                          PHOTZPT=PHOTZPT, PARNUM=1)
     modes = [(f"acs,wfc{chip},{f.lower()}", chip, f) for f in FILTERS for chip in (1, 2)]
     hdus = [fits.PrimaryHDU(header=primary)]
     nmjd = _MJD_GRID.size

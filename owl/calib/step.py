@@ -24,8 +24,9 @@ from owl.errors import CalibError
 #: Reporter for progress lines (``print`` for ``-v``, a logger's ``info`` in tasks).
 Report = Callable[[str], None]
 
-#: hstcal's MJD of Servicing Mission 4 (post-SM4 WFC darks get 3 s of extra idle time).
-SM4MJD = 54967.0
+#: hstcal's ``SM4MJD`` (acs.h: May 11, 2009, the beginning of SM4). From this EXPSTART on,
+#: WFC full frames take the post-SM4 BLEVCORR path and the CCDTAB DARKTIME overhead.
+SM4MJD = 54962.0
 
 
 def run_file_step(label: str, calibrate: Callable[[Frame, Report], None],
