@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     jref = (args.setdir / "refs").resolve()
     raws = sorted(args.setdir.glob("*_raw.fits"))
     work = args.workdir.resolve()
-    os.environ["jref"] = f"{jref}/"
+    os.environ["jref"] = f"{jref}/"  # noqa: SIM112  (hstcal and owl read lower-case jref)
     ccd = stage(raws, work / "hstcal_ccd")
     for raw in ccd:
         run_hstcal("acsccd.e", [raw.name], raw.parent, jref)
