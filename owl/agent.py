@@ -29,10 +29,10 @@ from owl.condor.failure import escalate_memory
 from owl.config import Settings
 from owl.errors import OwlError
 from owl.executor import Executor, Job
-from owl.model import Claim, FailureClass, Outcome, State, TaskSpec
+from owl.model import Claim, FailureClass, Outcome, Provenance, State, TaskSpec
 from owl.queries import counts, held_by
 from owl.reapers import my_shards
-from owl.template import Stage, Template
+from owl.template import Stage, Template, template_hash
 
 log = structlog.get_logger("owl.agent")
 
@@ -187,6 +187,7 @@ class Agent:
         self.stats = AgentStats()
         self._stopping = False
         self._templates: dict[str, Template] = {template.version: template}
+        self._hashes: dict[str, str] = {}
         self._log = log.bind(agent=self.id, template=template.name)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -356,7 +357,15 @@ class Agent:
         return TaskSpec(dataset=claim.dataset, stage=claim.stage, template=claim.template,
                         token=claim.token, attempt=claim.attempt, task=stage.task,
                         argv=stage.argv, input_path=claim.path, inputs=claim.inputs,
-                        output_dir=str(out), params=stage.params, timeout=stage.timeout)
+                        output_dir=str(out), params=stage.params, timeout=stage.timeout,
+                        refs=claim.refs, template_hash=self._hash(claim.version),
+                        executor=self.executor.name, reuse=stage.reuse, last=claim.last,
+                        known=claim.known)
+
+    def _hash(self, version: str) -> str:
+        if version not in self._hashes:
+            self._hashes[version] = template_hash(self._template(version))
+        return self._hashes[version]
 
     def _template(self, version: str) -> Template:
         if version not in self._templates:
@@ -365,6 +374,7 @@ class Agent:
 
     def _report(self, outcomes: Sequence[Outcome]) -> None:
         ok: list[tuple[Claim, dict[str, Any]]] = []
+        records: list[Provenance | None] = []
         for o in outcomes:
             self.paused.discard((o.dataset, o.stage, o.token))
             claim = self.running.get((o.dataset, o.stage, o.token))
@@ -372,6 +382,7 @@ class Agent:
                 continue  # cancelled after it was fenced
             if o.ok:
                 ok.append((claim, o.outputs))
+                records.append(o.provenance)
                 continue
             stage = self._template(claim.version).stage(claim.stage)
             failure = o.failure or FailureClass.ERROR
@@ -394,7 +405,7 @@ class Agent:
         if ok:
             free = 0 if self._stopping else self.concurrency - len(self.running) + len(ok)
             results, more = self.board.complete_many(
-                ok, self.id,
+                ok, self.id, provenance=records,
                 then_claim=(self.template.name, self.stages, self.settings.lease, free))
             for (claim, _), res in zip(ok, results, strict=True):
                 del self.running[(claim.dataset, claim.stage, claim.token)]

@@ -18,7 +18,7 @@ from typing import Any
 from owl.control.claimer import Claimer, parse
 from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
-from owl.model import Claim, FailureClass, State
+from owl.model import Claim, FailureClass, Provenance, State
 from owl.scripts import Client, is_cluster, load_scripts
 from owl.template import Template, stage_graph, template_from_json, template_to_json
 
@@ -238,28 +238,34 @@ class Board:
                 out[(c.dataset, c.stage, c.token)] = int(answer)
         return out
 
-    def complete(self, claim: Claim, outputs: dict[str, Any], who: str) -> Result:
-        """Fenced completion; ready successors in the same step."""
-        return self.complete_many([(claim, outputs)], who)[0][0]
+    def complete(self, claim: Claim, outputs: dict[str, Any], who: str,
+                 provenance: Provenance | None = None) -> Result:
+        """Fenced completion with the attempt's provenance; ready successors in the same
+        step."""
+        return self.complete_many([(claim, outputs)], who, provenance=[provenance])[0][0]
 
     def complete_many(self, done: Sequence[tuple[Claim, dict[str, Any]]], who: str, *,
                       then_claim: tuple[str, Sequence[str], float, int] | None = None,
+                      provenance: Sequence[Provenance | None] = (),
                       ) -> tuple[list[Result], list[Claim]]:
         """Several fenced completions in one round trip.
 
-        ``then_claim=(template, stages, lease, limit)`` adds, in the same round trip, a claim
-        on the shard of the last completed dataset, where its successors just became ready:
-        a hand-off from one stage to the next costs no extra round trip.
+        ``provenance`` gives each completion's record (parallel to ``done``; missing or None
+        stores none). ``then_claim=(template, stages, lease, limit)`` adds, in the same
+        round trip, a claim on the shard of the last completed dataset, where its successors
+        just became ready: a hand-off from one stage to the next costs no extra round trip.
         """
         pipe = self.scripts.batch()
-        for claim, outputs in done:
+        records = list(provenance) + [None] * (len(done) - len(provenance))
+        for (claim, outputs), prov in zip(done, records, strict=True):
             s = self.shard(claim.dataset)
+            k = self.keys
             self.scripts["complete"](
-                keys=[*self._common(s), self.keys.leases(s),
-                      self.keys.dataset(s, claim.dataset)],
-                args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token,
+                keys=[*self._common(s), k.leases(s), k.dataset(s, claim.dataset),
+                      k.pvenv(s), k.refsel(s), k.selcfg(s), k.refuse(s)],
+                args=[k.prefix(s), claim.dataset, claim.stage, claim.token,
                       json.dumps(outputs, sort_keys=True), who, self.event_cap,
-                      self.wake(s)],
+                      self.wake(s), *_provenance_args(prov)],
                 client=pipe,
             )
         self._release([c for c, _ in done], pipe)
@@ -439,3 +445,17 @@ def _sharded_pubsub(client: Client) -> bool:
     node = client.get_random_node()
     version = client.get_redis_connection(node).info("server")["redis_version"]
     return int(str(version).split(".")[0]) >= 7
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _provenance_args(prov: Provenance | None) -> list[str]:
+    """ARGV[9..14] of complete.lua for one record."""
+    if prov is None:
+        return ["", "", "", "", "", ""]
+    index, configs = "", ""
+    if prov.selection:
+        index = ";".join(f"{cid}|{start}" for cid, _, start in prov.selection)
+        configs = _compact({cid: _compact(cfg) for cid, cfg, _ in prov.selection})
+    return [_compact(prov.item), prov.env_id, _compact(prov.env) if prov.env else "",
+            "1" if prov.reused else "", index, configs]

@@ -28,6 +28,12 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:{sN}:err:DATASET|STAGE     list   JSON failure records (reason, traceback), kept
     B:{sN}:hist:DATASET          list   the dataset's own history, one entry per transition
                                         (owl.history), capped per dataset, not per shard
+    B:{sN}:pvenv                 hash   provenance environment id -> JSON (owl.provenance)
+    B:{sN}:refsel                hash   dataset -> "CONFIG|START;..." header keywords the
+                                        reference rules select on (owl.refs)
+    B:{sN}:selcfg                hash   config id -> JSON of those keywords
+    B:{sN}:refuse                hash   "TEMPLATE|STAGE|REFNAME" -> first use (ms)
+    B:refs                       hash   reference rules versions: "current" -> id, id -> JSON
 
 Control slot (board-wide control state; see docs/control.md)::
 
@@ -51,7 +57,9 @@ shards is fixed when the board is created. The Lua scripts build the ``ds:``, ``
 Dataset hash fields: ``t`` template, ``v`` version, ``p`` input path, ``c`` created (ms), and
 per stage S: ``S.s`` state, ``S.a`` attempts, ``S.k`` token, ``S.o`` owner, ``S.u`` updated
 (ms), ``S.d`` retry due (ms), ``S.out`` outputs (JSON), ``S.e`` last error, ``S.hp`` state
-before a hold.
+before a hold, ``S.pv`` provenance of the last completion (JSON, any generation: a rerun
+keeps it until the next completion replaces it, for skip-if-done), ``S.pe`` the id of its
+environment in ``pvenv``; ``rf`` reference overrides (JSON name -> file, ``owl refs apply``).
 """
 
 from __future__ import annotations
@@ -143,6 +151,22 @@ class Keys:
 
     def history(self, shard: int, dataset: str) -> str:
         return f"{self.prefix(shard)}hist:{dataset}"
+
+    def pvenv(self, shard: int) -> str:
+        return f"{self.prefix(shard)}pvenv"
+
+    def refsel(self, shard: int) -> str:
+        return f"{self.prefix(shard)}refsel"
+
+    def selcfg(self, shard: int) -> str:
+        return f"{self.prefix(shard)}selcfg"
+
+    def refuse(self, shard: int) -> str:
+        return f"{self.prefix(shard)}refuse"
+
+    @property
+    def refs(self) -> str:
+        return f"{self.board}:refs"
 
     def delayed(self, shard: int) -> str:
         return f"{self.prefix(shard)}delayed"

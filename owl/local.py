@@ -22,7 +22,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from owl.executor import Adopted, Job
-from owl.model import FailureClass, Outcome, TaskSpec
+from owl.model import FailureClass, Outcome, Provenance, TaskSpec
 from owl.proc import signal_group
 
 
@@ -32,10 +32,9 @@ def _worker_main(conn: Connection, log_json: bool, parent: int) -> None:
     The worker leads its own session, so the agent's signals reach everything the task
     started (`owl.proc`); what a finished task leaves running is killed before the next.
     """
+    from owl.attempt import run_attempt
     from owl.logs import configure
     from owl.proc import become_group_leader, check_parent, kill_own_group, kill_strays
-    from owl.task import run_task
-    from owl.tasklog import failure
 
     become_group_leader(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides when work stops
@@ -48,15 +47,8 @@ def _worker_main(conn: Connection, log_json: bool, parent: int) -> None:
             kill_own_group()  # the agent closed the pipe: nothing of ours may outlive it
             return
         check_parent(parent)
-        spec = TaskSpec.from_json(json.loads(raw))
-        start = time.perf_counter()
-        result: dict[str, Any]
-        try:
-            result = {"ok": True, "outputs": run_task(spec)}
-        except BaseException as exc:  # the task's failure is reported, not fatal
-            result = failure(exc, spec.output_dir)
+        result = run_attempt(TaskSpec.from_json(json.loads(raw)))
         kill_strays()
-        result["seconds"] = time.perf_counter() - start
         conn.send_bytes(json.dumps(result).encode())
 
 
@@ -182,7 +174,9 @@ class LocalExecutor:
             error=result.get("error", ""), traceback=result.get("traceback", ""),
             log_tail=result.get("log_tail", ""),
             failure=None if result["ok"] else FailureClass.ERROR,
-            seconds=float(result["seconds"])))
+            seconds=float(result["seconds"]),
+            provenance=(Provenance.from_json(result["provenance"])
+                        if result.get("provenance") else None)))
 
     def _crashed(self, worker: _Worker, now: float) -> None:
         job = worker.job

@@ -62,6 +62,11 @@ class Claim:
     campaign: str = "production"  # the campaign of the dataset's current generation
     generation: int = 1
     limits: tuple[str, ...] = field(default=(), compare=False)  # limits it holds permits of
+    # The last completion ({"pv", "pe", "env", "out"}, see TaskSpec.last) or None; file
+    # records of the predecessors' provenance; the dataset's reference overrides.
+    last: dict[str, Any] | None = field(default=None, compare=False)
+    known: list[list[Any]] = field(default_factory=list, compare=False)
+    refs: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,15 @@ class TaskSpec:
     inputs: dict[str, Any]  # predecessor stage -> its recorded outputs
     output_dir: str  # token-specific: a zombie never writes where the winner did
     params: dict[str, Any] = field(default_factory=dict)
-    refs: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)  # reference overrides: name -> file
     timeout: float = 3600.0
+    template_hash: str = ""
+    executor: str = "local"
+    reuse: bool = True  # a completion with the same provenance may be reused (skip-if-done)
+    # The item's last completion, for skip-if-done: {"pv": item provenance, "pe": its
+    # environment id, "env": the environment, "out": its outputs}; None when never done.
+    last: dict[str, Any] | None = None
+    known: list[list[Any]] = field(default_factory=list)  # file records of predecessors
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +113,11 @@ class TaskSpec:
             "params": self.params,
             "refs": self.refs,
             "timeout": self.timeout,
+            "template_hash": self.template_hash,
+            "executor": self.executor,
+            "reuse": self.reuse,
+            "last": self.last,
+            "known": self.known,
         }
 
     @classmethod
@@ -120,7 +137,36 @@ class TaskSpec:
             params=dict(data.get("params") or {}),
             refs={str(k): str(v) for k, v in (data.get("refs") or {}).items()},
             timeout=float(data.get("timeout", 3600.0)),
+            template_hash=str(data.get("template_hash", "")),
+            executor=str(data.get("executor", "local")),
+            reuse=bool(data.get("reuse", True)),
+            last=data.get("last"),
+            known=list(data.get("known") or []),
         )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a worker reports of a completed attempt, for the fenced completion to store
+    (see :mod:`owl.provenance`)."""
+
+    item: dict[str, Any]  # stored in the item's S.pv
+    env_id: str  # digest of the environment, S.pe
+    env: dict[str, Any] | None  # None when it is already on the board (a reused item)
+    reused: bool = False
+    # Header keywords reference rules select on, per member: [[config digest, config,
+    # exposure start], ...]; indexed per shard for `owl refs diff`.
+    selection: list[list[Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item": self.item, "env_id": self.env_id, "env": self.env,
+                "reused": self.reused, "selection": self.selection}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Provenance:
+        return cls(item=dict(data["item"]), env_id=str(data["env_id"]), env=data.get("env"),
+                   reused=bool(data.get("reused", False)),
+                   selection=list(data.get("selection") or []))
 
 
 @dataclass(frozen=True)
@@ -137,3 +183,4 @@ class Outcome:
     failure: FailureClass | None = None
     seconds: float = 0.0
     log_tail: str = ""  # the end of what the task printed (kept with a failure)
+    provenance: Provenance | None = None

@@ -13,13 +13,37 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from owl.errors import TaskError
 from owl.model import TaskSpec
 from owl.tasklog import captured, checked_outputs, start_attempt, tail
+
+
+@dataclass
+class Recorder:
+    """What a task tells the engine about its work, for its provenance record.
+
+    ``reference`` names a reference file the task used (logical name such as
+    ``DARKFILE``, the name as given such as ``jref$x_drk.fits``, its resolved path);
+    ``input`` a file it read that the engine cannot see in its inputs (association members);
+    ``selection`` the header keywords reference rules select on, with the exposure start.
+    """
+
+    refs: list[tuple[str, str, str]] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    selections: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+    def reference(self, name: str, named: str, path: str | Path) -> None:
+        self.refs.append((name, named, str(path)))
+
+    def input(self, path: str | Path) -> None:
+        self.inputs.append(str(Path(path).resolve()))
+
+    def selection(self, keywords: Mapping[str, Any], start: str) -> None:
+        self.selections.append((dict(keywords), start))
 
 
 @dataclass(frozen=True)
@@ -38,8 +62,9 @@ class TaskContext:
     inputs: Mapping[str, Any]
     output_path: Path
     params: Mapping[str, Any]
-    refs: Mapping[str, str]
+    refs: Mapping[str, str]  # reference overrides from the board: name -> file
     log: Any  # a structlog BoundLogger bound to dataset/stage/token/attempt
+    record: Recorder = field(default_factory=Recorder)
 
     @property
     def output_dir(self) -> Path:
@@ -112,11 +137,12 @@ class _Strict(dict[str, str]):
         raise KeyError(f"unknown placeholder {{{key}}}")
 
 
-def run_task(spec: TaskSpec) -> dict[str, Any]:
+def run_task(spec: TaskSpec, record: Recorder | None = None) -> dict[str, Any]:
     """Run one task in the current process and return its outputs (JSON-able, capped).
 
     The attempt's standard output and error stream to ``OUTPUT_DIR/.owl/`` (see
-    `owl.tasklog`). Raises whatever the task raises; the caller (a worker process) reports it.
+    `owl.tasklog`); what the task reports of its references and inputs goes to ``record``.
+    Raises whatever the task raises; the caller (a worker process) reports it.
     """
     out_dir = Path(spec.output_dir)
     logs = start_attempt(out_dir, spec.attempt)
@@ -138,6 +164,7 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
         params=spec.params,
         refs=spec.refs,
         log=log,
+        record=record if record is not None else Recorder(),
     )
     with captured(logs):
         result = func(ctx)

@@ -53,6 +53,7 @@ class Stage:
     priority: int = 0  # higher runs first
     params: dict[str, Any] = field(default_factory=dict)
     condor: dict[str, str] = field(default_factory=dict)  # extra submit attributes
+    reuse: bool = True  # skip-if-done allowed (owl.reuse)
     line: int = 0  # line of the stage in its file, for messages
 
 
@@ -121,6 +122,7 @@ def template_to_json(template: Template) -> dict[str, Any]:
                 "priority": s.priority,
                 "params": s.params,
                 "condor": s.condor,
+                "reuse": s.reuse,
                 "line": s.line,
             }
             for s in template.stages
@@ -152,6 +154,7 @@ def template_from_json(data: dict[str, Any]) -> Template:
                 priority=int(s["priority"]),
                 params=dict(s["params"]),
                 condor=dict(s["condor"]),
+                reuse=bool(s.get("reuse", True)),
                 line=int(s.get("line", 0)),
             )
         )
@@ -164,6 +167,17 @@ def template_from_json(data: dict[str, Any]) -> Template:
         stages=tuple(stages),
         source=data.get("source", ""),
     )
+
+
+def template_hash(template: Template) -> str:
+    """Digest of a template's content (where it was read from and line numbers aside)."""
+    from owl.provenance import digest
+
+    data = template_to_json(template)
+    data.pop("source", None)
+    for stage in data["stages"]:
+        stage.pop("line", None)
+    return digest(data)
 
 
 def stage_graph(template: Template) -> dict[str, Any]:

@@ -535,6 +535,7 @@ def _build_stage(tree: Any, name: str, s: dict[str, Any]) -> Stage:
         priority=s.get("priority", 0),
         params=s.get("params", {}),
         condor=s.get("condor", {}),
+        reuse=bool(s.get("reuse", True)),
         line=_line(tree, ("stages", name)),
     )
 

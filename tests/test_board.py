@@ -285,24 +285,27 @@ def test_scripts_are_reloaded_after_a_script_flush(embedded_home: Path,
 
 
 def test_claim_renew_complete_scripts_directly(board: Board) -> None:
-    """The raw contracts: claim's 10 values per item, renew's 1/0, complete's {1, n}/fenced."""
+    """The raw contracts: claim's 16 values per item, renew's 1/0, complete's {1, n}/fenced."""
     board.register(DAG, "ds1")
     s = board.shard("ds1")
     k = board.keys
     claim_keys = [k.counts(s), k.events(s), k.leases(s), k.delayed(s), k.tokens(s),
-                  k.shard_ctl(s)]
+                  k.shard_ctl(s), k.pvenv(s)]
     got = board.scripts["sched_claim"](
         keys=claim_keys, client=board.redis,
         args=[k.prefix(s), "w", 30000, 5, 100, "dag", 1, "production", 1, "0", "1",
               1, "a", -1, 1, "b", -1])
     token = got[2]
-    assert got == ["ds1", "a", token, 1, "1", "", "{}", "", "production", 1]
+    assert got == ["ds1", "a", token, 1, "1", "", "{}", "", "production", 1,
+                   "", "", "", "", "{}", ""]
     renew = board.scripts["renew"](keys=[k.leases(s)], client=board.redis,
                                    args=[k.prefix(s), 30000, "ds1", "a", token,
                                          "ds1", "a", str(int(token) + 1)])
     assert renew == [1, 0]
-    complete_keys = [k.counts(s), k.events(s), k.leases(s), k.dataset(s, "ds1")]
-    args = [k.prefix(s), "ds1", "a", token, '{"n": 1}', "w", 100, k.notify]
+    complete_keys = [k.counts(s), k.events(s), k.leases(s), k.dataset(s, "ds1"), k.pvenv(s),
+                     k.refsel(s), k.selcfg(s), k.refuse(s)]
+    args = [k.prefix(s), "ds1", "a", token, '{"n": 1}', "w", 100, k.notify, "", "", "", "",
+            "", ""]
     assert board.scripts["complete"](keys=complete_keys, args=args, client=board.redis) == [1, 2]
     again = board.scripts["complete"](keys=complete_keys, args=args, client=board.redis)
     assert again == [0, "fenced", "done", str(token)]

@@ -1,7 +1,8 @@
 """The entry point of a condor job: ``python -m owl.condor.job SPEC RESULT``.
 
-Runs :func:`owl.task.run_task` on the TaskSpec in ``SPEC`` and writes ``RESULT``
-atomically (temporary file + rename), so the agent never reads half a result::
+Runs :func:`owl.attempt.run_attempt` (reuse, or the task, with its provenance) on the
+TaskSpec in ``SPEC`` and writes ``RESULT`` atomically (temporary file + rename), so the
+agent never reads half a result::
 
     {"ok": true, "outputs": {...}, "error": "", "traceback": "", "seconds": 1.2}
 
@@ -20,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from owl.attempt import run_attempt
 from owl.condor.spool import write_json_atomic
 from owl.model import TaskSpec
-from owl.task import run_task
 
 USAGE = "usage: python -m owl.condor.job SPEC_JSON RESULT_JSON"
 
@@ -45,9 +46,9 @@ def run(spec_path: Path, result_path: Path) -> dict[str, Any]:
     started = time.monotonic()
     try:
         spec = TaskSpec.from_json(json.loads(spec_path.read_text(encoding="utf-8")))
-        outputs = run_task(spec)
-        result: dict[str, Any] = {"ok": True, "outputs": outputs, "error": "", "traceback": ""}
-    except Exception as exc:  # any task failure becomes a result, not a crash
+        result: dict[str, Any] = {"outputs": {}, "error": "", "traceback": "",
+                                  **run_attempt(spec)}
+    except Exception as exc:  # an unreadable spec becomes a result, not a crash
         result = {
             "ok": False,
             "outputs": {},

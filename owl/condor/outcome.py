@@ -6,7 +6,7 @@ from typing import Any
 
 from owl.condor.spool import item_files, read_result, tail
 from owl.condor.tracker import Ending
-from owl.model import FailureClass, Outcome
+from owl.model import FailureClass, Outcome, Provenance
 
 
 def outcome_of(ending: Ending) -> Outcome:
@@ -38,7 +38,8 @@ def outcome_of(ending: Ending) -> Outcome:
     # left); a held or killed job may have left one from a run that was cut short.
     if result is not None and (ending.failure in (None, FailureClass.ERROR) or ending.vanished):
         if result.get("ok") and (ending.failure is None or ending.vanished):
-            return make(True, outputs=dict(result.get("outputs") or {}))
+            return make(True, outputs=dict(result.get("outputs") or {}),
+                        provenance=_provenance(result, job.cluster, job.proc))
         if not result.get("ok"):
             return make(
                 False,
@@ -57,3 +58,13 @@ def outcome_of(ending: Ending) -> Outcome:
     return make(
         False, error=error, traceback=tail(err_path), failure=ending.failure or FailureClass.ERROR
     )
+
+
+def _provenance(result: dict[str, Any], cluster: int, proc: int) -> Provenance | None:
+    """The job's provenance record, with its condor job id (``j``)."""
+    raw = result.get("provenance")
+    if not raw:
+        return None
+    prov = Provenance.from_json(raw)
+    return Provenance(item={**prov.item, "j": f"{cluster}.{proc}"}, env_id=prov.env_id,
+                      env=prov.env, reused=prov.reused, selection=prov.selection)

@@ -18,6 +18,7 @@ from typing import Any
 from owl.control import policy
 from owl.control.view import CachedView
 from owl.model import Claim
+from owl.provenance import prior_of
 
 #: A reservation of permits lives this long if its round never settles (agent died).
 RESERVATION_MS = 30_000
@@ -190,7 +191,7 @@ class Claimer:
     def claim_keys(self, shard: int) -> list[str]:
         k = self.board.keys
         return [k.counts(shard), k.events(shard), k.leases(shard), k.delayed(shard),
-                k.tokens(shard), k.shard_ctl(shard)]
+                k.tokens(shard), k.shard_ctl(shard), k.pvenv(shard)]
 
     def claim_args(self, shard: int, who: str, template: str, lease: float, want: int,
                    ranked: Sequence[policy.Ranked], groups: Sequence[Group]) -> list[Any]:
@@ -234,13 +235,14 @@ def _spend(groups: list[Group], ranked: Sequence[policy.Ranked],
 
 
 def parse(res: Sequence[Any], template: str) -> list[Claim]:
-    """Claims from the flat reply of ``sched_claim.lua`` (10 values per item)."""
+    """Claims from the flat reply of ``sched_claim.lua`` (16 values per item)."""
     return [Claim(dataset=res[j], stage=res[j + 1], template=template, version=res[j + 4],
                   token=int(res[j + 2]), attempt=int(res[j + 3]), path=res[j + 5],
                   inputs=json.loads(res[j + 6]),
                   memory_mb=int(res[j + 7]) if res[j + 7] else None,
-                  campaign=str(res[j + 8]), generation=int(res[j + 9]))
-            for j in range(0, len(res), 10)]
+                  campaign=str(res[j + 8]), generation=int(res[j + 9]),
+                  **prior_of(res[j + 10:j + 16]))
+            for j in range(0, len(res), 16)]
 
 
 def now_ms() -> int:

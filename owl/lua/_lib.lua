@@ -228,7 +228,8 @@ local function apply_rerun(c, spec)
     if s then
       rec.stages[st] = {s = s, a = tonumber(h[st .. '.a'] or '0'), k = h[st .. '.k'] or '',
                         o = h[st .. '.o'] or '', u = tonumber(h[st .. '.u'] or '0'),
-                        e = h[st .. '.e'] or '', out = h[st .. '.out'] or '{}'}
+                        e = h[st .. '.e'] or '', out = h[st .. '.out'] or '{}',
+                        pv = h[st .. '.pv'] or '', pe = h[st .. '.pe'] or ''}
       unindex(c, st, s, k)
       count(c, st, s, -1)
       redis.call('HDEL', c.dskey, st .. '.s', st .. '.a', st .. '.k', st .. '.o', st .. '.d',

@@ -1,15 +1,36 @@
--- complete.lua: fenced completion of an item; successors whose predecessors are all done
--- become ready in the same step.
+-- complete.lua: fenced completion of an item with its provenance; successors whose
+-- predecessors are all done become ready in the same step.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] dataset hash
+-- KEYS[5] provenance environments hash (id -> JSON)  KEYS[6] selection index (dataset ->
+--   "config id|exposure start;...")  KEYS[7] selection configs (id -> JSON)
+-- KEYS[8] reference use ("TEMPLATE|STAGE|NAME" -> first seen, ms)
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] token
 -- ARGV[5] outputs JSON  ARGV[6] who  ARGV[7] stream cap  ARGV[8] wake channel prefix
+-- ARGV[9] item provenance JSON, '' for none  ARGV[10] environment id
+-- ARGV[11] environment JSON, '' when it is on the board already  ARGV[12] '1' when reused
+-- ARGV[13] the dataset's selection index value, '' for none
+-- ARGV[14] JSON {config id: config JSON text} of the configs it names, '' for none
 -- Returns {1, successors made ready} or {0, 'fenced', current state, current token}.
 local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local c, f = fenced(prefix, ds, stage, token, KEYS[1], KEYS[2], ARGV[7], ARGV[6])
 if not c then return f end
 redis.call('ZREM', KEYS[3], member(ds, stage))
 if ARGV[5] ~= '{}' then redis.call('HSET', KEYS[4], stage .. '.out', ARGV[5]) end
-move(c, stage, 'running', 'done', '', token, f[3])
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[4], stage .. '.pv', ARGV[9], stage .. '.pe', ARGV[10])
+  -- A new environment is rare (a new code version, host or reference set): only then is
+  -- the list of reference names this stage uses extended, for `owl refs diff`.
+  if ARGV[11] ~= '' and redis.call('HSETNX', KEYS[5], ARGV[10], ARGV[11]) == 1 then
+    for _, r in ipairs(cjson.decode(ARGV[11]).rf or {}) do
+      redis.call('HSETNX', KEYS[8], c.tpl .. '|' .. stage .. '|' .. r[1], c.now)
+    end
+  end
+end
+if ARGV[13] ~= '' then
+  redis.call('HSET', KEYS[6], ds, ARGV[13])
+  for id, cfg in pairs(cjson.decode(ARGV[14])) do redis.call('HSETNX', KEYS[7], id, cfg) end
+end
+move(c, stage, 'running', 'done', ARGV[12] == '1' and 'reused' or '', token, f[3])
 local n = promote_successors(c, stage) + maybe_rerun(c)
 if n > 0 then wake(c, ARGV[8]) end
 return {1, n}

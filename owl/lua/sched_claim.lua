@@ -7,14 +7,17 @@
 -- The shard's copy of the control state (KEYS[6]) is checked here, so a pause or campaign
 -- state change that has returned binds every claim after it.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] delayed  KEYS[5] token counter
--- KEYS[6] shard control hash
+-- KEYS[6] shard control hash  KEYS[7] provenance environments hash (id -> JSON)
 -- ARGV[1] shard prefix  ARGV[2] agent id  ARGV[3] lease (ms)  ARGV[4] max items N
 -- ARGV[5] stream cap    ARGV[6] template  ARGV[7] number of campaigns C
 -- then C times: campaign, band, virtual time, weight
 -- then groups to the end, 3 values each: campaign index (1-based), stage, cap (-1: no cap)
--- Returns a flat list, 10 values per claimed item: dataset, stage, token, attempt,
+-- Returns a flat list, 16 values per claimed item: dataset, stage, token, attempt,
 --   template version, input path, predecessor outputs JSON {"stage": outputs, ...},
---   memory request (MB) escalated by an earlier attempt or '', campaign, generation
+--   memory request (MB) escalated by an earlier attempt or '', campaign, generation;
+--   for skip-if-done: the item's last provenance, its environment id, the environment and
+--   its outputs ('' when never completed), predecessor provenance JSON {"stage": pv, ...},
+--   and the dataset's reference overrides JSON (its 'rf' field, '' for none)
 local prefix, who, lease, want, maxlen, tpl = ARGV[1], ARGV[2], tonumber(ARGV[3]),
   tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local now = now_ms()
@@ -99,11 +102,15 @@ while taken < want do
     move(c, it.stage, 'ready', 'running', 'claimed', token, attempt)
     redis.call('ZADD', KEYS[3], now + lease, member(it.ds, it.stage))
     local path = redis.call('HGET', c.dskey, 'p') or ''
-    local parts = {}
+    local parts, pvs = {}, {}
     for _, pred in ipairs(stage_info(c, it.stage).a) do
       local o = redis.call('HGET', c.dskey, pred .. '.out') or '{}'
       parts[#parts + 1] = '"' .. pred .. '":' .. o
+      local pv = redis.call('HGET', c.dskey, pred .. '.pv')
+      if pv then pvs[#pvs + 1] = '"' .. pred .. '":' .. pv end
     end
+    local last = redis.call('HMGET', c.dskey, it.stage .. '.pv', it.stage .. '.pe',
+                            it.stage .. '.out', 'rf')
     out[#out + 1] = it.ds
     out[#out + 1] = it.stage
     out[#out + 1] = token
@@ -114,6 +121,12 @@ while taken < want do
     out[#out + 1] = redis.call('HGET', c.dskey, it.stage .. '.mem') or ''
     out[#out + 1] = c.cp
     out[#out + 1] = c.gen
+    out[#out + 1] = last[1] or ''
+    out[#out + 1] = last[2] or ''
+    out[#out + 1] = (last[2] and redis.call('HGET', KEYS[7], last[2])) or ''
+    out[#out + 1] = last[3] or ''
+    out[#out + 1] = '{' .. table.concat(pvs, ',') .. '}'
+    out[#out + 1] = last[4] or ''
     taken = taken + 1
     cp.pass = cp.pass + 1 / cp.weight
     local ck = cp.name .. '|' .. it.stage
