@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from owl.task import TaskContext
@@ -81,3 +82,22 @@ def chatty(ctx: TaskContext) -> Mapping[str, Any]:
     if ctx.params.get("fail"):
         raise RuntimeError("chatty failed")
     return {"ok": True}
+
+
+def transform(ctx: TaskContext) -> Mapping[str, Any]:
+    """Reads the dataset's input (or the predecessor's file) and the reference file named
+    by ``params.ref`` (``prefix$name`` resolved through the environment), writes one file."""
+    source = ctx.input_path
+    for outputs in ctx.inputs.values():
+        source = Path(outputs["files"]["out"])
+    assert source is not None
+    text = source.read_text()
+    named = ctx.refs.get("REFFILE", str(ctx.params.get("ref", "")))
+    if named:
+        prefix, _, rest = named.partition("$")
+        path = Path(os.environ[prefix]) / rest
+        ctx.record.reference("REFFILE", named, path)
+        text += path.read_text()
+    out = ctx.output_dir / f"{ctx.dataset}_{ctx.stage}.txt"
+    out.write_text(text + f"{ctx.stage}\n")
+    return {"files": {"out": str(out)}}
