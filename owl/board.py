@@ -7,7 +7,6 @@ so any number of agents and operators may act on the same board at once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -15,12 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from owl import pins
 from owl.control.claimer import Claimer, parse
 from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
 from owl.model import Claim, FailureClass, Provenance, State
 from owl.scripts import Client, is_cluster, load_scripts
-from owl.template import Template, stage_graph, template_from_json, template_to_json
+from owl.template import Template, stage_graph
 
 #: Format version of the key layout and scripts, stored in the board's meta hash.
 BOARD_FORMAT = "2"
@@ -35,6 +35,7 @@ class Registered:
     template: str
     version: str
     ready: int  # items made ready
+    path: str = ""  # an existing dataset's registered input path
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,7 @@ class Board:
                     "(at most 128, starting with a letter or digit)"
                 )
         graph = json.dumps(stage_graph(template), sort_keys=True)
-        digest = hashlib.sha256(graph.encode()).hexdigest()[:16]
-        self._pin_template(template, digest)
+        digest = pins.pin(self.redis, self.keys, template)
         pipe = self.scripts.batch()
         for dataset, path in datasets:
             s = self.shard(dataset)
@@ -161,40 +161,18 @@ class Board:
         replies = self.scripts.execute(pipe, self.redis)
         for (dataset, _), res in zip(datasets, replies, strict=True):
             if res[0] == -1:
-                raise BoardError(
-                    f"template {template.name!r} version {template.version!r} is already on "
-                    "the board with a different stage graph; give the changed template a new "
-                    "version (or drop 'version:' to use its content hash)"
-                )
+                raise BoardError(pins.conflict_text(template))
             if res[0] == 1:
                 out.append(Registered(dataset, True, template.name, template.version,
                                       int(res[1])))
             else:
-                out.append(Registered(dataset, False, str(res[1]), str(res[2]), 0))
+                out.append(Registered(dataset, False, str(res[1]), str(res[2]), 0,
+                                      path=str(res[3]) if len(res) > 3 else ""))
         return out
-
-    def _pin_template(self, template: Template, digest: str) -> None:
-        """Store the template under its version once; a different graph under the same
-        version is refused (every shard's copy must agree)."""
-        key = self.keys.template_source(template.name, template.version)
-        record = {**template_to_json(template), "digest": digest}
-        if self.redis.set(key, json.dumps(record), nx=True):
-            return
-        stored = json.loads(self.redis.get(key) or "{}")
-        if stored.get("digest") != digest:
-            raise BoardError(
-                f"template {template.name!r} version {template.version!r} is already on "
-                "the board with a different stage graph; give the changed template a new "
-                "version (or drop 'version:' to use its content hash)"
-            )
 
     def stored_template(self, name: str, version: str) -> Template:
         """The template a dataset was registered with (its pinned version)."""
-        raw = self.redis.get(self.keys.template_source(name, version))
-        if raw is None:
-            raise BoardError(f"template {name!r} version {version!r} is not on board "
-                             f"{self.name!r}")
-        return template_from_json(json.loads(raw))
+        return pins.stored(self.redis, self.keys, self.name, name, version)[0]
 
     # -- agent transitions -----------------------------------------------------------------
 

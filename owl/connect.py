@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import redis
 from redis import Redis
 from redis.cluster import RedisCluster
@@ -23,6 +25,15 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url or ensure_server(settings.home)
 
 
+def _check_db(url: str) -> None:
+    """redis-py reads ``redis://host/notanumber`` as database 0: refuse it instead."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if parts.scheme in ("redis", "rediss") and path and not path.isdigit():
+        raise ConfigError(redact(f"Redis URL {url}: the path must be a database number "
+                                 f"(e.g. /13), got {path!r}"))
+
+
 def connect(url: str) -> Client:
     """A client for ``url``, reachable (PING answered).
 
@@ -31,6 +42,7 @@ def connect(url: str) -> Client:
     switched to the cluster client too, so a cluster node's address just works; a plain
     client would meet MOVED on the first key of another node.
     """
+    _check_db(url)
     try:
         for scheme, plain in CLUSTER_SCHEMES.items():
             if url.startswith(scheme):
@@ -41,6 +53,8 @@ def connect(url: str) -> Client:
             conn.close()
             return _cluster(url)
         return conn
+    except redis.ResponseError as exc:  # e.g. "DB index is out of range", AUTH refused
+        raise ConfigError(redact(f"Redis at {url} refused the connection: {exc}")) from exc
     except (redis.ConnectionError, redis.TimeoutError, ValueError) as exc:
         raise ConfigError(redact(f"cannot reach Redis at {url}: {exc}")) from exc
     except redis.exceptions.RedisClusterException as exc:

@@ -32,7 +32,7 @@ class IngestResult:
     path: str
     dataset: str
     template: str
-    status: str  # "registered" | "exists" | "skipped" | "error"
+    status: str  # "registered" | "exists" | "skipped" | "conflict" | "error"
     detail: str = ""
 
 
@@ -91,6 +91,10 @@ def ingest_file(board: Board, templates: Sequence[Template], path: Path,
         return IngestResult(str(path), ds, template.name, "error", str(exc))
     if reg.new:
         return IngestResult(str(path), ds, template.name, "registered")
+    if reg.path and reg.path != str(path.resolve()):
+        return IngestResult(str(path), ds, reg.template, "conflict",
+                            f"dataset {ds} (its ROOTNAME) is already on the board from another "
+                            f"file, {reg.path}; this file was not registered")
     return IngestResult(str(path), ds, reg.template, "exists",
                         f"already on the board (template {reg.template} {reg.version})")
 

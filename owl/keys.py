@@ -4,6 +4,7 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
 
     B:meta                       hash   board settings: shards, created, format, demo
     B:tplsrc:NAME:VERSION        string template as JSON (what was registered)
+    B:templates                  hash   "NAME|VERSION" -> content digest of every pinned version
     B:agents                     zset   agent id -> last heartbeat (ms)
     B:agent:ID                   string agent record as JSON, expires without heartbeat
     B:notify:TEMPLATE            pub/sub channel: "work of TEMPLATE may be ready" (a hint)
@@ -101,6 +102,10 @@ class Keys:
 
     def agent(self, agent_id: str) -> str:
         return f"{self.board}:agent:{agent_id}"
+
+    @property
+    def templates(self) -> str:
+        return f"{self.board}:templates"
 
     def template_source(self, name: str, version: str) -> str:
         return f"{self.board}:tplsrc:{name}:{version}"

@@ -143,6 +143,19 @@ def load_templates(paths_or_dirs: Iterable[str | Path]) -> list[Template]:
     return [c.template for c in checked if c.template is not None]
 
 
+def load_valid_templates(paths_or_dirs: Iterable[str | Path]) -> tuple[list[Template], list[str]]:
+    """Like :func:`load_templates`, but one broken file does not stop the others.
+
+    Returns
+    -------
+    tuple of (list of Template, list of str)
+        The valid templates, and every problem of the other files (``file:line: ...``).
+    """
+    checked = _check_all(paths_or_dirs)
+    messages = [m for c in checked for m in c.messages]
+    return [c.template for c in checked if c.template is not None], messages
+
+
 def find_template(name: str, search_dirs: Iterable[str | Path] | None = None) -> Template:
     """Find the template called ``name``.
 

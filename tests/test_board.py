@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
-from owl import queries
+from owl import pins, queries
 from owl.board import Board
 from owl.errors import BoardError
 from owl.model import FailureClass
@@ -61,8 +62,22 @@ def test_register_is_idempotent_and_readies_first_stages(board: Board) -> None:
 def test_register_rejects_changed_graph_under_same_version(board: Board) -> None:
     board.register(DAG, "ds1")
     other = Template(name="dag", version="1", stages=(Stage("a"), Stage("z", after=("a",))))
-    with pytest.raises(BoardError, match="different stage graph"):
+    with pytest.raises(BoardError, match="different content"):
         board.register(other, "ds2")
+
+
+def test_register_rejects_changed_task_or_params_under_same_version(board: Board) -> None:
+    board.register(DAG, "ds1")
+    stages = list(DAG.stages)
+    for changed in (replace(stages[1], task="other:work"), replace(stages[1], params={"k": 2}),
+                    replace(stages[1], argv=("echo", "{input}"))):
+        edited = replace(DAG, stages=(stages[0], changed, *stages[2:]))
+        with pytest.raises(BoardError, match=r"different content .*owl template migrate"):
+            board.register(edited, "ds2")
+    moved = replace(DAG, source="/elsewhere/dag.yaml",
+                    stages=tuple(replace(s, line=s.line + 3) for s in DAG.stages))
+    assert board.register(moved, "ds3").new  # the same content from another place
+    assert [(p.name, p.version) for p in pins.pinned(board.redis, board.keys)] == [("dag", "1")]
 
 
 def test_register_rejects_bad_ids(board: Board) -> None:

@@ -135,3 +135,55 @@ def test_watch_waits_for_complete_files(owl_env: dict[str, str], tmp_path: Path,
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_typos_are_errors_with_did_you_mean(owl_env: dict[str, str], frames: list[Path],
+                                            board: Board) -> None:
+    owl(owl_env, "ingest", str(frames[0].parent))
+    out = owl(owl_env, "hold", "demo0002", "-s", "combin", code=1)
+    assert "stage 'combin' is not a stage of board" in out and "did you mean 'combine'?" in out
+    out = owl(owl_env, "retry", "-t", "demoo", code=1)
+    assert "template 'demoo' is not on board" in out and "did you mean 'demo'?" in out
+    assert "did you mean 'demo'?" in owl(owl_env, "status", "-t", "dmeo", code=1)
+    assert "template 'nosuch' is not on board" in owl(owl_env, "dead", "-t", "nosuch", code=1)
+    assert "dataset 'demo0099' is not on board" in owl(owl_env, "hold", "demo0099", code=1)
+    out = owl(owl_env, "retry", "--state", "dead", code=1)
+    assert "'owl retry' matched no item: nothing selected is in state dead" in out
+    assert json.loads(owl(owl_env, "status", "--json"))["demo"]["combine"] == {"waiting": 4}
+
+
+def test_bad_redis_urls_are_one_line_errors(owl_env: dict[str, str]) -> None:
+    base = owl_env["OWL_REDIS_URL"]
+    if not base.startswith("redis://"):
+        pytest.skip("the embedded server is reached by a unix socket URL")
+    root = base.rsplit("/", 1)[0]
+    for url, words in ((f"{root}/99", "refused the connection: DB index is out of range"),
+                       (f"{root}/thirteen", "the path must be a database number")):
+        proc = subprocess.run([sys.executable, "-m", "owl", "--redis", url, "status"],
+                              env=owl_env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and words in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_same_rootname_from_another_file_is_a_conflict(owl_env: dict[str, str],
+                                                       frames: list[Path], tmp_path: Path,
+                                                       board: Board) -> None:
+    owl(owl_env, "ingest", str(frames[0]))
+    other = tmp_path / "elsewhere" / frames[0].name
+    other.parent.mkdir()
+    other.write_bytes(frames[0].read_bytes())
+    out = owl(owl_env, "ingest", str(other), code=1)
+    assert f"is already on the board from another file, {frames[0].resolve()}" in out
+    assert "unchanged" in owl(owl_env, "ingest", str(frames[0]))  # the same file: a no-op
+
+
+def test_one_broken_template_does_not_stop_ingest(owl_env: dict[str, str], frames: list[Path],
+                                                  board: Board) -> None:
+    broken = Path(owl_env["OWL_PIPELINES"]) / "broken.yaml"
+    broken.write_text("name: broken\nstages:\n  one: {task: m:f, retires: 3}\n")
+    result = CliRunner().invoke(build_cli(), ["ingest", "--json", str(frames[0].parent)],
+                                env=owl_env)
+    assert result.exit_code == 1
+    assert f"{broken}:3: stages.one: unknown key 'retires'" in result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]  # JSON Lines
+    assert [r["status"] for r in rows] == ["registered"] * 4

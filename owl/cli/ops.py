@@ -14,8 +14,10 @@ from owl import queries
 from owl.board import Board, OpResult
 from owl.cli.main import emit_json, settings_of
 from owl.connect import open_board
+from owl.errors import BoardError
 from owl.history import history as dataset_history
 from owl.model import LETTERS, State
+from owl.names import board_stages, check_selection, check_template
 
 STATE_ORDER = [State.WAITING, State.READY, State.RUNNING, State.RETRY, State.DONE,
                State.SKIPPED, State.HELD, State.DEAD]
@@ -39,6 +41,7 @@ def status(ctx: click.Context, template: str | None, grid: bool, limit: int,
            as_json: bool) -> None:
     """Counts of items per template, stage and state (or the OPUS-style grid)."""
     board = _board(ctx)
+    check_template(board, template)
     if grid:
         print_grid(board, template, limit, as_json)
     else:
@@ -68,13 +71,9 @@ def print_counts(board: Board, template: str | None, as_json: bool) -> None:
 
 
 def _stage_order(board: Board, tpl: str, stages: dict[str, Any]) -> list[str]:
-    """Stages in template order (from any registered version), then any others."""
-    prefix = board.keys.template_source(tpl, "")
-    for key in board.redis.scan_iter(match=prefix + "*", count=100):
-        version = key.removeprefix(prefix)
-        names = list(board.stored_template(tpl, version).stage_names)
-        return names + sorted(s for s in stages if s not in names)
-    return sorted(stages)
+    """Stages in template order (of every pinned version), then any others."""
+    names = list(board_stages(board, tpl).get(tpl, ()))
+    return [s for s in names if s in stages] + sorted(s for s in stages if s not in names)
 
 
 def print_grid(board: Board, template: str | None, limit: int, as_json: bool) -> None:
@@ -200,6 +199,7 @@ def agents(ctx: click.Context, as_json: bool) -> None:
 def dead(ctx: click.Context, template: str | None, as_json: bool) -> None:
     """Dead items with the reason of their last failure."""
     board = _board(ctx)
+    check_template(board, template)
     sel = queries.Selector(template=template, states=(State.DEAD,))
     rows = []
     for ds, item in queries.select(board, sel):
@@ -281,9 +281,13 @@ def _operate(ctx: click.Context, action: str, datasets: Sequence[str], template:
         raise click.UsageError(f"'owl {action}' cannot change items in state "
                                f"{', '.join(useless)}; it acts on {', '.join(ACTS_ON[action])}")
     board = _board(ctx)
+    check_selection(board, template, stages, datasets)
     sel = queries.Selector(datasets=tuple(datasets), template=template, stages=tuple(stages),
                            states=tuple(states) or ACTS_ON[action])
     items = [(ds.dataset, item.stage, item.state) for ds, item in queries.select(board, sel)]
+    if not items:
+        raise BoardError(f"'owl {action}' matched no item: nothing selected is in state "
+                         f"{', '.join(states or ACTS_ON[action])}")
     who = f"operator:{_user()}"
     if dry_run:
         target = {"hold": "held", "release": "running/ready/waiting/dead", "retry": "ready",

@@ -16,8 +16,9 @@ import click
 
 from owl import queries
 from owl.agent import Agent, new_agent_id
-from owl.cli.main import emit_json, settings_of
+from owl.cli.main import settings_of
 from owl.cli.ops import print_counts, print_grid
+from owl.cli.output import emit_line
 from owl.config import Settings
 from owl.connect import open_board
 from owl.errors import ConfigError
@@ -28,7 +29,7 @@ from owl.redact import redact
 from owl.routing import RoutingExecutor
 from owl.server import ensure_server
 from owl.template import Template
-from owl.template_loader import find_template, load_templates
+from owl.template_loader import find_template, load_templates, load_valid_templates
 
 
 def templates_of(settings: Settings) -> list[Template]:
@@ -111,13 +112,13 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
 
 def _print_result(r: Any, as_json: bool) -> None:
     if as_json:
-        emit_json(vars(r))
+        emit_line(vars(r))
     elif r.status == "registered":
         click.echo(f"registered {r.dataset} ({r.template}) from {r.path}")
     elif r.status == "exists":
         click.echo(f"unchanged  {r.dataset}: {r.detail}")
     else:
-        click.echo(f"{r.status:<10} {r.path}: {r.detail}", err=r.status == "error")
+        click.echo(f"{r.status:<10} {r.path}: {r.detail}", err=r.status in ("error", "conflict"))
 
 
 @click.command()
@@ -133,9 +134,13 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval
     from owl.ingest import candidates, ingest_file, watch
 
     settings = settings_of(ctx)
-    templates = templates_of(settings)
+    # A broken template file is reported and the others go on; the exit status says so.
+    found, problems = load_valid_templates(settings.template_dirs())
+    templates = list({t.name: t for t in reversed(found)}.values())  # first of a name wins
+    for problem in problems:
+        click.echo(f"owl: template error: {problem}", err=True)
     if not templates:
-        raise ConfigError(f"no templates found in {[str(d) for d in settings.template_dirs()]}")
+        raise ConfigError(f"no valid templates in {[str(d) for d in settings.template_dirs()]}")
     missing = [str(p) for p in paths if not p.exists()]
     if missing and not watching:
         raise ConfigError(f"no such file or directory: {', '.join(missing)}")
@@ -148,10 +153,10 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval
         except KeyboardInterrupt:
             return
         return
-    errors = 0
+    errors = len(problems)
     for path in candidates(paths, templates):
         r = ingest_file(board, templates, path)
-        errors += r.status == "error"
+        errors += r.status in ("error", "conflict")
         _print_result(r, as_json)
     ctx.exit(1 if errors else 0)
 

@@ -4,13 +4,13 @@
 -- ARGV[5] input path     ARGV[6] graph JSON {"order":[stage...], "stages":{stage:{a,n,p,m,b,f,x,j,nr}}}
 -- ARGV[7] graph digest   ARGV[8] who      ARGV[9] stream cap
 -- ARGV[10] wake channel prefix
--- Returns {1, nready} when registered; {0, template, version} when the dataset already
--- exists (a no-op); {-1, 'template-conflict'} when this template version was registered
+-- Returns {1, nready} when registered; {0, template, version, input path} when the dataset
+-- already exists (a no-op); {-1, 'template-conflict'} when this template version was registered
 -- before with a different stage graph.
 local prefix, ds, tpl, ver = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  local head = redis.call('HMGET', KEYS[1], 't', 'v')
-  return {0, head[1], head[2]}
+  local head = redis.call('HMGET', KEYS[1], 't', 'v', 'p')
+  return {0, head[1], head[2], head[3] or ''}
 end
 local tplkey = prefix .. 'tpl:' .. tpl .. ':' .. ver
 local graph = cjson.decode(ARGV[6])
