@@ -93,7 +93,8 @@ def test_register_script_directly(board: Board) -> None:
     graph = '{"order":["a"],"stages":{"a":{"a":[],"n":[],"p":0,"m":1,"b":1,"f":2,"x":9,"j":0}}}'
     args = [board.keys.prefix(s), "x1", "raw", "1", "", graph, "d1", "t", 100, "chan"]
     assert board.scripts["register"](keys=keys, args=args, client=board.redis) == [1, 1]
-    assert board.scripts["register"](keys=keys, args=args, client=board.redis) == [0, "raw", "1", ""]
+    again = board.scripts["register"](keys=keys, args=args, client=board.redis)
+    assert again == [0, "raw", "1", ""]
     args2 = [*args[:2], "raw", "1", "", graph, "other-digest", "t", 100, "chan"]
     keys2 = [board.keys.dataset(s, "x2"), *keys[1:]]
     args2[1] = "x2"
