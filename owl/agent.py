@@ -29,6 +29,7 @@ from owl.condor.failure import escalate_memory
 from owl.config import Settings
 from owl.errors import OwlError
 from owl.executor import Executor, Job
+from owl.liveness import identity
 from owl.model import Claim, FailureClass, Outcome, Provenance, State, TaskSpec
 from owl.queries import counts, held_by
 from owl.reapers import my_shards
@@ -189,6 +190,7 @@ class Agent:
         self._templates: dict[str, Template] = {template.version: template}
         self._hashes: dict[str, str] = {}
         self._log = log.bind(agent=self.id, template=template.name)
+        self._identity = identity()  # host, pid, boot id, start time: see owl.liveness
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -223,6 +225,7 @@ class Agent:
                        concurrency=self.concurrency, executor=self.executor.name)
         try:
             self._adopt()
+            self._renew()  # before the first reap: adopted leases may have run out meanwhile
             while not self._stopping:
                 try:
                     if self._step(wake):
@@ -476,7 +479,7 @@ class Agent:
 
     def _heartbeat(self) -> None:
         record = {
-            "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
+            "id": self.id, **self._identity,
             "template": self.template.name, "stages": list(self.stages),
             "executor": self.executor.name, "concurrency": self.concurrency,
             "started": self.stats.started, "heartbeat": time.time(),

@@ -23,6 +23,7 @@ from owl.config import Settings
 from owl.connect import open_board
 from owl.errors import ConfigError
 from owl.executor import Executor
+from owl.liveness import check_agent_id
 from owl.local import LocalExecutor
 from owl.model import State
 from owl.redact import redact
@@ -97,9 +98,9 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
     if agent_id is None:
         agent_id = (f"{socket.gethostname()}-{template.name}-condor"
                     if uses_condor else new_agent_id())
-    if any(a["id"] == agent_id for a in queries.agents(board)):
-        raise ConfigError(f"agent {agent_id!r} is already running on board {board.name!r}; "
-                          "give this one another --id")
+    note = check_agent_id(queries.agents(board), agent_id, board.name)
+    if note is not None:
+        click.echo(f"owl agent: {note}", err=True)
     executor = make_executor(executor_kind, template, stages, concurrency, settings,
                              ctx.obj["log_json"], agent_id)
     restart = None if settings.redis_url else (lambda: ensure_server(settings.home))

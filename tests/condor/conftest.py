@@ -27,6 +27,13 @@ def die(ctx):
     os._exit(9)
 
 
+def slow(ctx):
+    import time
+
+    time.sleep(0.5)
+    return {"dataset": ctx.dataset, "token": ctx.token}
+
+
 def modules(ctx):
     import sys
 
