@@ -24,7 +24,7 @@ def _exited_pid() -> int:
 
 
 def test_a_live_agent_keeps_its_id() -> None:
-    with pytest.raises(ConfigError, match="already running on board 'b'.*another --id"):
+    with pytest.raises(ConfigError, match=r"already running on board 'b'.*another --id"):
         check_agent_id([_record()], "ap1-heavy", "b")
 
 
