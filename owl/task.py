@@ -9,7 +9,6 @@ code only here, in the process that runs it.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping
@@ -91,26 +90,17 @@ def load_function(ref: str) -> TaskFunction:
 
 
 def expand_argv(spec: TaskSpec) -> list[str]:
-    """Expand ``{dataset}``, ``{stage}``, ``{input}``, ``{output_dir}``, ``{token}``,
-    ``{attempt}`` and ``{param.NAME}`` placeholders in an argv task."""
+    """The argv of an argv task with its placeholders expanded (:mod:`owl.placeholders`)."""
+    from owl.placeholders import expand
+
     assert spec.argv is not None
-    values: dict[str, str] = {
-        "dataset": spec.dataset,
-        "stage": spec.stage,
-        "input": spec.input_path,
-        "output_dir": spec.output_dir,
-        "token": str(spec.token),
-        "attempt": str(spec.attempt),
-    }
-    for key, value in spec.params.items():
-        values[f"param.{key}"] = value if isinstance(value, str) else json.dumps(value)
-    out = []
-    for arg in spec.argv:
-        try:
-            out.append(arg.format_map(_Strict(values)))
-        except (KeyError, ValueError, IndexError) as exc:
-            raise TaskError(f"argv element {arg!r}: bad placeholder ({exc})") from exc
-    return out
+    values = {"dataset": spec.dataset, "stage": spec.stage, "template": spec.template,
+              "input": spec.input_path, "output_dir": spec.output_dir,
+              "token": str(spec.token), "attempt": str(spec.attempt)}
+    try:
+        return expand(spec.argv, values, spec.params)
+    except ValueError as exc:
+        raise TaskError(f"stage {spec.stage!r}: {exc}") from exc
 
 
 class TaskLog:
@@ -130,11 +120,6 @@ class TaskLog:
 
             self._log = structlog.get_logger("owl.task").bind(**self._bound)
         return getattr(self._log, name)
-
-
-class _Strict(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        raise KeyError(f"unknown placeholder {{{key}}}")
 
 
 def run_task(spec: TaskSpec, record: Recorder | None = None) -> dict[str, Any]:

@@ -41,15 +41,12 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from owl import placeholders
 from owl.errors import TemplateError
 from owl.executor import Resources
 from owl.resources import data_path, pipelines_dir
 from owl.template import RetryPolicy, Stage, Template
 
-#: Names an ``argv`` item may use in braces, besides ``{param.NAME}`` for a stage parameter.
-ARGV_PLACEHOLDERS: tuple[str, ...] = ("dataset", "input", "output_dir")
-
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT])I?B?")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _MB_PER_UNIT = {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}
@@ -462,22 +459,15 @@ def _placeholder_problems(
     tree: Any, here: tuple[Step, ...], stage: dict[str, Any]
 ) -> Iterator[_Problem]:
     argv = stage.get("argv")
+    if not isinstance(argv, list):
+        return
     params = stage.get("params")
     param_names = list(params) if isinstance(params, dict) else []
-    known = [*ARGV_PLACEHOLDERS, *(f"param.{p}" for p in param_names)]
-    for i, item in enumerate(argv if isinstance(argv, list) else []):
-        for name in _PLACEHOLDER.findall(item) if isinstance(item, str) else []:
-            if name in known:
-                continue
-            at = (*here, "argv", i)
-            if name.startswith("param."):
-                have = ", ".join(param_names) or "none"
-                text = f"{{{name}}} names no parameter of this stage (its params: {have})"
-            else:
-                choices = [f"{{{k}}}" for k in (*ARGV_PLACEHOLDERS, "param.NAME")]
-                text = f"unknown placeholder {{{name}}}" + _did_you_mean(f"{{{name}}}", choices)
-                text += f"; known: {', '.join(choices)}"
-            yield _Problem(_line(tree, at), _dotted(at), text)
+    script = placeholders.shell_script_index(argv)
+    for i, item in enumerate(argv):
+        if isinstance(item, str):
+            for text in placeholders.problems(item, param_names, in_shell=i == script):
+                yield _Problem(_line(tree, (*here, "argv", i)), _dotted((*here, "argv", i)), text)
 
 
 def _cycles(predecessors: dict[str, list[str]]) -> list[list[str]]:

@@ -296,8 +296,24 @@ BAD = [
     pytest.param(
         minimal("  a:\n    argv: [prog, '{datset}']\n"),
         "4: stages.a.argv[1]: unknown placeholder {datset} (did you mean '{dataset}'?); "
-        "known: {dataset}, {input}, {output_dir}, {param.NAME}",
+        "known: {dataset}, {stage}, {template}, {input}, {output_dir}, {token}, {attempt}, "
+        "{param.NAME} (add !q to shell-quote)",
         id="unknown-placeholder",
+    ),
+    pytest.param(
+        minimal("  a:\n    argv: [sh, -c, 'cat {input} > {output_dir!q}/x']\n"),
+        "4: stages.a.argv[2]: {input} inside a shell command must be quoted: write {input!q}",
+        id="unquoted-placeholder-in-shell",
+    ),
+    pytest.param(
+        minimal("  a:\n    argv: [prog, '{input!r}']\n"),
+        "4: stages.a.argv[1]: {input!r}: the only conversion is !q (shell quoting)",
+        id="bad-conversion",
+    ),
+    pytest.param(
+        minimal("  a:\n    argv: [prog, 'a{b']\n"),
+        "4: stages.a.argv[1]: lone '{': write '{{' for a literal brace",
+        id="lone-brace",
     ),
     pytest.param(
         minimal("  a:\n    argv: [prog, '{param.gain}']\n    params: {g: 1}\n"),
