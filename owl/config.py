@@ -32,7 +32,9 @@ class Settings:
     default 20000), ``OWL_PIPELINES`` (template directories, ``:``-separated; default
     ``./pipelines`` then the templates shipped with owl), ``OWL_WORK`` (task outputs,
     default ``$OWL_HOME/work``), ``OWL_WAIT_REPLICAS`` (replicas each transition waits
-    for with ``WAIT``, default 0: see "What a failover can lose" in the README).
+    for with ``WAIT``, default 0: see "What a failover can lose" in the README),
+    ``OWL_REDIS_TIMEOUT`` (seconds a Redis reply may take before the server counts as not
+    answering, default 10).
     """
 
     home: Path = field(default_factory=lambda: Path(".owl"))
@@ -45,6 +47,7 @@ class Settings:
     pipelines: tuple[Path, ...] = ()
     work: Path | None = None
     wait_replicas: int = 0
+    redis_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             pipelines=pipelines,
             work=Path(env["OWL_WORK"]) if env.get("OWL_WORK") else None,
             wait_replicas=int(_env_float("OWL_WAIT_REPLICAS", 0)),
+            redis_timeout=_env_float("OWL_REDIS_TIMEOUT", 10.0),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **given).checked()
@@ -77,6 +81,8 @@ class Settings:
             raise ConfigError(f"lease must be at least 1 second, got {self.lease}")
         if self.wait_replicas < 0:
             raise ConfigError(f"OWL_WAIT_REPLICAS must be 0 or more, got {self.wait_replicas}")
+        if self.redis_timeout <= 0:
+            raise ConfigError(f"OWL_REDIS_TIMEOUT must be positive, got {self.redis_timeout}")
         if self.rescan <= 0:
             raise ConfigError(f"rescan interval must be positive, got {self.rescan}")
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -14,6 +15,12 @@ from owl.errors import ConfigError
 from owl.redact import redact
 from owl.scripts import Client
 from owl.server import ensure_server
+
+#: Seconds a command may wait for its reply before the server counts as not answering
+#: (``OWL_REDIS_TIMEOUT``): a stopped or hung Redis is an error, never an endless wait.
+DEFAULT_TIMEOUT_S = 10.0
+#: Idle connections are checked with PING before use after this many seconds.
+HEALTH_CHECK_S = 30
 
 #: URL schemes that ask for redis-py's cluster client, and the plain scheme each stands for.
 CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
@@ -34,8 +41,20 @@ def _check_db(url: str) -> None:
                                  f"(e.g. /13), got {path!r}"))
 
 
-def connect(url: str) -> Client:
-    """A client for ``url``, reachable (PING answered).
+def _timeouts(timeout: float) -> dict[str, Any]:
+    return {"socket_timeout": timeout, "socket_connect_timeout": min(5.0, timeout),
+            "health_check_interval": HEALTH_CHECK_S}
+
+
+def not_answering(url: str, timeout: float) -> ConfigError:
+    """The error for a server that accepts connections but does not reply (stopped, hung)."""
+    return ConfigError(redact(
+        f"Redis at {url} is not answering (no reply within {timeout:g} s): is the server "
+        "stopped (SIGSTOP), overloaded or partitioned? OWL_REDIS_TIMEOUT sets the limit"))
+
+
+def connect(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> Client:
+    """A client for ``url``, reachable (PING answered within `timeout` seconds).
 
     ``redis+cluster://host:port`` (or ``rediss+cluster://``) opens redis-py's cluster client
     from that seed node. A ``redis://`` URL whose server reports ``cluster_enabled:1`` is
@@ -46,16 +65,18 @@ def connect(url: str) -> Client:
     try:
         for scheme, plain in CLUSTER_SCHEMES.items():
             if url.startswith(scheme):
-                return _cluster(plain + url.removeprefix(scheme))
-        conn = Redis.from_url(url, decode_responses=True)
+                return _cluster(plain + url.removeprefix(scheme), timeout)
+        conn = Redis.from_url(url, decode_responses=True, **_timeouts(timeout))
         conn.ping()
         if not url.startswith("unix:") and _cluster_enabled(conn):
             conn.close()
-            return _cluster(url)
+            return _cluster(url, timeout)
         return conn
     except redis.ResponseError as exc:  # e.g. "DB index is out of range", AUTH refused
         raise ConfigError(redact(f"Redis at {url} refused the connection: {exc}")) from exc
-    except (redis.ConnectionError, redis.TimeoutError, ValueError) as exc:
+    except redis.TimeoutError as exc:
+        raise not_answering(url, timeout) from exc
+    except (redis.ConnectionError, ValueError) as exc:
         raise ConfigError(redact(f"cannot reach Redis at {url}: {exc}")) from exc
     except redis.exceptions.RedisClusterException as exc:
         raise ConfigError(redact(f"Redis Cluster at {url}: {exc}")) from exc
@@ -69,17 +90,17 @@ def _cluster_enabled(conn: Redis) -> bool:
     return bool(info.get("cluster_enabled"))
 
 
-def _cluster(url: str) -> Client:
+def _cluster(url: str, timeout: float) -> Client:
     base = url.split("?", 1)[0]
     if base.count("/") > 2 and base.rsplit("/", 1)[1] not in ("", "0"):
         raise ConfigError(redact(f"{url}: a Redis Cluster has database 0 only; drop the /N suffix"))
-    conn = RedisCluster.from_url(url, decode_responses=True)
+    conn = RedisCluster.from_url(url, decode_responses=True, **_timeouts(timeout))
     conn.ping()
     return conn
 
 
 def client(settings: Settings) -> Client:
-    return connect(redis_url(settings))
+    return connect(redis_url(settings), settings.redis_timeout)
 
 
 def open_board(settings: Settings) -> Board:

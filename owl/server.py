@@ -170,6 +170,7 @@ def ensure_server(
     """
     policy = _fsync_policy(appendfsync)
     files = _Files(_prepare_home(home))
+    _refuse_stopped(files)
     if _probe(files.socket) is not _State.READY:
         with _locked(files):
             # A pid file outliving its server means an unclean stop (SIGKILL, power loss).
@@ -373,11 +374,29 @@ def _probe(socket: Path) -> _State:
     return _State.READY
 
 
+def _refuse_stopped(files: _Files) -> None:
+    """A stopped server accepts connections and never replies: say so at once."""
+    pid = _read_pid(files.pidfile)
+    if pid is not None and _proc_state(pid) in ("T", "t") and _is_server_of(pid, files.home):
+        raise ConfigError(
+            f"Redis at {files.url} is not answering: its redis-server (pid {pid}) is "
+            f"stopped (SIGSTOP or a debugger); resume it with: kill -CONT {pid}"
+        )
+
+
+def _proc_state(pid: int) -> str:
+    """The one-letter state of `pid` in /proc ("" when unknown)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def _is_server_of(pid: int, home: Path) -> bool:
     """Whether `pid` is a live (not zombie) redis-server working in `home`."""
     proc = Path("/proc") / str(pid)
     try:
-        state = (proc / "stat").read_text().rpartition(")")[2].split()[0]
+        state = _proc_state(pid)
         comm = (proc / "comm").read_text().strip()
         cwd = os.readlink(proc / "cwd")
     except (OSError, IndexError):
@@ -430,6 +449,7 @@ def _wait_ready(files: _Files, timeout: float, log_offset: int | None) -> None:
     deadline = time.monotonic() + timeout
     pause = 0.005
     while (state := _probe(files.socket)) is not _State.READY:
+        _refuse_stopped(files)
         pid = _read_pid(files.pidfile)
         if pid is not None and not _is_server_of(pid, files.home):
             raise ConfigError(

@@ -163,17 +163,25 @@ def _not_finite(value: object, path: str) -> str:
     return ""
 
 
-def find_attempt_logs(stage_root: Path, stage: str, attempt: int | None) -> Path | None:
-    """The log directory of `attempt` (default: the latest) among a dataset's token
-    directories ``STAGE.tTOKEN`` under `stage_root`. An attempt given back unfinished
-    (agent shutdown) is run again under the same number: the newest token wins."""
-    found: list[tuple[int, int, Path]] = []
-    for d in stage_root.glob(f"{stage}.t*/{LOG_DIR}"):
+def find_attempt_logs(dataset_root: Path, stage: str, attempt: int | None,
+                      generation: int | None = None) -> Path | None:
+    """The log directory of `attempt` (default: the latest) of `generation` (default: the
+    latest with logs) among a dataset's token directories ``gGEN/STAGE.tTOKEN``. An attempt
+    given back unfinished (agent shutdown) runs again under the same number: the newest
+    token wins."""
+    found: list[tuple[int, int, int, Path]] = []
+    for d in dataset_root.glob(f"g*/{stage}.t*/{LOG_DIR}"):
         try:
+            gen = int(d.parent.parent.name[1:])
             n = int((d / "attempt").read_text().strip())
             token = int(d.parent.name.rpartition(".t")[2])
         except (OSError, ValueError):
             continue
-        if attempt is None or n == attempt:
-            found.append((n, token, d))
-    return max(found)[2] if found else None
+        if generation is not None and gen != generation:
+            continue
+        found.append((gen, n, token, d))
+    if not found:
+        return None
+    latest = max(f[0] for f in found)
+    mine = [f for f in found if f[0] == latest and (attempt is None or f[1] == attempt)]
+    return max(mine)[3] if mine else None

@@ -265,3 +265,32 @@ def test_sighup_stops_the_agent_gracefully(agents: Agents, board: Board) -> None
     back = item(board, "ds1", "work")
     assert (back.state, back.attempts) == ("ready", 0)
     assert queries.agents(board) == []
+
+
+def test_owl_logs_prints_each_attempts_output(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "chat", f"""  work:
+    task: owl_testtasks:chatty
+    params: {{fail: true}}
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    b = agents.start("b", "-t", "chat", "-c", "1", "--burst")
+    assert b.wait(60) == 0, agents.log("b")
+    assert item(board, "ds1", "work").state == "dead"
+    records = queries.failures(board, "ds1", "work")
+    assert [r["attempt"] for r in records] == [1, 2, 3]
+    assert all("trouble on stderr" in r["log_tail"] for r in records)
+
+    def owl_logs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "owl", "logs", *args], env=agents.env,
+                              capture_output=True, text=True, check=False)
+
+    second = owl_logs("ds1", "work", "--attempt", "2")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("hello from stdout") == 1 and "child says hi" in second.stdout
+    assert "trouble on stderr" in second.stdout and "attempt 2" in second.stderr
+    assert "attempt 3" in owl_logs("ds1", "work").stderr  # the latest by default
+    missing = owl_logs("ds1", "work", "--attempt", "9")
+    assert missing.returncode == 1 and "no log files of attempt 9 of ds1 work" in missing.stderr
+    typo = owl_logs("ds1", "wrok")
+    assert typo.returncode == 1 and "has no stage 'wrok'; its stages are work" in typo.stderr

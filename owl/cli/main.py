@@ -34,6 +34,7 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "events": ("owl.cli.ops", "events", "The audit trail of transitions (newest last)."),
     "hold": ("owl.cli.ops", "hold", "Hold items so they do not run; a running task is paused."),
     "ingest": ("owl.cli.run", "ingest", "Register datasets from files (or directories of files)."),
+    "logs": ("owl.cli.logscmd", "logs", "What a task printed (stdout/stderr of one attempt)."),
     "preview": ("owl.cli.calibcmd", "preview",
                 "Render a frame's SCI arrays (both chips, zscale) as a PNG."),
     "release": ("owl.cli.ops", "release", "Release held items."),
@@ -52,11 +53,11 @@ LAZY: dict[str, tuple[str, str, str]] = {
 #: ``owl status``'s time). tests/test_cli_output.py checks they import no structlog at all,
 #: so nothing can log unconfigured.
 QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "release", "skip",
-                   "board", "template", "watch"})
+                   "board", "template", "watch", "logs"})
 
 #: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
 MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
-           "owl.cli.watchcmd")
+           "owl.cli.watchcmd", "owl.cli.logscmd")
 
 
 class OwlGroup(click.Group):
