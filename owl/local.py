@@ -114,6 +114,10 @@ class LocalExecutor:
     def active(self) -> int:
         return len(self._workers) - self.free()
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the worker processes (for their CPU/memory in metrics)."""
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
     def submit(self, jobs: Sequence[Job]) -> None:
         idle = [w for w in self._workers if w.job is None]
         if len(jobs) > len(idle):

@@ -69,6 +69,25 @@ class RoutingExecutor:
     def active(self) -> int:
         return sum(ex.active() for ex in self.executors.values())
 
+    def worker_pids(self) -> list[int]:
+        """Worker processes of the executors that have them (local)."""
+        out: list[int] = []
+        for ex in self.executors.values():
+            pids = getattr(ex, "worker_pids", None)
+            if callable(pids):
+                out += pids()
+        return out
+
+    def job_states(self) -> dict[str, int]:
+        """Pool jobs by state, from the executors that run pool jobs (condor)."""
+        out: dict[str, int] = {}
+        for ex in self.executors.values():
+            states = getattr(ex, "job_states", None)
+            if callable(states):
+                for state, n in states().items():
+                    out[state] = out.get(state, 0) + n
+        return out
+
     def waitables(self) -> list[Any]:
         return [w for ex in self.executors.values() for w in ex.waitables()]
 

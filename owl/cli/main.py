@@ -47,6 +47,8 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "template": ("owl.cli.boardcmd", "template", "Pipeline template files."),
     "watch": ("owl.cli.watchcmd", "watch",
               "A live terminal board: counts, grid, agents, events, dead items; act on them."),
+    "web": ("owl.web.cli", "web",
+            "The web board: overview, grid, datasets, agents, dead letters, /metrics."),
 }
 
 #: Commands that never log: they skip the logging set-up (importing structlog is a third of

@@ -79,9 +79,15 @@ def make_executor(kind: str, template: Template, stages: Sequence[str], concurre
               help="Agent id. A condor agent restarted under the same id adopts the jobs it "
                    "left in the pool (default for condor: HOST-TEMPLATE-condor; for local: "
                    "unique per process).")
+@click.option("--metrics-port", type=int, metavar="N",
+              help="Serve Prometheus /metrics on port N: the board's counters and latencies, "
+                   "this agent's worker CPU/memory and pool jobs.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the /metrics server listens on.")
 @click.pass_context
 def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concurrency: int,
-          executor_kind: str, burst: bool, grace: float, agent_id: str | None) -> None:
+          executor_kind: str, burst: bool, grace: float, agent_id: str | None,
+          metrics_port: int | None, metrics_host: str) -> None:
     """Claim and run the items of a template's stages."""
     settings = settings_of(ctx)
     if concurrency < 1:
@@ -108,7 +114,17 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
               stages=stages, burst=burst, grace=grace, agent_id=agent_id,
               on_unreachable=restart)
     a.install_signal_handlers()
-    ctx.exit(a.run())
+    tail = None
+    if metrics_port is not None:
+        from owl.web.exporter import serve_agent_metrics
+
+        tail = serve_agent_metrics(board, agent_id, executor, metrics_port, metrics_host)
+    try:
+        code = a.run()
+    finally:
+        if tail is not None:
+            tail.stop()
+    ctx.exit(code)
 
 
 def _print_result(r: Any, as_json: bool) -> None:

@@ -200,6 +200,15 @@ class CondorExecutor:
         """Number of jobs submitted or adopted whose outcome is still to come."""
         return sum(1 for i in self._tracker.ids() if not self._cancelled(i))
 
+    def job_states(self) -> dict[str, int]:
+        """Jobs whose outcome is still to come, by state (idle, running, held, evicted)."""
+        out: dict[str, int] = {}
+        for i in self._tracker.ids():
+            job = self._tracker.get(i)
+            if job is not None and not self._cancelled(i):
+                out[job.state] = out.get(job.state, 0) + 1
+        return out
+
     def waitables(self) -> list[Any]:
         """Nothing to wait on: the agent polls a condor executor on its timer."""
         return []

@@ -1,0 +1,175 @@
+"""What the pages and the JSON API show, read from the board in O(shards x stages).
+
+Each function returns plain JSON-able data shaped like the matching CLI ``--json`` output
+(``owl status``, ``owl show``, ``owl agents``, ``owl dead``), so scripts can use either.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from owl import queries
+from owl.board import Board
+from owl.errors import BoardError
+from owl.history import history
+from owl.model import State
+
+#: Column order of the counts tables.
+STATE_ORDER = [str(s) for s in (State.WAITING, State.READY, State.RUNNING, State.RETRY,
+                                State.DONE, State.SKIPPED, State.HELD, State.DEAD)]
+
+
+def status(board: Board) -> dict[str, dict[str, dict[str, int]]]:
+    """``owl status --json``: template -> stage -> state -> items (non-zero only)."""
+    table: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for (tpl, stage, state), n in sorted(queries.counts(board).items()):
+        table[tpl][stage][state] = n
+    return {t: dict(s) for t, s in table.items()}
+
+
+class StageOrders:
+    """Stage order of each template, for tables: learnt from the versions of the oldest and
+    newest datasets of each shard (no keyspace SCAN), kept for ``ttl`` seconds."""
+
+    def __init__(self, board: Board, ttl: float = 60.0) -> None:
+        self.board = board
+        self.ttl = ttl
+        self._orders: dict[str, list[str]] = {}
+        self._learnt = 0.0
+
+    def _learn(self) -> None:
+        b = self.board
+        pipe = b.redis.pipeline(transaction=False)
+        for s in range(b.shards):
+            pipe.zrange(b.keys.datasets(s), 0, 9)
+            pipe.zrange(b.keys.datasets(s), -10, -1)
+        ids = [(s // 2, ds) for s, found in enumerate(pipe.execute()) for ds in found]
+        pipe = b.redis.pipeline(transaction=False)
+        for s, ds in ids:
+            pipe.hmget(b.keys.dataset(s, ds), ["t", "v"])
+        versions: dict[str, str] = {}
+        for tpl, version in pipe.execute():
+            if tpl and version:
+                versions[tpl] = version
+        for tpl, version in versions.items():
+            try:
+                self._orders[tpl] = list(b.stored_template(tpl, version).stage_names)
+            except BoardError:
+                continue
+        self._learnt = time.monotonic()
+
+    def __call__(self, template: str, stages: Iterable[str]) -> list[str]:
+        """The stages given, in template order (unknown ones sorted, last)."""
+        if template not in self._orders and time.monotonic() - self._learnt > self.ttl:
+            self._learn()
+        names = self._orders.get(template, [])
+        given = set(stages)
+        return [s for s in names if s in given] + sorted(given - set(names))
+
+
+def oldest_ready(board: Board, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """Seconds since the item first in line of each (template, stage) ready queue became
+    ready, over every shard; two pipelined round trips.
+
+    Every item of one stage has the same priority, so a ready queue is ordered by dataset
+    age: its head is the next item claimed, and the one that has waited about the longest.
+    """
+    if not pairs:
+        return {}
+    pipe = board.redis.pipeline(transaction=False)
+    for s in range(board.shards):
+        for tpl, stage in pairs:
+            pipe.zrange(board.keys.ready(s, tpl, stage), 0, 0)
+    heads = pipe.execute()
+    wanted: list[tuple[int, tuple[str, str], str]] = []
+    j = 0
+    for s in range(board.shards):
+        for pair in pairs:
+            if heads[j]:
+                wanted.append((s, pair, heads[j][0]))
+            j += 1
+    if not wanted:
+        return {}
+    pipe = board.redis.pipeline(transaction=False)
+    for s, (_, stage), ds in wanted:
+        pipe.hget(board.keys.dataset(s, ds), f"{stage}.u")
+    pipe.time()
+    *updated, (sec, usec) = pipe.execute()
+    now = sec + usec / 1e6
+    out: dict[tuple[str, str], float] = {}
+    for (_, pair, _), u in zip(wanted, updated, strict=True):
+        if u:
+            out[pair] = max(out.get(pair, 0.0), now - int(u) / 1000)
+    return out
+
+
+def show(board: Board, dataset_id: str) -> dict[str, Any]:
+    """``owl show --json``: the dataset, its items, failures, condor jobs and history."""
+    ds = queries.dataset(board, dataset_id)
+    return {"dataset": ds.dataset, "template": ds.template, "version": ds.version,
+            "path": ds.path, "created_ms": ds.created_ms,
+            "items": [vars(i) for i in ds.items],
+            "failures": {i.stage: queries.failures(board, ds.dataset, i.stage)
+                         for i in ds.items},
+            "condor": condor_jobs(board, ds),
+            "history": history(board, ds.dataset, ds.created_ms)}
+
+
+def condor_jobs(board: Board, ds: queries.Dataset) -> dict[str, dict[str, Any]]:
+    """Per condor stage of the dataset, what the schedd knows of its latest job (the
+    condor bindings are imported only for templates that have condor stages)."""
+    template = board.stored_template(ds.template, ds.version)
+    stages = [s.name for s in template.stages if s.executor == "condor"]
+    if not stages:
+        return {}
+    from pathlib import Path
+
+    from owl.condor.executor import job_info
+    from owl.condor.schedd import CondorError, HTCondorSchedd
+    from owl.condor.settings import CondorSettings
+
+    cs = CondorSettings.from_env(board.name, "web", Path("."))
+    schedd = HTCondorSchedd(cs.collector, cs.schedd_name)
+    out: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        try:
+            out[stage] = job_info(schedd, board.name, ds.dataset, stage)
+        except CondorError as exc:
+            out[stage] = {"error": f"schedd not reachable: {exc}"}
+    return out
+
+
+def agents(board: Board) -> list[dict[str, Any]]:
+    """``owl agents --json``, each with ``heartbeat_age`` (seconds) added."""
+    now = time.time()
+    return [{**a, "heartbeat_age": round(now - float(a.get("heartbeat", now)), 3)}
+            for a in queries.agents(board)]
+
+
+def dead(board: Board, template: str | None = None, stages: tuple[str, ...] = (),
+         limit: int | None = None) -> list[dict[str, Any]]:
+    """``owl dead --json`` (optionally one template, some stages, at most ``limit`` rows):
+    read through the per-shard dead indexes, not by walking the datasets."""
+    sel = queries.Selector(template=template, stages=stages, states=(State.DEAD,))
+    rows: list[dict[str, Any]] = []
+    for ds, item in queries.select(board, sel):
+        fails = queries.failures(board, ds.dataset, item.stage)
+        last = fails[-1] if fails else {}
+        rows.append({"dataset": ds.dataset, "template": ds.template, "stage": item.stage,
+                     "attempts": item.attempts, "class": last.get("class", ""),
+                     "message": last.get("message", item.error),
+                     "traceback": last.get("traceback", "")})
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows
+
+
+def dead_total(board: Board) -> int:
+    """Dead items on the board (the dead index sizes)."""
+    pipe = board.redis.pipeline(transaction=False)
+    for s in range(board.shards):
+        pipe.zcard(board.keys.dead(s))
+    return sum(int(n) for n in pipe.execute())

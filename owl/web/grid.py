@@ -1,0 +1,201 @@
+"""The OPUS-style grid, paged on the server over the board's indexes.
+
+A page is read from per-shard sorted sets: the ``datasets`` index (registration order), or
+the index of the state asked for (``dead``, ``held``, ``delayed``, ``leases``, or the ready
+queues). The cursor holds how far each of those sets has been read, so every page costs
+O(shards x page size) whatever the board's size. Filters the indexes cannot answer (a name
+pattern, a state without an index) are applied while walking, and one request examines at
+most ``budget`` entries: a rare match may take several "next" pages to reach, never one
+slow request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from owl import queries
+from owl.board import Board
+from owl.errors import OwlError
+from owl.keys import split_member
+from owl.model import State
+from owl.web.data import StageOrders
+
+
+class GridError(OwlError):
+    """A grid request that cannot be answered (bad cursor, bad filter)."""
+
+
+@dataclass(frozen=True)
+class GridQuery:
+    """Filters and position of one grid page; empty fields match everything."""
+
+    template: str = ""
+    stage: str = ""
+    state: str = ""
+    name: str = ""  # glob pattern over dataset ids, e.g. "j8xi*"
+    limit: int = 50
+    cursor: str = ""
+
+    def checked(self) -> GridQuery:
+        if self.state and self.state not in {str(s) for s in State}:
+            raise GridError(f"state {self.state!r} is not one of "
+                            f"{', '.join(str(s) for s in State)}")
+        if not 1 <= self.limit <= 1000:
+            raise GridError(f"limit must be between 1 and 1000, got {self.limit}")
+        return self
+
+
+@dataclass(frozen=True)
+class GridPage:
+    """One page: rows like ``owl status --grid --json``, and where the next page starts."""
+
+    rows: list[dict[str, Any]]
+    next: str  # cursor of the next page; "" at the end
+    total: int | None  # items or datasets the filters select, when the counters know it
+    examined: int  # index entries read for this page
+    stages: dict[str, list[str]] = field(default_factory=dict)  # template -> stage order
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "next": self.next, "total": self.total,
+                "examined": self.examined, "stages": self.stages}
+
+
+_INDEX = {State.DEAD: "dead", State.HELD: "held", State.RETRY: "delayed",
+          State.RUNNING: "leases"}
+
+
+def _decode(cursor: str) -> dict[str, int]:
+    if not cursor:
+        return {}
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise GridError(f"cursor {cursor[:40]!r} is not one this server made") from exc
+    if not isinstance(raw, dict) or not all(isinstance(v, int) for v in raw.values()):
+        raise GridError(f"cursor {cursor[:40]!r} is not one this server made")
+    return {str(k): int(v) for k, v in raw.items()}
+
+
+def _encode(offsets: dict[str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(offsets, sort_keys=True).encode()).decode()
+
+
+def _sources(board: Board, q: GridQuery, counts: dict[tuple[str, str, str], int]
+             ) -> tuple[list[tuple[int, str]], bool]:
+    """The sorted sets to read, as (shard, key), and whether their members are items
+    ("DATASET|STAGE") rather than datasets."""
+    k = board.keys
+    if q.state == State.READY:
+        pairs = sorted({(t, s) for (t, s, st), n in counts.items()
+                        if st == State.READY and n > 0
+                        and (not q.template or t == q.template) and (not q.stage or s == q.stage)})
+        return [(sh, k.ready(sh, t, s)) for sh in range(board.shards) for t, s in pairs], False
+    if q.state in _INDEX:
+        name = _INDEX[State(q.state)]
+        return [(sh, f"{k.prefix(sh)}{name}") for sh in range(board.shards)], True
+    return [(sh, k.datasets(sh)) for sh in range(board.shards)], False
+
+
+def _total(board: Board, q: GridQuery, counts: dict[tuple[str, str, str], int]) -> int | None:
+    if q.name:
+        return None
+    if q.state:
+        return sum(n for (t, s, st), n in counts.items() if st == q.state
+                   and (not q.template or t == q.template) and (not q.stage or s == q.stage))
+    if q.template or q.stage:
+        return None
+    pipe = board.redis.pipeline(transaction=False)
+    for sh in range(board.shards):
+        pipe.zcard(board.keys.datasets(sh))
+    return sum(int(n) for n in pipe.execute())
+
+
+def page(board: Board, q: GridQuery, *, budget: int = 5000,
+         orders: StageOrders | None = None) -> GridPage:
+    """One page of the grid for the filters and cursor of ``q``."""
+    q = q.checked()
+    orders = orders or StageOrders(board)
+    offsets = _decode(q.cursor)
+    counts = queries.counts(board)
+    sources, items = _sources(board, q, counts)
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    examined = 0
+    exhausted: set[str] = set()
+    while len(rows) < q.limit and examined < budget:
+        live = [(sh, key) for sh, key in sources if key not in exhausted]
+        if not live:
+            break
+        batch = max(q.limit * 2, 100)
+        pipe = board.redis.pipeline(transaction=False)
+        for _, key in live:
+            off = offsets.get(key, 0)
+            pipe.zrange(key, off, off + batch - 1, withscores=True)
+        windows = pipe.execute()
+        entries: list[tuple[float, str, int, str]] = []
+        horizon: tuple[float, str] | None = None
+        for (sh, key), window in zip(live, windows, strict=True):
+            if len(window) < batch:
+                exhausted.add(key)
+            elif horizon is None or (window[-1][1], window[-1][0]) < horizon:
+                # entries past the end of a full window may sort after unread ones
+                horizon = (window[-1][1], window[-1][0])
+            entries += [(score, m, sh, key) for m, score in window]
+        entries.sort()
+        if horizon is not None:
+            entries = [e for e in entries if (e[0], e[1]) <= horizon]
+        if not entries:
+            continue
+        taken = _take(board, q, entries[:budget - examined], items, rows, seen, orders)
+        for _, _, _, key in entries[:taken]:
+            offsets[key] = offsets.get(key, 0) + 1
+        examined += taken
+    # the loop ends early only when every index was read to its end
+    done = len(rows) < q.limit and examined < budget
+    stage_orders = {r["template"]: list(r["stages"]) for r in rows}
+    return GridPage(rows=rows, next="" if done else _encode(offsets),
+                    total=_total(board, q, counts), examined=examined, stages=stage_orders)
+
+
+def _take(board: Board, q: GridQuery, entries: list[tuple[float, str, int, str]],
+          items: bool, rows: list[dict[str, Any]], seen: set[str],
+          orders: StageOrders) -> int:
+    """Read the records of ``entries`` in order, append matching rows; how many entries
+    were consumed (all of them unless the page filled)."""
+    used = 0
+    while used < len(entries):
+        chunk = entries[used:used + max(q.limit - len(rows), 20)]
+        pipe = board.redis.pipeline(transaction=False)
+        for _, m, sh, _ in chunk:
+            pipe.hgetall(board.keys.dataset(sh, split_member(m)[0] if items else m))
+        for (_, m, _, _), raw in zip(chunk, pipe.execute(), strict=True):
+            used += 1
+            ds, stage = split_member(m) if items else (m, "")
+            if raw and ds not in seen and _matches(q, ds, stage, raw):
+                seen.add(ds)
+                states = {f[:-2]: v for f, v in raw.items() if f.endswith(".s")}
+                rows.append({"dataset": ds, "template": raw["t"],
+                             "stages": {s: states[s] for s in orders(raw["t"], states)}})
+                if len(rows) >= q.limit:
+                    return used
+    return used
+
+
+def _matches(q: GridQuery, ds: str, indexed_stage: str, raw: dict[str, str]) -> bool:
+    if q.template and raw.get("t") != q.template:
+        return False
+    if q.name and not fnmatch.fnmatchcase(ds, q.name):
+        return False
+    if indexed_stage and q.stage and indexed_stage != q.stage:
+        return False
+    if q.stage and f"{q.stage}.s" not in raw:
+        return False
+    if q.state:
+        stages = [q.stage] if q.stage else [f[:-2] for f in raw if f.endswith(".s")]
+        return any(raw.get(f"{s}.s") == q.state for s in stages)
+    return True
