@@ -59,7 +59,7 @@ QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "relea
 
 #: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
 MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
-           "owl.cli.watchcmd", "owl.cli.logscmd")
+           "owl.cli.watchcmd", "owl.cli.logscmd", "owl.web.cli")
 
 
 class OwlGroup(click.Group):

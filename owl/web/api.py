@@ -35,7 +35,8 @@ def grid_page(request: Request) -> Response:
     except ValueError:
         raise HTTPException(400, "limit must be a whole number") from None
     q = grid.GridQuery(template=p.get("template", ""), stage=p.get("stage", ""),
-                       state=p.get("state", ""), name=p.get("name", ""), limit=limit,
+                       state=p.get("state", ""), name=p.get("name", ""),
+                       campaign=p.get("campaign", ""), limit=limit,
                        cursor=p.get("cursor", ""))
     return _json(grid.page(web.board, q, orders=web.orders).to_json())
 

@@ -36,3 +36,5 @@ def web(ctx: click.Context, host: str, port: int) -> None:
     mode = "actions need OWL_WEB_TOKEN" if token else "read-only (OWL_WEB_TOKEN not set)"
     click.echo(f"owl web: board {board.name!r} on http://{host}:{port}/ ({mode})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+COMMANDS = [web]

@@ -70,35 +70,78 @@ class StageOrders:
         return [s for s in names if s in given] + sorted(given - set(names))
 
 
-def oldest_ready(board: Board, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+def shard_campaign_counts(board: Board) -> list[dict[tuple[str, str, str, str], int]]:
+    """Per shard, (campaign, template, stage, state) -> items (non-zero only)."""
+    pipe = board.redis.pipeline(transaction=False)
+    for s in range(board.shards):
+        pipe.hgetall(board.keys.campaign_counts(s))
+    out = []
+    for raw in pipe.execute():
+        shard: dict[tuple[str, str, str, str], int] = {}
+        for name, n in raw.items():
+            cp, tpl, stage, state = name.split("|")
+            if int(n):
+                shard[(cp, tpl, stage, state)] = int(n)
+        out.append(shard)
+    return out
+
+
+def campaigns(board: Board) -> list[dict[str, Any]]:
+    """Each campaign with its state and its items per state; the board's pauses."""
+    from owl.control.view import read_view
+
+    view = read_view(board)
+    per: dict[str, dict[str, int]] = {}
+    for shard in shard_campaign_counts(board):
+        for (cp, _, _, state), n in shard.items():
+            row = per.setdefault(cp, {})
+            row[state] = row.get(state, 0) + n
+    names = sorted(set(view.campaigns) | set(per))
+    return [{"campaign": n, "state": view.state(n), "counts": per.get(n, {})} for n in names]
+
+
+def pauses(board: Board) -> dict[str, dict[str, Any]]:
+    """Active pauses: "KIND:NAME" -> who, why, when."""
+    from owl.control.view import read_view
+
+    return read_view(board).pauses
+
+
+def redis_now(board: Board) -> float:
+    """The Redis clock (seconds), the clock ready times are written with. A cluster answers
+    per node; their clocks agree as well as the board needs here."""
+    reply: Any = board.redis.time()
+    if isinstance(reply, dict):
+        reply = next(iter(reply.values()))
+    sec, usec = reply
+    return float(sec) + float(usec) / 1e6
+
+
+def oldest_ready(board: Board) -> dict[tuple[str, str], float]:
     """Seconds since the item first in line of each (template, stage) ready queue became
-    ready, over every shard; two pipelined round trips.
+    ready, over every shard and campaign; three pipelined round trips.
 
     Every item of one stage has the same priority, so a ready queue is ordered by dataset
     age: its head is the next item claimed, and the one that has waited about the longest.
     """
-    if not pairs:
+    queues = [(s, cp, tpl, stage) for s, shard in enumerate(shard_campaign_counts(board))
+              for (cp, tpl, stage, state) in shard if state == "ready"]
+    if not queues:
         return {}
     pipe = board.redis.pipeline(transaction=False)
-    for s in range(board.shards):
-        for tpl, stage in pairs:
-            pipe.zrange(board.keys.ready(s, tpl, stage), 0, 0)
+    for s, cp, tpl, stage in queues:
+        pipe.zrange(board.keys.ready(s, cp, tpl, stage), 0, 0)
     heads = pipe.execute()
-    wanted: list[tuple[int, tuple[str, str], str]] = []
-    j = 0
-    for s in range(board.shards):
-        for pair in pairs:
-            if heads[j]:
-                wanted.append((s, pair, heads[j][0]))
-            j += 1
+    wanted = [(s, (tpl, stage), head[0]) for (s, _, tpl, stage), head in zip(queues, heads,
+                                                                             strict=True)
+              if head]
     if not wanted:
         return {}
     pipe = board.redis.pipeline(transaction=False)
     for s, (_, stage), ds in wanted:
         pipe.hget(board.keys.dataset(s, ds), f"{stage}.u")
-    pipe.time()
-    *updated, (sec, usec) = pipe.execute()
-    now = sec + usec / 1e6
+    updated = pipe.execute()
+    now = redis_now(board)
     out: dict[tuple[str, str], float] = {}
     for (_, pair, _), u in zip(wanted, updated, strict=True):
         if u:

@@ -20,10 +20,11 @@ from typing import Any
 
 from owl import queries
 from owl.board import Board
+from owl.control.model import PRODUCTION
 from owl.errors import OwlError
 from owl.keys import split_member
 from owl.model import State
-from owl.web.data import StageOrders
+from owl.web.data import StageOrders, shard_campaign_counts
 
 
 class GridError(OwlError):
@@ -38,6 +39,7 @@ class GridQuery:
     stage: str = ""
     state: str = ""
     name: str = ""  # glob pattern over dataset ids, e.g. "j8xi*"
+    campaign: str = ""
     limit: int = 50
     cursor: str = ""
 
@@ -91,18 +93,22 @@ def _sources(board: Board, q: GridQuery, counts: dict[tuple[str, str, str], int]
     ("DATASET|STAGE") rather than datasets."""
     k = board.keys
     if q.state == State.READY:
-        pairs = sorted({(t, s) for (t, s, st), n in counts.items()
-                        if st == State.READY and n > 0
-                        and (not q.template or t == q.template) and (not q.stage or s == q.stage)})
-        return [(sh, k.ready(sh, t, s)) for sh in range(board.shards) for t, s in pairs], False
+        return [(sh, k.ready(sh, cp, t, s))
+                for sh, shard in enumerate(shard_campaign_counts(board))
+                for (cp, t, s, st) in sorted(shard) if st == State.READY
+                and (not q.campaign or cp == q.campaign)
+                and (not q.template or t == q.template) and (not q.stage or s == q.stage)], False
     if q.state in _INDEX:
         name = _INDEX[State(q.state)]
         return [(sh, f"{k.prefix(sh)}{name}") for sh in range(board.shards)], True
+    if q.campaign and q.campaign != PRODUCTION:
+        # production datasets are in no campaign index: they are read from `datasets`
+        return [(sh, k.campaign_datasets(sh, q.campaign)) for sh in range(board.shards)], False
     return [(sh, k.datasets(sh)) for sh in range(board.shards)], False
 
 
 def _total(board: Board, q: GridQuery, counts: dict[tuple[str, str, str], int]) -> int | None:
-    if q.name:
+    if q.name or q.campaign:
         return None
     if q.state:
         return sum(n for (t, s, st), n in counts.items() if st == q.state
@@ -180,6 +186,7 @@ def _take(board: Board, q: GridQuery, entries: list[tuple[float, str, int, str]]
                 seen.add(ds)
                 states = {f[:-2]: v for f, v in raw.items() if f.endswith(".s")}
                 rows.append({"dataset": ds, "template": raw["t"],
+                         "campaign": raw.get("cp", PRODUCTION),
                              "stages": {s: states[s] for s in orders(raw["t"], states)}})
                 if len(rows) >= q.limit:
                     return used
@@ -188,6 +195,8 @@ def _take(board: Board, q: GridQuery, entries: list[tuple[float, str, int, str]]
 
 def _matches(q: GridQuery, ds: str, indexed_stage: str, raw: dict[str, str]) -> bool:
     if q.template and raw.get("t") != q.template:
+        return False
+    if q.campaign and raw.get("cp", PRODUCTION) != q.campaign:
         return False
     if q.name and not fnmatch.fnmatchcase(ds, q.name):
         return False

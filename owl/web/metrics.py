@@ -46,8 +46,7 @@ class BoardCollector(Collector):
         oldest = GaugeMetricFamily("owl_oldest_ready_seconds", "Time the item first in line "
                                    "of each ready queue has been ready.",
                                    labels=["template", "stage"])
-        pairs = sorted({(t, s) for (t, s, st), n in counts.items() if st == "ready" and n > 0})
-        for (tpl, stage), age in sorted(oldest_ready(self.board, pairs).items()):
+        for (tpl, stage), age in sorted(oldest_ready(self.board).items()):
             oldest.add_metric([tpl, stage], age)
         yield oldest
         beat = GaugeMetricFamily("owl_agent_heartbeat_age_seconds", "Seconds since each "

@@ -31,9 +31,7 @@ def overview_context(web: WebState) -> dict[str, Any]:
     """Counts per template/stage/state, rates, oldest ready, the throughput chart."""
     assert web.orders is not None
     table = data.status(web.board)
-    pairs = [(t, s) for t, stages in table.items() for s, row in stages.items()
-             if row.get("ready")]
-    oldest = data.oldest_ready(web.board, pairs)
+    oldest = data.oldest_ready(web.board)
     rates = web.throughput.stage_rates() if web.throughput else {}
     templates = []
     totals = dict.fromkeys(STATE_ORDER, 0)
@@ -51,7 +49,8 @@ def overview_context(web: WebState) -> dict[str, Any]:
     done_rate, fail_rate = web.throughput.rate() if web.throughput else (0.0, 0.0)
     return {"templates": templates, "totals": totals, "chart": chart(series),
             "done_rate": done_rate, "fail_rate": fail_rate,
-            "agents": len(queries.agents(web.board)), "now": time.time()}
+            "agents": len(queries.agents(web.board)), "now": time.time(),
+            "campaigns": data.campaigns(web.board), "pauses": data.pauses(web.board)}
 
 
 def chart(series: list[Minute], width: int = 720, height: int = 140) -> Markup:
@@ -94,10 +93,12 @@ def grid_page(request: Request) -> Response:
     p = request.query_params
     q = grid.GridQuery(template=p.get("template", ""), stage=p.get("stage", ""),
                        state=p.get("state", ""), name=p.get("name", ""),
+                       campaign=p.get("campaign", ""),
                        limit=_int(p.get("limit", "50"), "limit"), cursor=p.get("cursor", ""))
     result = grid.page(web.board, q, orders=web.orders)
     keep = {k: v for k, v in [("template", q.template), ("stage", q.stage),
-                              ("state", q.state), ("name", q.name)] if v}
+                              ("state", q.state), ("name", q.name),
+                              ("campaign", q.campaign)] if v}
     if q.limit != 50:
         keep["limit"] = str(q.limit)
     return render(request, "grid.html", {
