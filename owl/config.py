@@ -9,6 +9,9 @@ from typing import Any
 
 from owl.errors import ConfigError
 
+#: The ``OWL_PIPELINES`` entry that stands for the templates shipped with owl.
+SHIPPED_PIPELINES = "@shipped"
+
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
@@ -29,8 +32,9 @@ class Settings:
     prefix, default ``owl``; several boards can share one Redis), ``OWL_SHARDS`` (shards of
     a new board, default 8), ``OWL_LEASE`` (seconds, default 30), ``OWL_RESCAN`` (seconds
     between level-triggered rescans, default 2), ``OWL_EVENT_CAP`` (events kept per shard,
-    default 20000), ``OWL_PIPELINES`` (template directories, ``:``-separated; default
-    ``./pipelines`` then the templates shipped with owl), ``OWL_WORK`` (task outputs,
+    default 20000), ``OWL_PIPELINES`` (template directories, ``:``-separated, replacing the
+    default ``./pipelines`` then the templates shipped with owl; ``@shipped`` names those),
+    ``OWL_WORK`` (task outputs,
     default ``$OWL_HOME/work``), ``OWL_WAIT_REPLICAS`` (replicas each transition waits
     for with ``WAIT``, default 0: see "What a failover can lose" in the README),
     ``OWL_REDIS_TIMEOUT`` (seconds a Redis reply may take before the server counts as not
@@ -92,10 +96,31 @@ class Settings:
         return (self.work or self.home / "work").resolve()
 
     def template_dirs(self) -> tuple[Path, ...]:
+        """The template directories, in order: an earlier one's template shadows a later
+        one's of the same name.
+
+        ``OWL_PIPELINES`` replaces the default (``./pipelines`` when it exists, then the
+        templates shipped with owl): only the directories it names are read, the shipped
+        ones only when it names them with the entry ``@shipped``.
+
+        Raises
+        ------
+        ConfigError
+            An ``OWL_PIPELINES`` entry is not a directory.
+        """
         from owl.resources import pipelines_dir
 
-        dirs = list(self.pipelines) or [Path("pipelines")]
         shipped = pipelines_dir()
-        if all(d.resolve() != shipped.resolve() for d in dirs if d.exists()):
-            dirs.append(shipped)
-        return tuple(d for d in dirs if d.is_dir())
+        if not self.pipelines:
+            dirs = [d for d in (Path("pipelines"), shipped) if d.is_dir()]
+        else:
+            dirs = [shipped if str(d) == SHIPPED_PIPELINES else d for d in self.pipelines]
+            missing = [str(d) for d in dirs if not d.is_dir()]
+            if missing:
+                raise ConfigError(
+                    f"OWL_PIPELINES names {', '.join(missing)}, which is not a directory; it "
+                    f"lists template directories separated by {os.pathsep!r} (the entry "
+                    f"{SHIPPED_PIPELINES!r} stands for the templates shipped with owl)"
+                )
+        unique = {d.resolve(): d for d in reversed(dirs)}  # a directory named twice: first
+        return tuple(d for d in dirs if unique[d.resolve()] is d)

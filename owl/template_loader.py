@@ -126,12 +126,14 @@ def load_templates(paths_or_dirs: Iterable[str | Path]) -> list[Template]:
     Returns
     -------
     list of Template
-        In the order given, a folder's files sorted by name.
+        In the order given, a folder's files sorted by name. A folder's template shadows
+        one of the same name in a later folder (a search path).
 
     Raises
     ------
     TemplateError
-        Listing every problem of every file, including two files using the same template name.
+        Listing every problem of every file, including two files using the same template
+        name in one folder (or two files named directly).
     """
     checked = _check_all(paths_or_dirs)
     messages = [m for c in checked for m in c.messages]
@@ -140,15 +142,19 @@ def load_templates(paths_or_dirs: Iterable[str | Path]) -> list[Template]:
     return [c.template for c in checked if c.template is not None]
 
 
-def load_valid_templates(paths_or_dirs: Iterable[str | Path]) -> tuple[list[Template], list[str]]:
+def load_valid_templates(paths_or_dirs: Iterable[str | Path], notes: list[str] | None = None,
+                         ) -> tuple[list[Template], list[str]]:
     """Like :func:`load_templates`, but one broken file does not stop the others.
+
+    A template shadowed by one of the same name in an earlier folder is left out, and said
+    so in ``notes`` when a list is given.
 
     Returns
     -------
     tuple of (list of Template, list of str)
         The valid templates, and every problem of the other files (``file:line: ...``).
     """
-    checked = _check_all(paths_or_dirs)
+    checked = _check_all(paths_or_dirs, notes)
     messages = [m for c in checked for m in c.messages]
     return [c.template for c in checked if c.template is not None], messages
 
@@ -240,12 +246,18 @@ def parse_duration(value: float | str) -> float:
 
 def _documents(paths: Iterable[str | Path]) -> Iterator[_Document]:
     """Explicit files always; a folder's YAML files only when they are templates."""
-    for path in map(Path, paths):
+    for _, doc in _rooted_documents(paths):
+        yield doc
+
+
+def _rooted_documents(paths: Iterable[str | Path]) -> Iterator[tuple[int | None, _Document]]:
+    """Each document with the position of its folder among ``paths`` (None: a file)."""
+    for i, path in enumerate(map(Path, paths)):
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
-            yield from (d for d in map(_read, files) if d.is_template())
+            yield from ((i, d) for d in map(_read, files) if d.is_template())
         else:
-            yield _read(path)
+            yield None, _read(path)
 
 
 def _read(path: Path) -> _Document:
@@ -319,18 +331,28 @@ def _plain(value: Any, path: tuple[Step, ...], odd: list[tuple[Step, ...]]) -> A
 # --- checking ------------------------------------------------------------------------------
 
 
-def _check_all(paths: Iterable[str | Path]) -> list[_Checked]:
+def _check_all(paths: Iterable[str | Path], notes: list[str] | None = None) -> list[_Checked]:
+    """Check every document. A name used twice in one folder, or by two files named
+    directly, is an error; a folder's template shadows one of the same name in a folder
+    named after it (a search path), which is noted in ``notes``."""
     checked: list[_Checked] = []
-    seen: dict[str, str] = {}  # template name -> file:line that defined it first
-    for doc in _documents(paths):
+    seen: dict[str, tuple[str, int | None]] = {}  # name -> (file:line, folder index) first
+    for root, doc in _rooted_documents(paths):
         result = _check(doc)
         if result.template is not None:
             name, here = result.template.name, f"{doc.source}:{result.name_line}"
-            if name in seen:
-                text = f"{here}: name: template name {name!r} is already used by {seen[name]}"
+            first = seen.get(name)
+            if first is not None and root is not None and first[1] is not None \
+                    and first[1] < root:
+                if notes is not None:
+                    notes.append(f"{here}: template {name!r} is shadowed by {first[0]} "
+                                 "(an earlier template directory)")
+                continue
+            if first is not None:
+                text = f"{here}: name: template name {name!r} is already used by {first[0]}"
                 result = _Checked(None, (text,))
             else:
-                seen[name] = here
+                seen[name] = (here, root)
         checked.append(result)
     return checked
 

@@ -114,7 +114,7 @@ def owl_env(redis_url: str, board_name: str, tmp_path: Path) -> dict[str, str]:
         "OWL_REDIS_URL": redis_url,
         "OWL_BOARD": board_name,
         "OWL_HOME": str(tmp_path / "home"),
-        "OWL_PIPELINES": str(pipelines),
+        "OWL_PIPELINES": os.pathsep.join([str(pipelines), "@shipped"]),
         "PYTHONPATH": os.pathsep.join([str(HELPERS), str(Path(__file__).parent.parent)]),
         "PYTHONUNBUFFERED": "1",
     }

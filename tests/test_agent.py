@@ -24,7 +24,7 @@ RETRY = "retry: {max_attempts: 3, backoff: {base: 0.1, factor: 1, max: 0.1, jitt
 
 
 def write_template(env: dict[str, str], name: str, stages: str) -> Template:
-    path = Path(env["OWL_PIPELINES"]) / f"{name}.yaml"
+    path = Path(env["OWL_PIPELINES"].split(os.pathsep)[0]) / f"{name}.yaml"
     path.write_text(f"name: {name}\nversion: '1'\nstages:\n{stages}")
     return load_template(path)
 

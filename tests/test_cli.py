@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -179,7 +180,7 @@ def test_same_rootname_from_another_file_is_a_conflict(owl_env: dict[str, str],
 
 def test_one_broken_template_does_not_stop_ingest(owl_env: dict[str, str], frames: list[Path],
                                                   board: Board) -> None:
-    broken = Path(owl_env["OWL_PIPELINES"]) / "broken.yaml"
+    broken = Path(owl_env["OWL_PIPELINES"].split(os.pathsep)[0]) / "broken.yaml"
     broken.write_text("name: broken\nstages:\n  one: {task: m:f, retires: 3}\n")
     result = CliRunner().invoke(build_cli(), ["ingest", "--json", str(frames[0].parent)],
                                 env=owl_env)

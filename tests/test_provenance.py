@@ -31,7 +31,7 @@ STAGES = """\
 
 
 def setup(env: dict[str, str], tmp: Path, stages: str = STAGES) -> tuple[Template, Path]:
-    path = Path(env["OWL_PIPELINES"]) / "prov.yaml"
+    path = Path(env["OWL_PIPELINES"].split(os.pathsep)[0]) / "prov.yaml"
     path.write_text(f"name: prov\nversion: '1'\nstages:\n{stages}")
     refs = tmp / "refs"
     refs.mkdir()

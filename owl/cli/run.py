@@ -19,7 +19,7 @@ from owl.agent import Agent, new_agent_id
 from owl.cli.main import settings_of
 from owl.cli.ops import print_counts, print_grid
 from owl.cli.output import emit_line
-from owl.config import Settings
+from owl.config import SHIPPED_PIPELINES, Settings
 from owl.connect import open_board
 from owl.errors import ConfigError
 from owl.executor import Executor
@@ -27,6 +27,7 @@ from owl.liveness import check_agent_id
 from owl.local import LocalExecutor
 from owl.model import State
 from owl.redact import redact
+from owl.resources import pipelines_dir
 from owl.routing import RoutingExecutor
 from owl.server import ensure_server
 from owl.template import Template
@@ -152,8 +153,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval
 
     settings = settings_of(ctx)
     # A broken template file is reported and the others go on; the exit status says so.
-    found, problems = load_valid_templates(settings.template_dirs())
+    notes: list[str] = []
+    found, problems = load_valid_templates(settings.template_dirs(), notes)
     templates = list({t.name: t for t in reversed(found)}.values())  # first of a name wins
+    for note in notes:
+        click.echo(f"owl: note: {note}", err=True)
     for problem in problems:
         click.echo(f"owl: template error: {problem}", err=True)
     if not templates:
@@ -195,7 +199,8 @@ def demo(ctx: click.Context, datasets: int, n_agents: int, concurrency: int,
     settings = base if ctx.parent and ctx.parent.params.get("board") else replace(
         base, board="demo")
     board = fresh_demo_board(settings)
-    template = find_template("demo", settings.template_dirs())
+    # The shipped demo unless a template directory has its own (OWL_PIPELINES may omit it).
+    template = find_template("demo", [*settings.template_dirs(), pipelines_dir()])
     incoming = (settings.home / "demo" / "incoming").resolve()
     where = redact(settings.redis_url) if settings.redis_url else (
         "the embedded Redis in " + str(settings.home))
@@ -233,6 +238,10 @@ def _start_agents(settings: Settings, n: int, concurrency: int,
     # The URL goes through the environment: argv is readable by every user (ps) and may
     # carry a password.
     env = {**os.environ, "OWL_REDIS_URL": settings.redis_url or ""}
+    # The agents find the demo where the demo did: the template directories, then the
+    # shipped templates even when OWL_PIPELINES leaves them out.
+    env["OWL_PIPELINES"] = os.pathsep.join([*map(str, settings.template_dirs()),
+                                            SHIPPED_PIPELINES])
     if log_json:
         cmd.append("--log-json")
     procs = []
