@@ -12,6 +12,7 @@ import click
 
 from owl import queries
 from owl.board import Board, OpResult
+from owl.cli import complete
 from owl.cli.main import emit_json, settings_of
 from owl.connect import open_board
 from owl.errors import BoardError
@@ -32,24 +33,34 @@ def _ms(ms: int) -> str:
 
 
 @click.command()
-@click.option("--template", "-t", help="Only this template.")
+@click.option("--template", "-t", help="Only this template.", shell_complete=complete.templates)
 @click.option("--grid", is_flag=True, help="One line per dataset, one letter per stage.")
-@click.option("--limit", default=200, show_default=True, help="Datasets shown with --grid.")
+@click.option("--page", default=1, show_default=True, help="Grid page to show (1 = first).")
+@click.option("--limit", "--page-size", "limit", default=200, show_default=True,
+              help="Datasets per grid page.")
+@click.option("--filter", "grid_filter", metavar="FILTER", default="",
+              help="Grid filter: s:STATE (a stage in that state) and/or text in the name.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def status(ctx: click.Context, template: str | None, grid: bool, limit: int,
-           as_json: bool) -> None:
+def status(ctx: click.Context, template: str | None, grid: bool, page: int, limit: int,
+           grid_filter: str, as_json: bool) -> None:
     """Counts of items per template, stage and state (or the OPUS-style grid)."""
+    if page < 1:
+        raise click.BadParameter("must be 1 or more", param_hint="--page")
+    if limit < 1:
+        raise click.BadParameter("must be 1 or more", param_hint="--limit")
     board = _board(ctx)
     check_template(board, template)
     if grid:
-        print_grid(board, template, limit, as_json)
+        print_grid(board, template, limit, as_json, page=page, text=grid_filter)
     else:
         print_counts(board, template, as_json)
 
 
 def print_counts(board: Board, template: str | None, as_json: bool) -> None:
     """The counts table: one row per stage, one column per state."""
+    from owl.cli.output import is_terminal, print_table
+
     table: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for (tpl, stage, state), n in sorted(queries.counts(board).items()):
         if template is None or tpl == template:
@@ -62,6 +73,11 @@ def print_counts(board: Board, template: str | None, as_json: bool) -> None:
         return
     for tpl, stages in table.items():
         order = _stage_order(board, tpl, stages)
+        if is_terminal():
+            print_table(f"template {tpl}", ["stage", *STATE_ORDER],
+                        [[stage, *(stages.get(stage, {}).get(s, 0) for s in STATE_ORDER)]
+                         for stage in order], right=STATE_ORDER)
+            continue
         click.echo(f"template {tpl}")
         click.echo("  " + f"{'stage':<16}" + "".join(f"{s:>9}" for s in STATE_ORDER))
         for stage in order:
@@ -76,50 +92,89 @@ def _stage_order(board: Board, tpl: str, stages: dict[str, Any]) -> list[str]:
     return [s for s in names if s in stages] + sorted(s for s in stages if s not in names)
 
 
-def print_grid(board: Board, template: str | None, limit: int, as_json: bool) -> None:
-    rows = []
-    for ds in queries.datasets(board, template=template):
-        rows.append(ds)
-        if len(rows) >= limit:
-            break
-    rows.sort(key=lambda d: (d.template, d.dataset))
+def print_grid(board: Board, template: str | None, limit: int, as_json: bool, *,
+               page: int = 1, text: str = "") -> None:
+    """One page of the grid (server-side paging: see owl.watch.grid), and which page of
+    how many it is."""
+    from owl.watch.grid import Grid, parse_filter
+
+    grid = Grid(board)
+    flt = parse_filter(text)
+    if template:
+        flt = type(flt)(template=template, state=flt.state, text=flt.text)
+    if not flt.empty:
+        grid.set_filter(flt)
+    total = grid.total()
+    pages = max(1, -(-total // limit))
+    if page > pages:
+        raise click.BadParameter(f"the grid ({flt.describe()}) has {pages} page(s) of {limit} "
+                                 f"({total} datasets)", param_hint="--page")
+    got = grid.page((page - 1) * limit, limit)
+    rows = sorted(got.rows, key=lambda d: (d.template, d.dataset))
+    first = got.offset + 1 if rows else 0
+    last = got.offset + len(rows)
     if as_json:
-        emit_json([{"dataset": d.dataset, "template": d.template,
-                    "stages": {i.stage: i.state for i in d.items}} for d in rows])
+        emit_json({"datasets": [{"dataset": d.dataset, "template": d.template,
+                                 "stages": {i.stage: i.state for i in d.items}} for d in rows],
+                   "first": first, "last": last, "total": got.total, "page": page,
+                   "pages": pages, "filter": flt.describe()})
         return
     legend = "  ".join(f"{LETTERS[s]}={s}" for s in STATE_ORDER)
-    last = None
+    last_tpl = None
     for d in rows:
-        if d.template != last:
+        if d.template != last_tpl:
             click.echo(f"{d.template}: " + " ".join(i.stage for i in d.items))
-            last = d.template
+            last_tpl = d.template
         letters = " ".join(LETTERS[State(i.state)] for i in d.items)
         click.echo(f"  {d.dataset:<20} {letters}")
     click.echo(legend)
+    more = f"; --page {page + 1} for the next" if last < got.total else ""
+    click.echo(f"datasets {first}-{last} of {got.total} ({flt.describe()}), "
+               f"page {page} of {pages}{more}")
 
 
 @click.command()
-@click.argument("dataset")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.argument("dataset", shell_complete=complete.datasets)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON).")
+@click.option("--yaml", "as_yaml", is_flag=True, help="The same document as YAML.")
 @click.pass_context
-def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
+def show(ctx: click.Context, dataset: str, as_json: bool, as_yaml: bool) -> None:
     """A dataset: its stages, attempts, outputs, errors and history."""
+    from owl.cli.output import is_terminal, print_table, to_json
+
     board = _board(ctx)
     ds = queries.dataset(board, dataset)
     history = dataset_history(board, dataset, ds.created_ms)
     fails = {i.stage: queries.failures(board, dataset, i.stage) for i in ds.items}
     jobs = _condor_jobs(board, ds)
-    if as_json:
-        emit_json({"dataset": ds.dataset, "template": ds.template, "version": ds.version,
-                   "path": ds.path, "created_ms": ds.created_ms,
-                   "items": [vars(i) for i in ds.items], "failures": fails,
-                   "condor": jobs, "history": history})
+    if as_json or as_yaml:
+        doc = {"dataset": ds.dataset, "template": ds.template, "version": ds.version,
+               "path": ds.path, "created_ms": ds.created_ms,
+               "items": [vars(i) for i in ds.items], "failures": fails,
+               "condor": jobs, "history": history}
+        if as_yaml:
+            from owl.cli.output import to_yaml
+
+            click.echo(to_yaml(doc), nl=False)
+        else:
+            emit_json(doc)
         return
-    click.echo(f"dataset {ds.dataset}  template {ds.template} ({ds.version})")
-    click.echo(f"  input {ds.path or '-'}  registered {_ms(ds.created_ms)}")
+    if is_terminal():
+        print_table(f"dataset {ds.dataset}  template {ds.template} ({ds.version})  input "
+                    f"{ds.path or '-'}  registered {_ms(ds.created_ms)}",
+                    ["stage", "state", "attempts", "token", "owner", "at"],
+                    [[i.stage, i.state, i.attempts, i.token or "-", i.owner or "-",
+                      _ms(i.updated_ms)] for i in ds.items], right=["attempts"])
+    else:
+        click.echo(f"dataset {ds.dataset}  template {ds.template} ({ds.version})")
+        click.echo(f"  input {ds.path or '-'}  registered {_ms(ds.created_ms)}")
     for i in ds.items:
-        click.echo(f"  {i.stage:<16} {i.state:<8} attempts {i.attempts}  token {i.token or '-'}"
-                   f"  owner {i.owner or '-'}  at {_ms(i.updated_ms)}")
+        if is_terminal():
+            if _has_details(i, jobs, fails):
+                click.echo(f"  {i.stage}:")
+        else:
+            click.echo(f"  {i.stage:<16} {i.state:<8} attempts {i.attempts}  token "
+                       f"{i.token or '-'}  owner {i.owner or '-'}  at {_ms(i.updated_ms)}")
         if i.state == State.RETRY:
             click.echo(f"    retry due {_ms(i.due_ms)}")
         if i.memory_mb:
@@ -130,7 +185,7 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
             where = job.get("job") or job.get("error", "")
             click.echo(f"    condor job {where} {job.get('state', '')}{hold}")
         if i.outputs:
-            click.echo(f"    outputs {i.outputs}")
+            click.echo(f"    outputs {to_json(i.outputs)}")
         for f in fails[i.stage]:
             click.echo(f"    attempt {f.get('attempt')} failed ({f.get('class')}): "
                        f"{f.get('message')}")
@@ -145,6 +200,12 @@ def show(ctx: click.Context, dataset: str, as_json: bool) -> None:
         when = _ms(int(e["t"]) // 1000)
         click.echo(f"    {when} {e['st']:<16} {e['fr'] or '-':>8} -> {e['to']:<8}"
                    f" by {e['by']}{tok}{why}")
+
+
+def _has_details(i: queries.Item, jobs: dict[str, Any], fails: dict[str, Any]) -> bool:
+    """Whether ``owl show`` has more to say about an item than its table row."""
+    return bool(i.state == State.RETRY or i.memory_mb or jobs.get(i.stage) or i.outputs
+                or fails[i.stage])
 
 
 def _condor_jobs(board: Board, ds: queries.Dataset) -> dict[str, dict[str, Any]]:
@@ -173,12 +234,26 @@ def _condor_jobs(board: Board, ds: queries.Dataset) -> dict[str, dict[str, Any]]
 @click.pass_context
 def agents(ctx: click.Context, as_json: bool) -> None:
     """Agents serving this board (OPUS PSTAT-like): host, pid, stages, items, heartbeat."""
+    from owl.cli.output import is_terminal, print_table
+
     found = queries.agents(_board(ctx))
     if as_json:
         emit_json(found)
         return
     if not found:
         click.echo("no agents are running")
+        return
+    if is_terminal():
+        print_table("agents", ["agent", "host", "pid", "serves", "executor", "items", "jobs",
+                               "done", "failed", "heartbeat"],
+                    [[a["id"], a["host"], a["pid"], f"{a['template']}:{','.join(a['stages'])}",
+                      f"{a['executor']} x{a['concurrency']}",
+                      "\n".join(f"{i['dataset']}:{i['stage']}" + (" (held)" if i.get("paused")
+                                                                  else "")
+                                for i in a["items"]) or "-",
+                      a.get("jobs", 0), a["done"], a["failed"],
+                      f"{time.time() - float(a['heartbeat']):.0f}s ago"] for a in found],
+                    right=["pid", "jobs", "done", "failed"])
         return
     for a in found:
         age = time.time() - float(a["heartbeat"])
@@ -193,7 +268,7 @@ def agents(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--template", "-t", help="Only this template.")
+@click.option("--template", "-t", help="Only this template.", shell_complete=complete.templates)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def dead(ctx: click.Context, template: str | None, as_json: bool) -> None:
@@ -215,13 +290,22 @@ def dead(ctx: click.Context, template: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("no dead items")
         return
+    from owl.cli.output import is_terminal, print_table
+
+    if is_terminal():
+        print_table(f"{len(rows)} dead item(s)", ["dataset", "stage", "attempts", "class",
+                                                 "reason"],
+                    [[r["dataset"], f"{r['template']}:{r['stage']}", r["attempts"], r["class"],
+                      r["message"]] for r in rows], right=["attempts"])
+        return
     for r in rows:
         click.echo(f"{r['dataset']:<20} {r['template']}:{r['stage']:<14} after {r['attempts']} "
                    f"attempt(s), {r['class']}: {r['message']}")
 
 
 @click.command()
-@click.option("--dataset", "-d", "dataset_id", help="Only this dataset.")
+@click.option("--dataset", "-d", "dataset_id", help="Only this dataset.",
+              shell_complete=complete.datasets)
 @click.option("--count", "-n", type=int, default=None,
               help="The last N events (default 50; with --since: every event since then).")
 @click.option("--since", metavar="WHEN",
@@ -260,6 +344,9 @@ def events(ctx: click.Context, dataset_id: str | None, count: int | None, since:
         except KeyboardInterrupt:
             return
 
+
+#: Items per call of an operator action (each is its own script; the bar moves per batch).
+OP_BATCH = 500
 
 #: The states each operator action can change; items in other states are left alone.
 ACTS_ON: dict[str, tuple[str, ...]] = {
@@ -301,11 +388,17 @@ def _operate(ctx: click.Context, action: str, datasets: Sequence[str], template:
             click.echo(f"{len(items)} item(s) would change (dry run: nothing changed)")
         return
     pairs = [(d, s) for d, s, _ in items]
-    results: list[OpResult]
-    if action == "release":
-        results = board.release(pairs, who, lease=settings_of(ctx).lease)
-    else:
-        results = getattr(board, action)(pairs, who)
+    results: list[OpResult] = []
+    from owl.cli.progress import progress
+
+    with progress(action, len(pairs), enabled=not as_json) as (advance, _):
+        for start in range(0, len(pairs), OP_BATCH):
+            chunk = pairs[start:start + OP_BATCH]
+            if action == "release":
+                results += board.release(chunk, who, lease=settings_of(ctx).lease)
+            else:
+                results += getattr(board, action)(chunk, who)
+            advance(len(chunk))
     if as_json:
         emit_json([vars(r) for r in results])
         return
@@ -331,9 +424,11 @@ def _user() -> str:
 
 def _op_command(action: str, help_text: str) -> click.Command:
     @click.command(name=action, help=help_text)
-    @click.argument("datasets", nargs=-1)
-    @click.option("--template", "-t", help="Only items of this template.")
-    @click.option("--stage", "-s", "stages", multiple=True, help="Only these stages.")
+    @click.argument("datasets", nargs=-1, shell_complete=complete.datasets)
+    @click.option("--template", "-t", help="Only items of this template.",
+                  shell_complete=complete.templates)
+    @click.option("--stage", "-s", "stages", multiple=True, help="Only these stages.",
+                  shell_complete=complete.stages)
     @click.option("--state", "states", multiple=True,
                   type=click.Choice([s.value for s in State]), help="Only items in these states.")
     @click.option("--dry-run", is_flag=True, help="Show exactly what would change; change nothing.")

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -128,15 +128,17 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
     ctx.exit(code)
 
 
-def _print_result(r: Any, as_json: bool) -> None:
+def _print_result(r: Any, as_json: bool, say: Callable[[str], None] = click.echo) -> None:
     if as_json:
         emit_line(vars(r))
     elif r.status == "registered":
-        click.echo(f"registered {r.dataset} ({r.template}) from {r.path}")
+        say(f"registered {r.dataset} ({r.template}) from {r.path}")
     elif r.status == "exists":
-        click.echo(f"unchanged  {r.dataset}: {r.detail}")
+        say(f"unchanged  {r.dataset}: {r.detail}")
+    elif r.status in ("error", "conflict"):
+        click.echo(f"{r.status:<10} {r.path}: {r.detail}", err=True)
     else:
-        click.echo(f"{r.status:<10} {r.path}: {r.detail}", err=r.status in ("error", "conflict"))
+        say(f"{r.status:<10} {r.path}: {r.detail}")
 
 
 @click.command()
@@ -144,7 +146,8 @@ def _print_result(r: Any, as_json: bool) -> None:
 @click.option("--watch", "watching", is_flag=True,
               help="Keep watching for new files (taken once completely written).")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between scans.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON Lines: one object per file (schemas/cli/ingest.schema.json).")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval: float,
            as_json: bool) -> None:
@@ -174,11 +177,16 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval
         except KeyboardInterrupt:
             return
         return
+    from owl.cli.progress import progress
+
     errors = len(problems)
-    for path in candidates(paths, templates):
-        r = ingest_file(board, templates, path)
-        errors += r.status in ("error", "conflict")
-        _print_result(r, as_json)
+    files = list(candidates(paths, templates))
+    with progress("ingest", len(files), enabled=not as_json) as (advance, say):
+        for path in files:
+            r = ingest_file(board, templates, path)
+            errors += r.status in ("error", "conflict")
+            _print_result(r, as_json, say)
+            advance(1)
     ctx.exit(1 if errors else 0)
 
 

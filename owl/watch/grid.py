@@ -81,7 +81,8 @@ _INDEXED = {State.DEAD: "dead", State.HELD: "held", State.RUNNING: "leases",
             State.RETRY: "delayed"}
 
 
-def _glob_escape(text: str) -> str:
+def glob_escape(text: str) -> str:
+    """`text` matched literally by a Redis glob pattern (MATCH)."""
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
@@ -153,7 +154,7 @@ class Grid:
                 for ds in dict.fromkeys(split_member(m)[0] for m in board.redis.zrange(key, 0, -1)):
                     yield s, ds
         elif flt.text:
-            pattern = f"*{_glob_escape(flt.text)}*"
+            pattern = f"*{glob_escape(flt.text)}*"
             for s in range(board.shards):
                 for ds, _ in board.redis.zscan_iter(board.keys.datasets(s), match=pattern,
                                                     count=BATCH):

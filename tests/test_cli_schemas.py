@@ -1,0 +1,121 @@
+"""Every ``--json`` output has a schema under schemas/cli/, and real outputs validate."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import jsonschema  # type: ignore[import-untyped]  # jsonschema ships no type information
+import pytest
+from click.testing import CliRunner
+from ruamel.yaml import YAML
+
+from owl.board import Board
+from owl.cli.main import cli
+from owl.demo_tasks import make_demo_frames
+from owl.model import FailureClass
+from owl.template import RetryPolicy, Stage, Template
+
+pytestmark = pytest.mark.timeout(120)
+
+SCHEMAS = Path(__file__).parent.parent / "schemas" / "cli"
+ONCE = Template(name="once", version="1", stages=(Stage("a", retry=RetryPolicy(max_attempts=1)),))
+
+#: The schema of each command's --json output (a command path -> schema file name).
+OF = {"status": "status", "show": "show", "agents": "agents", "dead": "dead",
+      "events": "events", "hold": "operator", "release": "operator", "retry": "operator",
+      "skip": "operator", "ingest": "ingest", "board status": "board-status",
+      "bestrefs": "bestrefs"}
+
+
+def _json_commands(group: click.Group, prefix: str = "") -> list[str]:
+    ctx = click.Context(group)
+    out = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            out += _json_commands(command, f"{prefix}{name} ")
+        elif command is not None and any("--json" in p.opts for p in command.params
+                                         if isinstance(p, click.Option)):
+            out.append(prefix + name)
+    return out
+
+
+def test_every_json_output_has_a_schema() -> None:
+    commands = _json_commands(cli)
+
+    missing = [c for c in commands if c not in OF]
+    assert not missing, (f"commands with --json but no schema in {SCHEMAS}: {missing} "
+                         "(add schemas/cli/NAME.schema.json and map it in OF)")
+    for name in set(OF.values()) | {"status-grid", "operator-dry-run"}:
+        schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def _check(name: str, doc: Any) -> None:
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
+def _run(env: dict[str, str], *args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_real_outputs_validate(owl_env: dict[str, str], board: Board, tmp_path: Path) -> None:
+    frames = make_demo_frames(tmp_path / "incoming", 3)
+    lines = _run(owl_env, "ingest", "--json", str(frames[0].parent)).splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        _check("ingest", json.loads(line))
+    board.register_many(ONCE, [("x1", "")])
+    claim = board.claim("t", "once", ["a"], 30, 1)[0]
+    board.fail(claim, FailureClass.ERROR, "no signal: mean is NaN", "Traceback: ...", 1, "t")
+    agent = subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "demo", "-s",
+                              "combine"], env=owl_env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 30
+        while not (found := json.loads(_run(owl_env, "agents", "--json"))):
+            assert time.monotonic() < end, "the agent never heartbeat"
+            time.sleep(0.2)
+        _check("agents", found)
+    finally:
+        agent.terminate()
+        agent.wait(20)
+    _check("status", json.loads(_run(owl_env, "status", "--json")))
+    grid = json.loads(_run(owl_env, "status", "--grid", "--json", "--limit", "2"))
+    _check("status-grid", grid)
+    assert (grid["first"], grid["last"], grid["total"], grid["pages"]) == (1, 2, 4, 2)
+    _check("show", json.loads(_run(owl_env, "show", "demo0001", "--json")))
+    _check("show", YAML(typ="safe").load(io.StringIO(_run(owl_env, "show", "demo0002",
+                                                          "--yaml"))))
+    dead = json.loads(_run(owl_env, "dead", "--json"))
+    _check("dead", dead)
+    assert [d["message"] for d in dead] == ["no signal: mean is NaN"]
+    for line in _run(owl_env, "events", "--json", "-n", "30").splitlines():
+        _check("events", json.loads(line))
+    _check("operator-dry-run", json.loads(_run(owl_env, "hold", "demo0001", "--dry-run",
+                                               "--json")))
+    for action in ("hold", "release", "retry"):
+        target = ["x1"] if action == "retry" else ["demo0001"]
+        _check("operator", json.loads(_run(owl_env, action, *target, "--json")))
+    _check("board-status", json.loads(_run(owl_env, "board", "status", "--json")))
+    raw = tmp_path / "j1_raw.fits"
+    from astropy.io import fits  # type: ignore[import-untyped]  # astropy: no py.typed
+
+    fits.PrimaryHDU(header=fits.Header([("DETECTOR", "WFC"), ("CCDGAIN", 2.0),
+                                        ("DATE-OBS", "2020-01-06"),
+                                        ("TIME-OBS", "04:58:33")])).writeto(raw)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - reftype: BIASFILE\n    match: {DETECTOR: WFC}\n"
+                     "    useafter: '2002-03-01'\n    file: jref$b_bia.fits\n")
+    _check("bestrefs", json.loads(_run(owl_env, "bestrefs", "--json", "--rules", str(rules),
+                                       str(raw))))
