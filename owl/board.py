@@ -130,15 +130,18 @@ class Board:
     # -- registration ----------------------------------------------------------------------
 
     def register(self, template: Template, dataset: str, path: str = "",
-                 who: str = "ingest") -> Registered:
+                 who: str = "ingest", meta: dict[str, Any] | None = None) -> Registered:
         """Register a dataset under a template; its first stages become ready.
 
-        Registering a dataset that is already on the board changes nothing.
+        Registering a dataset that is already on the board changes nothing. ``meta`` (header
+        keywords) is kept with the dataset for campaign selectors.
         """
-        return self.register_many(template, [(dataset, path)], who)[0]
+        return self.register_many(template, [(dataset, path)], who,
+                                  meta=None if meta is None else [meta])[0]
 
     def register_many(self, template: Template, datasets: Sequence[tuple[str, str]],
-                      who: str = "ingest") -> list[Registered]:
+                      who: str = "ingest",
+                      meta: Sequence[dict[str, Any]] | None = None) -> list[Registered]:
         """Register several datasets in one round trip (one script call each)."""
         for dataset, _ in datasets:
             if not valid_name(dataset):
@@ -149,12 +152,13 @@ class Board:
         graph = json.dumps(stage_graph(template), sort_keys=True)
         digest = pins.pin(self.redis, self.keys, template)
         pipe = self.scripts.batch()
-        for dataset, path in datasets:
+        for i, (dataset, path) in enumerate(datasets):
             s = self.shard(dataset)
+            m = json.dumps(meta[i], sort_keys=True, default=str) if meta else ""
             self.scripts["register"](
                 keys=[self.keys.dataset(s, dataset), *self._common(s), self.keys.datasets(s)],
                 args=[self.keys.prefix(s), dataset, template.name, template.version, path,
-                      graph, digest, who, self.event_cap, self.wake(s)],
+                      graph, digest, who, self.event_cap, self.wake(s), m],
                 client=pipe,
             )
         out = []

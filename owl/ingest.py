@@ -12,10 +12,12 @@ of 2880-byte FITS blocks, its header parses, and its size and mtime have not cha
 from __future__ import annotations
 
 import fnmatch
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
@@ -86,7 +88,8 @@ def ingest_file(board: Board, templates: Sequence[Template], path: Path,
                             f"member of association {asn} (registered with {asn}_asn.fits)")
     ds = dataset_id(path, header)
     try:
-        reg = board.register(template, ds, str(path.resolve()), who)
+        reg = board.register(template, ds, str(path.resolve()), who,
+                             meta=header_meta(header, template))
     except Exception as exc:  # reported per file; the other files go on
         return IngestResult(str(path), ds, template.name, "error", str(exc))
     if reg.new:
@@ -97,6 +100,27 @@ def ingest_file(board: Board, templates: Sequence[Template], path: Path,
                             f"file, {reg.path}; this file was not registered")
     return IngestResult(str(path), ds, reg.template, "exists",
                         f"already on the board (template {reg.template} {reg.version})")
+
+
+#: Header keywords kept with every dataset (besides its template's match keywords), so a
+#: campaign can select by them without opening the files.
+META_KEYWORDS = ("INSTRUME", "DETECTOR", "DATE-OBS", "TIME-OBS", "EXPSTART", "EXPTIME",
+                 "FILTER1", "FILTER2", "APERTURE", "CCDAMP", "CCDGAIN", "OBSTYPE", "TARGNAME",
+                 "ASN_ID", "PROPOSID")
+
+
+def header_meta(header: fits.Header, template: Template) -> dict[str, Any]:
+    """The header keywords a dataset keeps on the board (strings and numbers only)."""
+    out: dict[str, Any] = {}
+    for key in (*template.match, *META_KEYWORDS):
+        value = header.get(key)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if isinstance(value, int | float | str):
+            out[key] = value.strip() if isinstance(value, str) else value
+    return out
 
 
 def complete_fits(path: Path) -> bool:

@@ -15,6 +15,8 @@ local n = 0
 for _, ds in ipairs(ids) do
   redis.call('ZREM', KEYS[3], ds)
   local c = context(prefix, ds, KEYS[1], KEYS[2], ARGV[4], who, now)
+  local pending = c and redis.call('HGET', c.dskey, 'rr')
+  if pending and cjson.decode(pending).cp == name then redis.call('HDEL', c.dskey, 'rr') end
   if c and c.cp == name then
     redis.call('HDEL', c.dskey, 'rr')
     local raw = redis.call('HGETALL', c.dskey)

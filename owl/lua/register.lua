@@ -4,6 +4,7 @@
 -- ARGV[5] input path     ARGV[6] graph JSON {"order":[stage...], "stages":{stage:{a,n,p,m,b,f,x,j,nr}}}
 -- ARGV[7] graph digest   ARGV[8] who      ARGV[9] stream cap
 -- ARGV[10] wake channel prefix
+-- ARGV[11] header metadata JSON (campaign selectors read it), or ''
 -- Returns {1, nready} when registered; {0, template, version, input path} when the dataset
 -- already exists (a no-op); {-1, 'template-conflict'} when this template version was registered
 -- before with a different stage graph.
@@ -25,6 +26,7 @@ elseif digest ~= ARGV[7] then
 end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 't', tpl, 'v', ver, 'p', ARGV[5], 'c', now)
+if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'm', ARGV[11]) end
 redis.call('ZADD', KEYS[4], now, ds)
 local c = {prefix = prefix, ds = ds, dskey = KEYS[1], tpl = tpl, ver = ver, created = now,
            cp = 'production', gen = 1, paused = false, counts = KEYS[2], events = KEYS[3], maxlen = ARGV[9], who = ARGV[8], now = now}

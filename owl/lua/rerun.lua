@@ -29,6 +29,7 @@ if ARGV[7] ~= '' then
 end
 if dataset_busy(redis.call('HGETALL', KEYS[3])) then
   redis.call('HSET', KEYS[3], 'rr', cjson.encode(spec))
+  redis.call('ZADD', prefix .. 'cds:' .. spec.cp, c.now, ds)
   return {2, 'pending'}
 end
 local n = apply_rerun(c, spec)
