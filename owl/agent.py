@@ -27,6 +27,7 @@ import structlog
 from owl.board import Board
 from owl.condor.failure import escalate_memory
 from owl.config import Settings
+from owl.control.agentctl import DRAIN, SERVE, AgentControl
 from owl.errors import OwlError
 from owl.executor import Executor, Job
 from owl.liveness import identity
@@ -37,6 +38,9 @@ from owl.template import Stage, Template, template_hash
 
 log = structlog.get_logger("owl.agent")
 
+#: Exit status of a burst agent some of whose items went dead.
+DEAD_EXIT = 3
+
 
 @dataclass
 class AgentStats:
@@ -44,6 +48,7 @@ class AgentStats:
     done: int = 0
     failed: int = 0
     fenced: int = 0
+    dead: int = 0  # items this agent ran that went dead
     started: float = field(default_factory=time.time)
 
 
@@ -189,6 +194,7 @@ class Agent:
         self._stopping = False
         self._templates: dict[str, Template] = {template.version: template}
         self._hashes: dict[str, str] = {}
+        self.control = AgentControl(board, self.id, template)
         self._log = log.bind(agent=self.id, template=template.name)
         self._identity = identity()  # host, pid, boot id, start time: see owl.liveness
 
@@ -224,6 +230,7 @@ class Agent:
         self._log.info("agent.started", stages=list(self.stages),
                        concurrency=self.concurrency, executor=self.executor.name)
         try:
+            self.control.start()
             self._adopt()
             self._renew()  # before the first reap: adopted leases may have run out meanwhile
             while not self._stopping:
@@ -241,8 +248,9 @@ class Agent:
             self.board.redis.zrem(self.board.keys.agents, self.id)
             self.board.redis.delete(self.board.keys.agent(self.id))
             self._log.info("agent.stopped", done=self.stats.done, failed=self.stats.failed,
-                           fenced=self.stats.fenced)
-        return 0
+                           fenced=self.stats.fenced, dead=self.stats.dead)
+        self.control.finished()
+        return DEAD_EXIT if self.burst and self.stats.dead else 0
 
     def _recover(self) -> None:
         if self.on_unreachable is None:
@@ -258,9 +266,11 @@ class Agent:
         nxt = self._next
         if now >= nxt["scan"]:
             self._reap()
-            self._claim_now = True
+            self._claim_now = self.control.scan() == SERVE
             nxt["scan"] = now + self.settings.rescan
-        if self._claim_now and len(self.running) < self.concurrency:
+        if self.control.mode == DRAIN and not self.running:
+            return True
+        if self._claim_now and self.control.mode == SERVE and len(self.running) < self.concurrency:
             got = self._claim()
             self._claim_now = got > 0 and len(self.running) < self.concurrency
             if got == 0 and self.burst and not self.running and self._nothing_left():
@@ -402,6 +412,7 @@ class Agent:
                 self._fenced(claim, res.state)
                 continue
             self.stats.failed += 1
+            self.stats.dead += res.state == State.DEAD
             self._log.warning("item.failed", dataset=claim.dataset, stage=claim.stage,
                               token=claim.token, attempt=claim.attempt, failure=str(failure),
                               error=o.error, next=res.state)

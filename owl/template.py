@@ -55,6 +55,8 @@ class Stage:
     condor: dict[str, str] = field(default_factory=dict)  # extra submit attributes
     reuse: bool = True  # skip-if-done allowed (owl.reuse)
     line: int = 0  # line of the stage in its file, for messages
+    pools: tuple[str, ...] = ()  # named resource pools a running item holds a permit of
+    max_running: int | None = None  # board-wide limit of running items of this stage
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Template:
     ingest: tuple[str, ...] = ()  # file name glob patterns
     stages: tuple[Stage, ...] = ()
     source: str = ""  # the file it was loaded from
+    limits: dict[str, int] = field(default_factory=dict)  # pool -> board-wide limit
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -124,9 +127,12 @@ def template_to_json(template: Template) -> dict[str, Any]:
                 "condor": s.condor,
                 "reuse": s.reuse,
                 "line": s.line,
+                "pools": list(s.pools),
+                "max_running": s.max_running,
             }
             for s in template.stages
         ],
+        "limits": template.limits,
     }
 
 
@@ -156,6 +162,8 @@ def template_from_json(data: dict[str, Any]) -> Template:
                 condor=dict(s["condor"]),
                 reuse=bool(s.get("reuse", True)),
                 line=int(s.get("line", 0)),
+                pools=tuple(s.get("pools", ())),
+                max_running=s.get("max_running"),
             )
         )
     return Template(
@@ -166,6 +174,7 @@ def template_from_json(data: dict[str, Any]) -> Template:
         ingest=tuple(data.get("ingest", ())),
         stages=tuple(stages),
         source=data.get("source", ""),
+        limits={str(k): int(v) for k, v in data.get("limits", {}).items()},
     )
 
 

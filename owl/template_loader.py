@@ -536,6 +536,7 @@ def _build(doc: _Document, data: dict[str, Any], stages: dict[str, dict[str, Any
         ingest=tuple(data.get("ingest", ())),
         stages=tuple(_build_stage(doc.tree, n, s) for n, s in stages.items()),
         source=doc.source,
+        limits=dict(data.get("limits", {})),
     )
 
 
@@ -562,6 +563,8 @@ def _build_stage(tree: Any, name: str, s: dict[str, Any]) -> Stage:
         condor=s.get("condor", {}),
         reuse=bool(s.get("reuse", True)),
         line=_line(tree, ("stages", name)),
+        pools=tuple(s.get("pools", ())),
+        max_running=s.get("max_running"),
     )
 
 

@@ -49,6 +49,21 @@ LAZY: dict[str, tuple[str, str, str]] = {
               "A live terminal board: counts, grid, agents, events, dead items; act on them."),
     "web": ("owl.web.cli", "web",
             "The web board: overview, grid, datasets, agents, dead letters, /metrics."),
+    "rerun": ("owl.cli.ctlcmd", "rerun",
+              "Reprocess datasets from a stage onward as a new generation (production band)."),
+    "campaign": ("owl.cli.ctlcmd", "campaign",
+                 "Campaigns: reprocessing with a band, a fair share, limits and a schedule."),
+    "pause": ("owl.cli.ctlcmd", "pause",
+              "Pause a stage (TEMPLATE:STAGE), template, campaign, dataset or agent: nothing "
+              "new is claimed there, including datasets registered later; running items "
+              "finish."),
+    "resume": ("owl.cli.ctlcmd", "resume", "Lift a pause."),
+    "drain": ("owl.cli.ctlcmd", "drain",
+              "Make an agent finish its running items and exit (it stops claiming at once)."),
+    "limit": ("owl.cli.ctlcmd", "limit",
+              "Board-wide limits of running items: pool:NAME, stage:TEMPLATE:STAGE, "
+              "campaign:NAME."),
+    "sched": ("owl.cli.ctlcmd", "sched", "Board-wide scheduling settings (see docs/control.md)."),
 }
 
 #: Commands that never log: they skip the logging set-up (importing structlog is a third of
@@ -59,7 +74,7 @@ QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "relea
 
 #: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
 MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
-           "owl.cli.watchcmd", "owl.cli.logscmd", "owl.web.cli")
+           "owl.cli.watchcmd", "owl.cli.logscmd", "owl.web.cli", "owl.cli.ctlcmd")
 
 
 class OwlGroup(click.Group):
