@@ -286,6 +286,7 @@ class Agent:
             ready = wait([*self.executor.waitables(), wake.fileno()], timeout)
             if wake.fileno() in ready and wake.drain():
                 self._claim_now = True
+                self.board.claimer.view.nudge()
         self._pending += self.executor.poll(0.0)
         if self._pending:
             outcomes, self._pending = self._pending, []

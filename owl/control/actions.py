@@ -35,14 +35,24 @@ def _fan_out(board: Any, ops: Sequence[tuple[str, str, str]]) -> None:
     args: list[Any] = []
     for op, name, value in ops:
         args += [op, name, value]
-    pipe = board.redis.pipeline(transaction=False)
+    pipe = board.scripts.batch()
     for s in range(board.shards):
         board.scripts["shard_ctl"](keys=[board.keys.shard_ctl(s)], args=args, client=pipe)
     board.scripts.execute(pipe, board.redis)
 
 
-def _notify(board: Any) -> None:
-    board.redis.publish(board.keys.notify, "control")
+def wake_all(board: Any) -> None:
+    """Wake every agent of every template on the board (a control change may free work);
+    this process's own cached control view is read again at its next claim."""
+    from owl.control.names import known
+
+    board.claimer.view.invalidate()
+    for template in known(board):
+        for channel in board.wake_channels(template):
+            if board.sharded_pubsub:
+                board.redis.spublish(channel, "1")
+            else:
+                board.redis.publish(channel, "1")
 
 
 def pause(board: Any, kind: str, name: str, who: str, reason: str, *,
@@ -57,7 +67,7 @@ def pause(board: Any, kind: str, name: str, who: str, reason: str, *,
         s = board.shard(name)
         res = board.scripts["pause_dataset"](
             keys=[k.counts(s), k.events(s), k.dataset(s, name)],
-            args=[k.prefix(s), name, op, reason, who, board.event_cap, k.notify],
+            args=[k.prefix(s), name, op, reason, who, board.event_cap, board.wake(s)],
             client=board.redis)
         if res[0] == 0 and res[1] == "missing":
             raise BoardError(f"dataset {name!r} is not on board {board.name!r}")
@@ -68,7 +78,7 @@ def pause(board: Any, kind: str, name: str, who: str, reason: str, *,
         field = f"pause:{what}"
         _fan_out(board, [("del", field, "")] if resume else [("set", field, reason or "-")])
     if resume:
-        _notify(board)
+        wake_all(board)
     return Change(what, res[0] == 1, "" if res[0] == 1 else str(res[1]))
 
 
@@ -78,7 +88,7 @@ def drain_agent(board: Any, agent_id: str, who: str, reason: str) -> Change:
     res = board.scripts["ctl_pause"](keys=[k.ctl_key("pauses"), k.ctl_key("events")],
                                      args=["pause", f"drain:{agent_id}", who, EVENT_CAP, reason],
                                      client=board.redis)
-    _notify(board)
+    wake_all(board)
     return Change(f"drain:{agent_id}", res[0] == 1, "" if res[0] == 1 else "already draining")
 
 
@@ -108,7 +118,7 @@ def set_limit(board: Any, name: str, value: int | None, who: str) -> Change:
                                      "to": "" if value is None else str(value), "by": who,
                                      "why": ""}, maxlen=EVENT_CAP, approximate=True)
     changed = pipe.execute()[0]
-    _notify(board)
+    wake_all(board)
     return Change(name, bool(changed) or value is not None)
 
 

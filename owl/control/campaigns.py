@@ -62,7 +62,7 @@ def create(board: Any, *, name: str, selector: Selector, who: str, band: Band = 
                    why=f"campaign {name}", target=target, dry_run=dry_run, progress=progress)
     if not dry_run:
         board.redis.hset(board.keys.ctl_key("cselected"), name, walk.selected)
-        board.redis.publish(board.keys.notify, "campaign")
+        actions.wake_all(board)
     return Created(camp, walk, report)
 
 
@@ -112,7 +112,7 @@ def set_state(board: Any, name: str, state: CampaignState, who: str, why: str) -
         _unpark(board, name, who)
     if state is CampaignState.CANCELLED:
         _withdraw(board, name, who, why)
-    board.redis.publish(board.keys.notify, "campaign")
+    actions.wake_all(board)
     return str(res[1])
 
 
@@ -123,7 +123,7 @@ def _unpark(board: Any, name: str, who: str) -> None:
         while left:
             _, left = board.scripts["unpark"](
                 keys=[k.counts(s), k.events(s), k.parked(s, name)], client=board.redis,
-                args=[k.prefix(s), name, who, board.event_cap, k.notify, 1000])
+                args=[k.prefix(s), name, who, board.event_cap, board.wake(s), 1000])
 
 
 def _withdraw(board: Any, name: str, who: str, why: str) -> int:

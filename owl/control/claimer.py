@@ -100,19 +100,23 @@ class Claimer:
         groups = self._groups(view, template, ranked, stages,
                               {g for w in work.values() for g in w})
         groups, reservation = self._take_permits(groups, limit)
-        order = {r.name: i for i, r in enumerate(ranked)}
         start = self._offset
         self._offset = (start + 1) % b.shards
-        shards = sorted(work, key=lambda s: (min(order[n] for n, _ in work[s]),
-                                             (s - start) % b.shards))
         claims: list[Claim] = []
-        for s in shards:
-            if len(claims) >= limit:
-                break
-            got = self.call(s, who, template, lease, limit - len(claims), ranked, groups,
-                            client=b.redis)
-            claims += got
-            groups = _spend(groups, ranked, got)
+        # band by band across all shards, so a band strictly precedes lower ones board-wide
+        for tier in sorted({r.band for r in ranked}):
+            names_in = {r.name for r in ranked if r.band == tier}
+            shards = sorted((s for s in work if any(n in names_in for n, _ in work[s])),
+                            key=lambda s: (s - start) % b.shards)
+            for s in shards:
+                if len(claims) >= limit:
+                    break
+                tiered = [g if ranked[g.campaign].name in names_in else replace(g, cap=0)
+                          for g in groups]
+                got = self.call(s, who, template, lease, limit - len(claims), ranked, tiered,
+                                client=b.redis)
+                claims += got
+                groups = _spend(groups, ranked, got)
         if reservation:
             self._settle(reservation, groups, ranked, claims, lease)
         claims = self._with_limits(claims, ranked, groups)

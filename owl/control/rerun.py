@@ -130,7 +130,7 @@ def _batch(board: Any, planner: Planner, chunk: Sequence[tuple[str, str]], campa
         report.pending += sum(p.busy for p in plans)
         report.started += sum(not p.busy for p in plans)
         return
-    pipe = board.redis.pipeline(transaction=False)
+    pipe = board.scripts.batch()
     for p in plans:
         s = board.shard(p.dataset)
         graph = ""
@@ -140,7 +140,7 @@ def _batch(board: Any, planner: Planner, chunk: Sequence[tuple[str, str]], campa
                 "reset": list(p.reset), "drop": list(p.drop), "why": why}
         board.scripts["rerun"](
             keys=[k.counts(s), k.events(s), k.dataset(s, p.dataset)],
-            args=[k.prefix(s), p.dataset, json.dumps(spec), who, board.event_cap, k.notify,
+            args=[k.prefix(s), p.dataset, json.dumps(spec), who, board.event_cap, board.wake(s),
                   graph, digest if graph else ""], client=pipe)
     for p, res in zip(plans, board.scripts.execute(pipe, board.redis), strict=True):
         if res[0] == 1:

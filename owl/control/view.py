@@ -55,3 +55,9 @@ class CachedView:
 
     def invalidate(self) -> None:
         self._view = None
+
+    def nudge(self, min_age: float = 0.2) -> None:
+        """A wake-up arrived: read the view again at the next claim if it is older than
+        ``min_age`` (a control change wakes agents; busy boards wake them often)."""
+        if time.monotonic() - self._read > min_age:
+            self._view = None

@@ -221,9 +221,18 @@ local function apply_rerun(c, spec)
   local rec = {g = c.gen, cp = c.cp, v = c.ver, t = c.now, by = spec.who, why = spec.why,
                from = spec.from, stages = {}}
   local touched = {}
-  for _, st in ipairs(spec.reset) do touched[#touched + 1] = st end
-  for _, st in ipairs(spec.drop or {}) do touched[#touched + 1] = st end
-  for _, st in ipairs(touched) do
+  for _, st in ipairs(spec.reset) do touched[st] = true end
+  for _, st in ipairs(spec.drop or {}) do touched[st] = true end
+  -- every stage's counters leave the old campaign; the ones kept join the new one below
+  local kept = {}
+  for f, s in pairs(h) do
+    if string.sub(f, -2) == '.s' then
+      local st = string.sub(f, 1, -3)
+      count(c, st, s, -1)
+      if not touched[st] then kept[st] = s end
+    end
+  end
+  for st in pairs(touched) do
     local s = h[st .. '.s']
     if s then
       rec.stages[st] = {s = s, a = tonumber(h[st .. '.a'] or '0'), k = h[st .. '.k'] or '',
@@ -231,7 +240,6 @@ local function apply_rerun(c, spec)
                         e = h[st .. '.e'] or '', out = h[st .. '.out'] or '{}',
                         pv = h[st .. '.pv'] or '', pe = h[st .. '.pe'] or ''}
       unindex(c, st, s, k)
-      count(c, st, s, -1)
       redis.call('HDEL', c.dskey, st .. '.s', st .. '.a', st .. '.k', st .. '.o', st .. '.d',
                  st .. '.e', st .. '.mem', st .. '.hp', st .. '.u')
     end
@@ -244,6 +252,7 @@ local function apply_rerun(c, spec)
   redis.call('HSET', c.dskey, 'g', c.gen, 'cp', c.cp, 'v', c.ver)
   redis.call('HDEL', c.dskey, 'st', 'rr')
   redis.call('ZADD', c.prefix .. 'cds:' .. c.cp, c.now, c.ds)
+  for st, s in pairs(kept) do count(c, st, s, 1) end
   local why = 'rerun from ' .. spec.from .. ' (generation ' .. c.gen .. ')'
   local nready = 0
   for _, st in ipairs(spec.reset) do

@@ -1,8 +1,9 @@
 -- campaign_cancel.lua: withdraw a cancelled campaign's unfinished work in one shard, a batch
--- of datasets per call. Every item of the campaign's generation that is not done or skipped
--- becomes dead with the reason (a running one is fenced: its agent stops it at the next
--- renew); the dataset returns to 'production', so a later `owl retry` runs it as ordinary
--- work. A rerun still pending for the dataset is dropped.
+-- of datasets per call. Every ready, running, retrying or held item of the campaign's
+-- generation becomes dead with the reason (a running one is fenced: its agent stops it at
+-- the next renew); waiting items stay waiting behind them. The dataset returns to
+-- 'production', so a later `owl retry` runs it on as ordinary work. A rerun still pending for
+-- the dataset is dropped.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] the campaign's dataset zset  KEYS[4] dead zset
 -- ARGV[1] shard prefix  ARGV[2] campaign  ARGV[3] who  ARGV[4] stream cap
 -- ARGV[5] datasets per call  ARGV[6] reason
@@ -25,7 +26,7 @@ for _, ds in ipairs(ids) do
       if string.sub(raw[i], -2) == '.s' then states[string.sub(raw[i], 1, -3)] = raw[i + 1] end
     end
     for stage, s in pairs(states) do
-      if s ~= 'done' and s ~= 'skipped' and s ~= 'dead' then
+      if s == 'ready' or s == 'running' or s == 'retry' or s == 'held' then
         unindex(c, stage, s, k)
         redis.call('HDEL', c.dskey, stage .. '.hp')
         move(c, stage, s, 'dead', ARGV[6])
