@@ -65,6 +65,12 @@ def plan(board: Board, action: str, *, datasets: Sequence[str] = (), template: s
     if useless:
         raise ActionError(f"{action} cannot change items in state {', '.join(useless)}; it "
                           f"acts on {', '.join(ACTS_ON[action])}")
+    if not datasets and (states == (State.DEAD,) or list(states) == [State.DEAD]):
+        # the dead letters' bulk retry: read through the dead indexes in a few round trips
+        from owl.web.data import dead
+
+        return [Planned(r["dataset"], r["stage"], State.DEAD, TARGET[action])
+                for r in dead(board, template or None, tuple(stages), limit=limit)]
     sel = queries.Selector(datasets=tuple(datasets), template=template or None,
                            stages=tuple(stages), states=tuple(states) or ACTS_ON[action])
     out = []

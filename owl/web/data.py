@@ -6,6 +6,7 @@ Each function returns plain JSON-able data shaped like the matching CLI ``--json
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from owl import queries
 from owl.board import Board
 from owl.errors import BoardError
 from owl.history import history
+from owl.keys import split_member
 from owl.model import State
 
 #: Column order of the counts tables.
@@ -194,19 +196,34 @@ def agents(board: Board) -> list[dict[str, Any]]:
 
 def dead(board: Board, template: str | None = None, stages: tuple[str, ...] = (),
          limit: int | None = None) -> list[dict[str, Any]]:
-    """``owl dead --json`` (optionally one template, some stages, at most ``limit`` rows):
-    read through the per-shard dead indexes, not by walking the datasets."""
-    sel = queries.Selector(template=template, stages=stages, states=(State.DEAD,))
+    """``owl dead --json`` (optionally one template, some stages, at most ``limit`` rows),
+    shard by shard, oldest death first: read from the per-shard dead indexes, the records
+    of the items fetched in pipelined chunks until ``limit`` rows are found."""
+    pipe = board.redis.pipeline(transaction=False)
+    for s in range(board.shards):
+        pipe.zrange(board.keys.dead(s), 0, -1)
+    found = [(s, *split_member(m)) for s, members in enumerate(pipe.execute())
+             for m in members]
+    found = [f for f in found if not stages or f[2] in stages]
     rows: list[dict[str, Any]] = []
-    for ds, item in queries.select(board, sel):
-        fails = queries.failures(board, ds.dataset, item.stage)
-        last = fails[-1] if fails else {}
-        rows.append({"dataset": ds.dataset, "template": ds.template, "stage": item.stage,
-                     "attempts": item.attempts, "class": last.get("class", ""),
-                     "message": last.get("message", item.error),
-                     "traceback": last.get("traceback", "")})
-        if limit is not None and len(rows) >= limit:
-            break
+    for start in range(0, len(found), 500):
+        chunk = found[start:start + 500]
+        pipe = board.redis.pipeline(transaction=False)
+        for s, ds, stage in chunk:
+            pipe.hmget(board.keys.dataset(s, ds), ["t", f"{stage}.a", f"{stage}.e"])
+            pipe.lindex(board.keys.errors(s, ds, stage), -1)
+        replies = pipe.execute()
+        for n, (_, ds, stage) in enumerate(chunk):
+            (tpl, attempts, error), last_raw = replies[2 * n], replies[2 * n + 1]
+            if tpl is None or (template is not None and tpl != template):
+                continue
+            last = json.loads(last_raw) if last_raw else {}
+            rows.append({"dataset": ds, "template": tpl, "stage": stage,
+                         "attempts": int(attempts or 0), "class": last.get("class", ""),
+                         "message": last.get("message", error or ""),
+                         "traceback": last.get("traceback", "")})
+            if limit is not None and len(rows) >= limit:
+                return rows
     return rows
 
 

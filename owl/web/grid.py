@@ -5,7 +5,8 @@ the index of the state asked for (``dead``, ``held``, ``delayed``, ``leases``, o
 queues). The cursor holds how far each of those sets has been read, so every page costs
 O(shards x page size) whatever the board's size. Filters the indexes cannot answer (a name
 pattern, a state without an index) are applied while walking, and one request examines at
-most ``budget`` entries: a rare match may take several "next" pages to reach, never one
+most ``budget`` index entries (a record is read only for entries whose member passes the
+name and stage filters): a rare match may take several "next" pages to reach, never one
 slow request.
 """
 
@@ -121,10 +122,14 @@ def _total(board: Board, q: GridQuery, counts: dict[tuple[str, str, str], int]) 
     return sum(int(n) for n in pipe.execute())
 
 
-def page(board: Board, q: GridQuery, *, budget: int = 5000,
+def page(board: Board, q: GridQuery, *, budget: int = 5000, name_budget: int = 20000,
          orders: StageOrders | None = None) -> GridPage:
-    """One page of the grid for the filters and cursor of ``q``."""
+    """One page of the grid for the filters and cursor of ``q``; at most ``budget`` index
+    entries are read (``name_budget`` with a name pattern, which is tested on the index
+    entry itself)."""
     q = q.checked()
+    if q.name:
+        budget = name_budget
     orders = orders or StageOrders(board)
     offsets = _decode(q.cursor)
     counts = queries.counts(board)
@@ -137,7 +142,7 @@ def page(board: Board, q: GridQuery, *, budget: int = 5000,
         live = [(sh, key) for sh, key in sources if key not in exhausted]
         if not live:
             break
-        batch = max(q.limit * 2, 100)
+        batch = max(q.limit * 2, 100) if not q.name else 2000
         pipe = board.redis.pipeline(transaction=False)
         for _, key in live:
             off = offsets.get(key, 0)
@@ -175,22 +180,36 @@ def _take(board: Board, q: GridQuery, entries: list[tuple[float, str, int, str]]
     were consumed (all of them unless the page filled)."""
     used = 0
     while used < len(entries):
-        chunk = entries[used:used + max(q.limit - len(rows), 20)]
+        chunk = entries[used:used + max(q.limit - len(rows), 20 if not q.name else 2000)]
+        # what the member alone decides (name pattern, indexed stage) costs no record read
+        wanted = [_cheap(q, m, items) for _, m, _, _ in chunk]
         pipe = board.redis.pipeline(transaction=False)
-        for _, m, sh, _ in chunk:
-            pipe.hgetall(board.keys.dataset(sh, split_member(m)[0] if items else m))
-        for (_, m, _, _), raw in zip(chunk, pipe.execute(), strict=True):
+        for (_, m, sh, _), want in zip(chunk, wanted, strict=True):
+            if want:
+                pipe.hgetall(board.keys.dataset(sh, split_member(m)[0] if items else m))
+        records = iter(pipe.execute())
+        for (_, m, _, _), want in zip(chunk, wanted, strict=True):
             used += 1
+            if not want:
+                continue
+            raw = next(records)
             ds, stage = split_member(m) if items else (m, "")
             if raw and ds not in seen and _matches(q, ds, stage, raw):
                 seen.add(ds)
                 states = {f[:-2]: v for f, v in raw.items() if f.endswith(".s")}
                 rows.append({"dataset": ds, "template": raw["t"],
-                         "campaign": raw.get("cp", PRODUCTION),
+                             "campaign": raw.get("cp", PRODUCTION),
                              "stages": {s: states[s] for s in orders(raw["t"], states)}})
                 if len(rows) >= q.limit:
                     return used
     return used
+
+
+def _cheap(q: GridQuery, m: str, items: bool) -> bool:
+    ds, stage = split_member(m) if items else (m, "")
+    if q.name and not fnmatch.fnmatchcase(ds, q.name):
+        return False
+    return not (stage and q.stage and stage != q.stage)
 
 
 def _matches(q: GridQuery, ds: str, indexed_stage: str, raw: dict[str, str]) -> bool:

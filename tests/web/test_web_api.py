@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
 from starlette.testclient import TestClient
-from web_fixtures import TOKEN, dead_ids, populate
+from web_fixtures import PIPE, TOKEN, dead_ids, populate
 
 from owl import queries
 from owl.board import Board
@@ -159,3 +160,33 @@ def test_pages_render(board: Board, client_ro: TestClient, path: str) -> None:
     page = client_ro.get(path)
     assert page.status_code == 200, page.text
     assert "<html" in page.text or path.startswith("/fragment")
+
+
+def test_dataset_page_shows_a_preview_of_a_fits_output(board: Board, client_ro: TestClient,
+                                                       tmp_path: Path) -> None:
+    import numpy as np
+    from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # no py.typed
+
+    from owl.calib.fitsio import Frame, Imset, write_frame
+
+    shape = (64, 128)
+    imsets = []
+    for extver, chip in ((1, 2), (2, 1)):
+        sci = np.full(shape, 100.0 * chip, np.float32)
+        sci[:, :10] += 500.0
+        header = fits.Header([("CCDCHIP", chip)])
+        imsets.append(Imset(sci=sci, err=np.ones(shape, np.float32),
+                            dq=np.zeros(shape, np.int16), sci_header=header,
+                            err_header=header.copy(), dq_header=header.copy(), extver=extver))
+    flt = tmp_path / "obs9_flt.fits"
+    write_frame(Frame(primary=fits.Header([("INSTRUME", "ACS"), ("DETECTOR", "WFC")]),
+                      imsets=imsets, path=None), flt)
+    board.register(PIPE, "obs9")
+    claim = board.claim("agent-1", "pipe", ["check"], 30, 1)[0]
+    assert board.complete(claim, {"files": {"flt": [str(flt)]}}, "agent-1").ok
+    html = client_ro.get("/dataset/obs9").text
+    assert '/dataset/obs9/preview/check/0.png' in html
+    png = client_ro.get("/dataset/obs9/preview/check/0.png")
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client_ro.get("/dataset/obs9/preview/check/1.png").status_code == 404
+    assert client_ro.get("/dataset/obs9/preview/calib/0.png").status_code == 404
