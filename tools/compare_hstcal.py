@@ -57,20 +57,22 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(compare(ours, theirs, args.rtol).lines()))
     if len(hblv) > 1:
         print("== ACSREJ (owl on hstcal's _blv_tmp)")
+        asn = sorted(args.setdir.glob("*_asn.fits"))
+        product = asn[0].name[:9] if asn else "product"
         rej = stage(hblv, work / "hstcal_rej")
-        run_hstcal("acsrej.e", [",".join(b.name for b in rej), "out_crj_tmp.fits"],
+        run_hstcal("acsrej.e", [",".join(b.name for b in rej), f"{product}_crj_tmp.fits"],
                    rej[0].parent, jref)
         mine = stage(hblv, work / "owl_rej")
-        ours = acsrej(mine, mine[0].with_name("out_crj_tmp.fits"), overwrite=True).output
-        theirs = rej[0].with_name("out_crj_tmp.fits")
+        ours = acsrej(mine, mine[0].with_name(f"{product}_crj_tmp.fits"), overwrite=True).output
+        theirs = rej[0].with_name(f"{product}_crj_tmp.fits")
         print(theirs.name)
         print("\n".join(compare(ours, theirs, args.rtol).lines()))
         print("== ACS2D on the _crj_tmp (owl on hstcal's)")
         src = stage([theirs], work / "owl_crj")[0]
         run_hstcal("acs2d.e", [theirs.name], theirs.parent, jref)
-        ours = acs2d(src, src.with_name("out_crj.fits"), overwrite=True)
-        print("out_crj.fits")
-        print("\n".join(compare(ours, theirs.with_name("out_crj.fits"), args.rtol).lines()))
+        ours = acs2d(src, src.with_name(f"{product}_crj.fits"), overwrite=True)
+        print(f"{product}_crj.fits")
+        print("\n".join(compare(ours, theirs.with_name(f"{product}_crj.fits"), args.rtol).lines()))
     return 0
 
 

@@ -3,8 +3,11 @@
 Steps in hstcal's ``Do2D`` order: DQICORR (when ACSCCD did not), DARKCORR (DARKFILE, or
 DRKCFILE when PCTECORR is COMPLETE; scaled by DARKTIME), FLSHCORR (FLSHFILE or FLSHCFILE,
 scaled by FLASHDUR), FLATCORR (PFLTFILE; ERR propagated, zero flat → DQ 512) and PHOTCORR
-(PHOTFLAM, PHOTPLAM, PHOTBW from IMPHTTAB for the exposure's PHOTMODE, PHOTZPT = -21.1).
-The dark and flash images are in electrons per second of dark time / flash duration.
+(PHOTFLAM, PHOTPLAM, PHOTBW and PHOTZPT from the IMPHTTAB for the exposure's PHOTMODE, in
+the SCI headers), then hstcal's ``doStat`` keywords (:mod:`owl.calib.stats`). Inside CALACS
+an EXPSCORR=PERFORM becomes COMPLETE, as hstcal's CALACS does (its standalone ``acs2d.e``
+leaves the switch alone, and so does ``owl calib acs2d``). The dark and flash images are in
+electrons per second of dark time / flash duration.
 
 Not implemented: DFLTFILE/LFLTFILE (delta and low-order flats), SHADCORR, GLINCORR/LFLGCORR;
 their switches are left as found.
@@ -13,14 +16,16 @@ their switches are left as found.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib import kernels as K
-from owl.calib.acsccd import darktime, dqicorr
+from owl.calib.acsccd import DEFAULT_SDQFLAGS, darktime, dqicorr
 from owl.calib.fitsio import Frame, add_history, set_switch, stamp_version
+from owl.calib.stats import good_stats, write_stats
 from owl.calib.step import (
     Report,
     complete,
@@ -35,24 +40,28 @@ from owl.calib.step import (
 )
 from owl.errors import CalibError
 
-#: ST magnitude zero point written as PHOTZPT (hstcal's constant).
-PHOTZPT = -21.1
 
+def photmode(primary: fits.Header) -> str:
+    """The synphot observation mode, as hstcal's ``PhotMode`` builds it.
 
-def photmode(primary: fits.Header, chip: int) -> str:
-    """The synphot observation mode of one chip, as hstcal's ``PhotMode`` builds it.
-
-    For example ``'ACS WFC1 F606W MJD#54000.0000'``: detector and chip, the filters that are
-    not CLEAR, and the exposure start date.
+    For example ``'ACS WFC1 F606W MJD#54000.0000'``: the detector (``WFC1`` for both WFC
+    chips: hstcal names chip 1 whatever the imset), the filters that are not CLEAR or N/A
+    (POL filters as ``POL_UV``/``POL_V``, ramp filters with ``#LRFWAVE``), and EXPSTART.
     """
     det = str(primary.get("DETECTOR", "WFC")).strip().upper()
-    parts = ["ACS", f"{det}{chip}" if det == "WFC" else det]
+    parts = ["ACS", "WFC1" if det == "WFC" else det]
+    if str(primary.get("OBSTYPE", "")).strip().upper().startswith("CORON"):
+        parts.append("CORON")
     for key in ("FILTER1", "FILTER2"):
         f = str(primary.get(key, "")).strip().upper()
-        if f and not f.startswith("CLEAR") and f != "N/A":
-            parts.append(f)
-    if "EXPSTART" in primary:
-        parts.append(f"MJD#{float(primary['EXPSTART']):.4f}")
+        if not f or f.startswith(("CLEAR", "N/A")):
+            continue
+        if f.startswith("POL"):
+            f = "POL_UV" if "UV" in f else "POL_V"
+        elif f.startswith("FR"):
+            f += f"#{float(primary.get('LRFWAVE', -1.0)):.4g}"
+        parts.append(f)
+    parts.append(f"MJD#{float(primary.get('EXPSTART', 0.0)):.4f}")
     return " ".join(parts)
 
 
@@ -68,7 +77,7 @@ def _obsmode_key(mode: str) -> tuple[tuple[str, ...], dict[str, float]]:
 
 
 def lookup_phot(path: Path, mode: str) -> dict[str, float]:
-    """PHOTFLAM, PHOTPLAM and PHOTBW for ``mode`` from an IMPHTTAB.
+    """PHOTFLAM, PHOTPLAM and PHOTBW for ``mode`` from an IMPHTTAB, and its PHOTZPT.
 
     Each quantity is the extension of that name: a table with OBSMODE and a column of the
     quantity's name. A row matches when its OBSMODE (comma- or blank-separated) has the same
@@ -81,6 +90,9 @@ def lookup_phot(path: Path, mode: str) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
         with fits.open(path, memmap=False) as hdul:
+            if "PHOTZPT" not in hdul[0].header:
+                raise CalibError(f"IMPHTTAB {path}: primary header lacks PHOTZPT")
+            out["PHOTZPT"] = float(hdul[0].header["PHOTZPT"])
             for name in ("PHOTFLAM", "PHOTPLAM", "PHOTBW"):
                 table = hdul[name].data
                 cols = {c.upper(): c for c in table.columns.names}
@@ -113,8 +125,8 @@ def _subtract_ref(frame: Frame, keyword: str, scale: float, source: str,
                                       f"mean of {keyword} values subtracted (electrons)")
 
 
-def calibrate_2d(frame: Frame, report: Report = quiet) -> None:
-    """Run the ACS2D steps on ``frame`` in place."""
+def calibrate_2d(frame: Frame, report: Report = quiet, *, in_calacs: bool = False) -> None:
+    """Run the ACS2D steps on ``frame`` in place (``in_calacs``: as part of CALACS)."""
     ph = frame.primary
     source = str(frame.path or ph.get("ROOTNAME", "frame"))
     for imset in frame.imsets:
@@ -148,25 +160,32 @@ def calibrate_2d(frame: Frame, report: Report = quiet) -> None:
             K.divide_flat(imset.sci, imset.err, imset.dq, f.sci, f.err, f.dq)
         complete(ph, "FLATCORR", f"PFLTFILE={ph['PFLTFILE']}")
         report(f"FLATCORR: {ph['PFLTFILE']}")
+    # hstcal writes PHOTMODE into every SCI header whatever PHOTCORR says, and the PHOT*
+    # values (float32, PutKeyFlt) into the SCI headers only.
+    mode = photmode(ph)
+    for imset in frame.imsets:
+        imset.sci_header["PHOTMODE"] = (mode, "list of components")
     if wants(ph, "PHOTCORR"):
-        table = ref_file(ph, "IMPHTTAB", source)
-        for imset in sorted(frame.imsets, key=lambda s: -s.chip):
-            mode = photmode(ph, imset.chip)
-            phot = lookup_phot(table, mode)
-            for h in (imset.sci_header, ph):
-                h["PHOTMODE"] = (mode, "photometry mode")
-                h["PHOTFLAM"] = (phot["PHOTFLAM"], "inverse sensitivity, erg/cm2/A/e-")
-                h["PHOTZPT"] = (PHOTZPT, "ST magnitude zero point")
-                h["PHOTPLAM"] = (phot["PHOTPLAM"], "Pivot wavelength (Angstroms)")
-                h["PHOTBW"] = (phot["PHOTBW"], "RMS bandwidth (Angstroms)")
+        phot = lookup_phot(ref_file(ph, "IMPHTTAB", source), mode)
+        for imset in frame.imsets:
+            for key, text in (("PHOTFLAM", "inverse sensitivity"), ("PHOTZPT", "zero point"),
+                              ("PHOTPLAM", "pivot wavelength"), ("PHOTBW", "RMS bandwidth")):
+                imset.sci_header[key] = (float(np.float32(phot[key])), text)
         complete(ph, "PHOTCORR", f"IMPHTTAB={ph['IMPHTTAB']}")
-        report(f"PHOTCORR: {ph['IMPHTTAB']}")
+        report(f"PHOTCORR: {ph['IMPHTTAB']} ({mode})")
+    for imset in frame.imsets:
+        sdq = int(imset.sci_header.get("SDQFLAGS", DEFAULT_SDQFLAGS))
+        write_stats(imset.sci_header, imset.err_header,
+                    good_stats(imset.sci, imset.err, imset.dq, sdq))
+    if in_calacs and wants(ph, "EXPSCORR"):
+        set_switch(ph, "EXPSCORR", "COMPLETE")
+        add_history(ph, "EXPSCORR complete ...")
     stamp_version(ph)
 
 
 def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False,
           switches: Mapping[str, str] | None = None,
-          report: Report = quiet) -> Path:
+          report: Report = quiet, in_calacs: bool = False) -> Path:
     """Run ACS2D on one file and write the ``_flt`` (or ``_flc``) file.
 
     Parameters
@@ -181,6 +200,8 @@ def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = 
         Switch values (``{"BLEVCORR": "OMIT"}``) that replace the input header's.
     report : callable
         Receives progress lines.
+    in_calacs : bool
+        Run as CALACS does (EXPSCORR=PERFORM becomes COMPLETE).
 
     Returns
     -------
@@ -192,5 +213,6 @@ def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = 
     owl.errors.CalibError
         On unreadable input or reference files, missing keywords or an existing output.
     """
-    return run_file_step("ACS2D", calibrate_2d, input_path, output_path, overwrite=overwrite,
-                         switches=switches, report=report, sci_dtype=np.float32)
+    return run_file_step("ACS2D", partial(calibrate_2d, in_calacs=in_calacs), input_path,
+                         output_path, overwrite=overwrite, switches=switches, report=report,
+                         sci_dtype=np.float32)

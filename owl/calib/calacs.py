@@ -5,7 +5,9 @@ PERFORM, ACSCTE → ``<root>_blc_tmp.fits``. For a CR-split association (an ``_a
 with CRCORR=PERFORM and two or more members): ACSREJ → ``<product>_crj_tmp.fits`` (and
 ``_crc_tmp`` from the CTE-corrected set). Then ACS2D turns each ``_blv_tmp`` into ``_flt``,
 ``_blc_tmp`` into ``_flc``, ``_crj_tmp`` into ``_crj`` and ``_crc_tmp`` into ``_crc``. The
-temporary files are removed at the end unless ``save_tmp`` (hstcal's ``-s``).
+temporary files are removed at the end unless ``save_tmp`` (hstcal's ``-s``). Every step's
+report goes into the trailer ``<rootname>.tra`` of its exposure or product
+(:mod:`owl.calib.trailer`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from owl.calib.acsccd import acsccd
 from owl.calib.acsrej import acsrej
 from owl.calib.fitsio import output_name
 from owl.calib.step import Report, quiet, switch
+from owl.calib.trailer import trailer
 from owl.errors import CalibError
 
 
@@ -50,7 +53,7 @@ def read_association(path: Path) -> Association:
 
 @dataclass
 class Products:
-    """Files CALACS made, by kind (``flt``, ``flc``, ``crj``, ``crc``, and kept ``*_tmp``)."""
+    """Files CALACS made, by kind (``flt``, ``flc``, ``crj``, ``crc``, ``tra``, kept ``*_tmp``)."""
 
     files: dict[str, list[Path]] = field(default_factory=dict)
 
@@ -100,12 +103,16 @@ def calacs(input_path: str | Path, *, output_dir: str | Path | None = None,
     blv, blc = [], []
     for raw in asn.members:
         b = _name(raw, "blv_tmp", out_dir)
-        acsccd(raw, b, overwrite=overwrite, report=report)
+        tra = _trailer_name(b)
+        with trailer(tra, "ACSCCD", report) as rep:
+            acsccd(raw, b, overwrite=overwrite, report=rep)
+        products.add("tra", tra)
         tmp.append(b)
         blv.append(b)
         if switch(fits.getheader(b), "PCTECORR") == "PERFORM":
             c = _name(raw, "blc_tmp", out_dir)
-            _run_cte(b, c, overwrite, report)
+            with trailer(tra, "ACSCTE", report) as rep:
+                _run_cte(b, c, overwrite, rep)
             tmp.append(c)
             blc.append(c)
     combined: list[tuple[Path, str]] = []
@@ -116,12 +123,17 @@ def calacs(input_path: str | Path, *, output_dir: str | Path | None = None,
             if not inputs:
                 continue
             target = (out_dir or blv[0].parent) / f"{root}_{suffix}.fits"
-            acsrej(inputs, target, overwrite=overwrite, report=report)
+            tra = _trailer_name(target)
+            with trailer(tra, "ACSREJ", report) as rep:
+                acsrej(inputs, target, overwrite=overwrite, report=rep)
+            if tra not in products.files.get("tra", []):
+                products.add("tra", tra)
             tmp.append(target)
             combined.append((target, final))
     for path, kind in [(p, "flt") for p in blv] + [(p, "flc") for p in blc] + combined:
         out = _name(path, kind, out_dir)
-        acs2d(path, out, overwrite=overwrite, report=report)
+        with trailer(_trailer_name(path), "ACS2D", report) as rep:
+            acs2d(path, out, overwrite=overwrite, report=rep, in_calacs=True)
         products.add(kind, out)
     for path in tmp:
         if save_tmp:
@@ -129,6 +141,11 @@ def calacs(input_path: str | Path, *, output_dir: str | Path | None = None,
         else:
             path.unlink(missing_ok=True)
     return products
+
+
+def _trailer_name(path: Path) -> Path:
+    """``<rootname>.tra`` beside ``path`` (hstcal's trailer of that exposure or product)."""
+    return path.with_name(path.name.split("_")[0] + ".tra")
 
 
 def _run_cte(blv: Path, blc: Path, overwrite: bool, report: Report) -> None:

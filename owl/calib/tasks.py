@@ -136,7 +136,7 @@ def acs2d(ctx: Any) -> Result:
         outs = []
         for path in inputs:
             out = Path(ctx.output_dir) / output_name(path, kind).name
-            acs2d_step.acs2d(path, out, report=_report(ctx))
+            acs2d_step.acs2d(path, out, report=_report(ctx), in_calacs=True)
             outs.append(out)
         if outs:
             files[kind] = _pack(outs, many and kind in ("flt", "flc"))

@@ -41,7 +41,7 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 def test_products_and_no_leftover_temporary_files(single: dict[str, Any]) -> None:
     out = single["root"] / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["jsim0701q_flt.fits"]
+    assert sorted(p.name for p in out.iterdir()) == ["jsim0701q.tra", "jsim0701q_flt.fits"]
 
 
 def test_switches_complete_and_history_names_reference_files(single: dict[str, Any]) -> None:
@@ -124,8 +124,9 @@ def test_cr_split_association_through_the_cli(tmp_path: Path) -> None:
                                         str(sim.asn)], env=env)
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["jsim08010_crj.fits", "jsim08010_crj_tmp.fits", "jsim0801q_blv_tmp.fits",
-                     "jsim0801q_flt.fits", "jsim0802q_blv_tmp.fits", "jsim0802q_flt.fits"]
+    assert names == ["jsim08010.tra", "jsim08010_crj.fits", "jsim08010_crj_tmp.fits",
+                     "jsim0801q.tra", "jsim0801q_blv_tmp.fits", "jsim0801q_flt.fits",
+                     "jsim0802q.tra", "jsim0802q_blv_tmp.fits", "jsim0802q_flt.fits"]
     h = fits.getheader(out / "jsim08010_crj.fits")
     assert h["CRCORR"] == "COMPLETE" and h["EXPTIME"] == 1000.0 and h["DARKCORR"] == "COMPLETE"
 

@@ -16,7 +16,8 @@ import pytest
 
 from owl.calib.acs2d import acs2d
 from owl.calib.acsccd import acsccd
-from owl.calib.parity import compare, hstcal_bin, run_hstcal, stage
+from owl.calib.calacs import calacs
+from owl.calib.parity import compare, header_of, hstcal_bin, run_hstcal, stage
 from owl.calib.simulate import simulate_set
 
 pytestmark = [
@@ -80,3 +81,26 @@ def test_acs2d_pixels_identical(hst: dict[str, Any], tmp_path: Path) -> None:
     diff = compare(ours, flt)
     for a in diff.arrays:
         assert a.ndiff == 0, a
+    # PHOTMODE (WFC1 for both chips), PHOT* in the SCI headers only with the IMPHTTAB's
+    # PHOTZPT, and the doStat keywords: the same float32 values (compared to 1e-6 relative,
+    # the precision of hstcal's printed float32 keywords).
+    assert diff.keywords == {}
+    sci = header_of(flt, ("SCI", 2))
+    assert sci["PHOTMODE"].startswith("ACS WFC1 ") and "PHOTFLAM" not in header_of(flt)
+    assert {"GOODMIN", "GOODMAX", "GOODMEAN", "SNRMIN", "SNRMAX", "SNRMEAN",
+            "NGOODPIX"} <= set(sci)
+
+
+def test_calacs_products_and_expscorr_match(hst: dict[str, Any], tmp_path: Path) -> None:
+    files = [e.raw for e in hst["sim"].exposures] + [hst["sim"].asn]
+    mine = stage(files, tmp_path / "owl")
+    products = calacs(mine[-1])
+    assert {p.name for p in products.files["tra"]} == {
+        p.name for p in hst["chain"].glob("*.tra")}
+    for kind in ("flt", "crj"):
+        for ours in products.files[kind]:
+            theirs = hst["chain"] / ours.name
+            for key in ("EXPSCORR", "DARKCORR", "FLATCORR", "PHOTCORR", "CRCORR"):
+                assert header_of(ours)[key] == header_of(theirs)[key], (ours.name, key)
+    text = products.files["tra"][0].read_text()
+    assert "CALBEG*** ACSCCD" in text and "*** ACS2D complete ***" in text
