@@ -12,6 +12,7 @@ reports :class:`~owl.model.Outcome` values.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from owl.condor.spool import Spool, item_files
 from owl.condor.submit import build_batch, group_jobs
 from owl.condor.tracker import Ending, TrackedJob, Tracker
 from owl.config import Settings
+from owl.errors import ConfigError
 from owl.executor import Job
 from owl.model import Outcome
 
@@ -96,7 +98,13 @@ class CondorExecutor:
         """The executor of an agent, configured from owl's settings and the environment.
 
         See :meth:`CondorSettings.from_env` for the ``OWL_CONDOR_*`` variables.
+
+        Raises
+        ------
+        ConfigError
+            The agent runs as root (see :func:`refuse_root`).
         """
+        refuse_root(os.geteuid())
         return cls(CondorSettings.from_env(settings.board, agent_id, settings.home))
 
     def submit(self, jobs: Sequence[Job]) -> None:
@@ -416,6 +424,25 @@ class CondorExecutor:
             )
             self._tracker.add(job)
         return job
+
+
+def refuse_root(euid: int) -> None:
+    """Refuse to submit as root: a schedd never lets root own a job.
+
+    The jobs belong to the account that runs the agent (HTCondor's ``Owner``), and they
+    write the spool and output files as that account on the execute points.
+
+    Raises
+    ------
+    ConfigError
+        When ``euid`` is 0.
+    """
+    if euid == 0:
+        raise ConfigError(
+            "a condor agent cannot run as root: a schedd never lets root own a job. Run "
+            "the agent as the account that should own the jobs and can write OWL_HOME and "
+            "the condor spool (for example: sudo -u owl owl agent ...)"
+        )
 
 
 def _adopted(job: TrackedJob, state: str) -> AdoptedJob:

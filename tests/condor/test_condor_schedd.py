@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import classad2
 import htcondor2
 import htcondor2._schedd as htcondor2_schedd
@@ -9,8 +11,10 @@ import pytest
 from condor_jobs import make_job
 from condor_memschedd import MemorySchedd
 
-from owl.condor.executor import CondorExecutor
+from owl.condor.executor import CondorExecutor, refuse_root
 from owl.condor.schedd import Action, CondorError, HTCondorSchedd, plain
+from owl.config import Settings
+from owl.errors import ConfigError
 
 
 def test_construction_contacts_nothing():
@@ -84,3 +88,16 @@ def test_cancel_survives_an_unreachable_schedd(tmp_path, settings):
     ex.submit([make_job(tmp_path, "x", 1)])
     ex.cancel("x", "calib", 1)
     assert ex.active() == 0
+
+
+def test_root_is_refused_before_anything_is_submitted():
+    with pytest.raises(ConfigError, match="cannot run as root: a schedd never lets root own"):
+        refuse_root(0)
+    refuse_root(1000)  # any other account goes on
+
+
+def test_an_agent_run_as_root_refuses_with_a_clear_message(tmp_path, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("the refusal is seen only by an agent run as root")
+    with pytest.raises(ConfigError, match="cannot run as root"):
+        CondorExecutor.from_settings(Settings(home=tmp_path), "ap1-heavy")
