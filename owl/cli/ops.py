@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -229,11 +229,42 @@ def _condor_jobs(board: Board, ds: queries.Dataset) -> dict[str, dict[str, Any]]
     return out
 
 
+#: Items listed per agent by ``owl agents`` without ``--items``.
+AGENT_EXAMPLES = 3
+
+
+def item_summary(items: Sequence[dict[str, Any]]) -> list[str]:
+    """Counts of an agent's items per stage and state, e.g. ``calib: 4980 running, 20 held``."""
+    by_stage: dict[str, Counter[str]] = {}
+    for it in items:
+        state = "held" if it.get("paused") else "running"
+        by_stage.setdefault(str(it["stage"]), Counter())[state] += 1
+    return [f"{stage}: " + ", ".join(f"{n} {state}" for state, n in sorted(c.items()))
+            for stage, c in sorted(by_stage.items())]
+
+
+def _agent_items(a: dict[str, Any], every: bool) -> list[str]:
+    items = a["items"]
+    shown = items if every else items[:AGENT_EXAMPLES]
+    lines = [f"{i['dataset']}:{i['stage']} token {i['token']}"
+             + (" (paused: held by an operator)" if i.get("paused") else "") for i in shown]
+    if len(shown) < len(items):
+        lines.append(f"... {len(items) - len(shown)} more (owl agents --items)")
+    return lines
+
+
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output (every item of every agent).")
+@click.option("--items", "every", is_flag=True,
+              help=f"List every item an agent holds (default: counts and {AGENT_EXAMPLES}).")
 @click.pass_context
-def agents(ctx: click.Context, as_json: bool) -> None:
-    """Agents serving this board (OPUS PSTAT-like): host, pid, stages, items, heartbeat."""
+def agents(ctx: click.Context, as_json: bool, every: bool) -> None:
+    """Agents serving this board (OPUS PSTAT-like): host, pid, stages, items, heartbeat.
+
+    An agent's items are summarised (counts per stage and state, a few examples); --items
+    lists them all, --json gives everything.
+    """
     from owl.cli.output import is_terminal, print_table
 
     found = queries.agents(_board(ctx))
@@ -248,23 +279,21 @@ def agents(ctx: click.Context, as_json: bool) -> None:
                                "done", "failed", "heartbeat"],
                     [[a["id"], a["host"], a["pid"], f"{a['template']}:{','.join(a['stages'])}",
                       f"{a['executor']} x{a['concurrency']}",
-                      "\n".join(f"{i['dataset']}:{i['stage']}" + (" (held)" if i.get("paused")
-                                                                  else "")
-                                for i in a["items"]) or "-",
+                      "\n".join([*item_summary(a["items"]), *_agent_items(a, every)]) or "-",
                       a.get("jobs", 0), a["done"], a["failed"],
                       f"{time.time() - float(a['heartbeat']):.0f}s ago"] for a in found],
                     right=["pid", "jobs", "done", "failed"])
         return
     for a in found:
         age = time.time() - float(a["heartbeat"])
+        summary = "; ".join(item_summary(a["items"]))
         click.echo(f"{a['id']}  {a['host']} pid {a['pid']}  {a['template']}:"
                    f"{','.join(a['stages'])}  {a['executor']} x{a['concurrency']}  "
-                   f"holding {len(a['items'])}  jobs {a.get('jobs', 0)}  "
-                   f"done {a['done']} failed {a['failed']}  "
+                   f"holding {len(a['items'])}{' (' + summary + ')' if summary else ''}  "
+                   f"jobs {a.get('jobs', 0)}  done {a['done']} failed {a['failed']}  "
                    f"heartbeat {age:.0f}s ago")
-        for it in a["items"]:
-            paused = "  (paused: held by an operator)" if it.get("paused") else ""
-            click.echo(f"    {it['dataset']} {it['stage']} token {it['token']}{paused}")
+        for line in _agent_items(a, every):
+            click.echo(f"    {line}")
 
 
 @click.command()

@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from condor_memschedd import MemorySchedd
 
 from owl import queries
 from owl.agent import Agent
 from owl.board import Board
+from owl.cli.main import build_cli
 from owl.condor.executor import CondorExecutor
 from owl.condor.schedd import Action
 from owl.condor.settings import CondorSettings
@@ -36,11 +38,11 @@ TEMPLATE = Template(name="heavy", version="1", stages=(
 
 
 def make_agent(board: Board, schedd: MemorySchedd, tmp_path: Path, task_dir: Path,
-               lease: float = 30.0) -> Agent:
+               lease: float = 30.0, concurrency: int = 4) -> Agent:
     cs = CondorSettings(board=board.name, agent_id="ap1-heavy", spool_dir=tmp_path / "spool",
                         pythonpath=(str(REPO), str(task_dir)))
     settings = Settings(home=tmp_path, board=board.name, lease=lease)
-    return Agent(board, TEMPLATE, executor=CondorExecutor(cs, schedd), concurrency=4,
+    return Agent(board, TEMPLATE, executor=CondorExecutor(cs, schedd), concurrency=concurrency,
                  settings=settings, agent_id="ap1-heavy")
 
 
@@ -174,3 +176,29 @@ def test_renew_removes_the_job_of_a_stale_claim_beside_a_newer_one(
     removed = [(a[1], a[2]) for a in schedd.actions if a[0] is Action.REMOVE]
     assert removed == [(["100.0"], f"owl: token {stale.token} of ds1/calib fenced")]
     assert list(schedd.queue) == [(101, 0)]
+
+
+def test_owl_agents_summarises_many_items(board: Board, redis_url: str, tmp_path: Path,
+                                          task_dir: Path) -> None:
+    schedd = MemorySchedd()
+    n = 200
+    board.register_many(TEMPLATE, [(f"ds{i:03d}", "") for i in range(n)])
+    agent = make_agent(board, schedd, tmp_path, task_dir, concurrency=n)
+    assert agent._claim() == n
+    board.hold([("ds007", "calib")], "operator:test")
+    agent._renew()
+    agent._heartbeat()
+    env = {"OWL_REDIS_URL": redis_url, "OWL_BOARD": board.name, "OWL_HOME": str(tmp_path)}
+    short = CliRunner().invoke(build_cli(), ["agents"], env=env, catch_exceptions=False)
+    assert short.exit_code == 0, short.output
+    lines = short.output.splitlines()
+    assert f"holding {n} (calib: 1 held, {n - 1} running)" in lines[0]
+    claims = list(agent.running.values())
+    assert lines[1:] == [*(f"    {c.dataset}:calib token {c.token}" for c in claims[:3]),
+                         f"    ... {n - 3} more (owl agents --items)"]
+    every = CliRunner().invoke(build_cli(), ["agents", "--items"], env=env,
+                               catch_exceptions=False)
+    listed = every.output.splitlines()[1:]
+    held = next(c for c in claims if c.dataset == "ds007")
+    assert len(listed) == n
+    assert f"    ds007:calib token {held.token} (paused: held by an operator)" in listed
