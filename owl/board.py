@@ -214,7 +214,7 @@ class Board:
         if limited:
             self._permits(pipe, limited, life=int(3 * lease * 1000))
         out: dict[tuple[str, str, int], int] = {}
-        replies = self.scripts.execute(pipe, self.redis)
+        replies = self.scripts.execute(pipe, self.redis)[:len(by_shard)]
         for group, res in zip(by_shard.values(), replies, strict=True):
             for c, answer in zip(group, res, strict=True):
                 out[(c.dataset, c.stage, c.token)] = int(answer)

@@ -118,3 +118,14 @@ def owl_env(redis_url: str, board_name: str, tmp_path: Path) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join([str(HELPERS), str(Path(__file__).parent.parent)]),
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``heavy`` run on the embedded board by default; on the other backends
+    they are ``slow`` (selected with -m slow), to keep the default suite short."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("redis_url") if params is not None else None
+        if item.get_closest_marker("heavy") and backend not in (None, "embedded"):
+            item.add_marker(pytest.mark.slow)
