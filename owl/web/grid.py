@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +130,8 @@ def page(board: Board, q: GridQuery, *, budget: int = 5000, name_budget: int = 2
     entries are read (``name_budget`` with a name pattern, which is tested on the index
     entry itself)."""
     q = q.checked()
+    if q.name and not any(c in q.name for c in "*?["):
+        return _exact(board, q, orders or StageOrders(board))
     if q.name:
         budget = name_budget
     orders = orders or StageOrders(board)
@@ -173,6 +177,19 @@ def page(board: Board, q: GridQuery, *, budget: int = 5000, name_budget: int = 2
                     total=_total(board, q, counts), examined=examined, stages=stage_orders)
 
 
+def _exact(board: Board, q: GridQuery, orders: StageOrders) -> GridPage:
+    """A name without wildcards names one dataset: read it from its shard directly."""
+    rows: list[dict[str, Any]] = []
+    raw = board.redis.hgetall(board.keys.dataset(board.shard(q.name), q.name))
+    if raw and _matches(q, q.name, "", raw):
+        states = {f[:-2]: v for f, v in raw.items() if f.endswith(".s")}
+        rows.append({"dataset": q.name, "template": raw["t"],
+                     "campaign": raw.get("cp", PRODUCTION),
+                     "stages": {s: states[s] for s in orders(raw["t"], states)}})
+    return GridPage(rows=rows, next="", total=len(rows), examined=1,
+                    stages={r["template"]: list(r["stages"]) for r in rows})
+
+
 def _take(board: Board, q: GridQuery, entries: list[tuple[float, str, int, str]],
           items: bool, rows: list[dict[str, Any]], seen: set[str],
           orders: StageOrders) -> int:
@@ -205,9 +222,14 @@ def _take(board: Board, q: GridQuery, entries: list[tuple[float, str, int, str]]
     return used
 
 
+@functools.lru_cache(maxsize=64)
+def _pattern(glob: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(glob))
+
+
 def _cheap(q: GridQuery, m: str, items: bool) -> bool:
     ds, stage = split_member(m) if items else (m, "")
-    if q.name and not fnmatch.fnmatchcase(ds, q.name):
+    if q.name and not _pattern(q.name).match(ds):
         return False
     return not (stage and q.stage and stage != q.stage)
 
@@ -217,7 +239,7 @@ def _matches(q: GridQuery, ds: str, indexed_stage: str, raw: dict[str, str]) -> 
         return False
     if q.campaign and raw.get("cp", PRODUCTION) != q.campaign:
         return False
-    if q.name and not fnmatch.fnmatchcase(ds, q.name):
+    if q.name and not _pattern(q.name).match(ds):
         return False
     if indexed_stage and q.stage and indexed_stage != q.stage:
         return False

@@ -80,6 +80,8 @@ def test_grid_pages_cover_every_dataset_once_in_order(board: Board,
                                                "state": "ready"}).json()
     assert sorted(r["dataset"] for r in named["rows"]) == [
         d for d in ids if re.fullmatch(r"obs01[01]\d", d) and d not in dead_ids(130, 7)]
+    exact = client_ro.get("/api/grid", params={"name": "obs0042"}).json()
+    assert [r["dataset"] for r in exact["rows"]] == ["obs0042"] and exact["examined"] == 1
     bad = client_ro.get("/api/grid", params={"state": "lost"})
     assert bad.status_code == 400 and "not one of" in bad.json()["error"]
     html = client_ro.get("/grid", params={"state": "dead"}).text
