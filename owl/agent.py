@@ -400,7 +400,7 @@ class Agent:
                 continue
             stage = self._template(claim.version).stage(claim.stage)
             failure = o.failure or FailureClass.ERROR
-            memory, final = None, False
+            memory, final = None, failure is FailureClass.PERMANENT
             if failure is FailureClass.MEMORY:
                 memory = escalate_memory(claim.memory_mb or stage.resources.memory_mb,
                                          stage.retry)

@@ -5,7 +5,9 @@ Both workers call :func:`run_attempt`: the local executor's child processes and 
 job entry point (``owl.condor.job``). The result is JSON::
 
     {"ok": true, "outputs": {...}, "seconds": 1.2, "provenance": {...}}
-    {"ok": false, "error": "...", "traceback": "...", "seconds": 0.3}
+    {"ok": false, "error": "...", "traceback": "...", "failure": "error", "seconds": 0.3}
+
+``failure`` is ``permanent`` when the task raised :class:`owl.errors.PermanentError`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from owl.model import Provenance, TaskSpec
+from owl.errors import PermanentError
+from owl.model import FailureClass, Provenance, TaskSpec
 from owl.provenance import (
     FileRecord,
     code_version,
@@ -100,4 +103,6 @@ def run_attempt(spec: TaskSpec) -> dict[str, Any]:
         return {"ok": True, "outputs": outputs, "seconds": item["du"],
                 "provenance": prov.to_json()}
     except BaseException as exc:  # the task's failure is reported, not fatal
-        return {**failure(exc, spec.output_dir), "seconds": time.perf_counter() - wall0}
+        kind = FailureClass.PERMANENT if isinstance(exc, PermanentError) else FailureClass.ERROR
+        return {**failure(exc, spec.output_dir), "failure": str(kind),
+                "seconds": time.perf_counter() - wall0}

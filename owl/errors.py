@@ -24,5 +24,12 @@ class TaskError(OwlError):
     """A task could not be loaded or run (bad `module:function`, bad argv)."""
 
 
-class CalibError(OwlError):
+class PermanentError(OwlError):
+    """Raised by a task when no attempt can succeed (corrupt or truncated input, a missing
+    header keyword): the item goes dead at once, with failure class ``permanent``, instead
+    of being retried. Task code may import it (``from owl.errors import PermanentError``);
+    this module imports nothing of the engine."""
+
+
+class CalibError(PermanentError):
     """Calibration input is unusable: corrupt FITS, missing keyword, wrong shape."""

@@ -22,6 +22,7 @@ from typing import Any
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.board import Board
+from owl.fitscheck import truncation
 from owl.template import Template
 
 FITS_BLOCK = 2880
@@ -65,6 +66,12 @@ def ingest_file(board: Board, templates: Sequence[Template], path: Path,
     if not named:
         return IngestResult(str(path), "", "", "skipped",
                             "its name matches no template's ingest pattern")
+    try:
+        short = truncation(path)
+    except (OSError, ValueError) as exc:
+        return IngestResult(str(path), "", "", "error", f"cannot read the file: {exc}")
+    if short:
+        return IngestResult(str(path), "", "", "error", f"{short}; not registered")
     try:
         header = fits.getheader(path)
     except (OSError, ValueError) as exc:
@@ -124,24 +131,32 @@ def header_meta(header: fits.Header, template: Template) -> dict[str, Any]:
 
 
 def complete_fits(path: Path) -> bool:
-    """A FITS file is complete when it is whole 2880-byte blocks and its header parses."""
+    """A FITS file is complete when it is whole 2880-byte blocks, its header parses and it
+    holds every data byte its headers describe."""
     try:
         size = path.stat().st_size
         if size == 0 or size % FITS_BLOCK:
             return False
+        if truncation(path) is not None:
+            return False
         fits.getheader(path)
+        return True
     except (OSError, ValueError):
         return False
-    return True
 
 
 def watch(board: Board, templates: Sequence[Template], paths: Sequence[Path], *,
-          interval: float = 2.0, settle: float = 2.0,
+          interval: float = 2.0, settle: float = 2.0, stall: float = 60.0,
           report: Callable[[IngestResult], None],
           stop: Callable[[], bool] = lambda: False) -> None:
-    """Keep registering new, completely written files until ``stop()`` says so."""
+    """Keep registering new, completely written files until ``stop()`` says so.
+
+    A file that stays incomplete (truncated) and unchanged for ``stall`` seconds is
+    reported once as an error; it is looked at again if it changes.
+    """
     seen: dict[Path, tuple[int, float, float]] = {}  # size, mtime, first time so
     taken: set[Path] = set()
+    stalled: dict[Path, tuple[int, float]] = {}  # reported as incomplete, at this size/mtime
     while not stop():
         now = time.monotonic()
         for path in candidates(paths, templates):
@@ -156,7 +171,12 @@ def watch(board: Board, templates: Sequence[Template], paths: Sequence[Path], *,
             if before is None or before[:2] != sig:
                 seen[path] = (*sig, now)
                 continue
-            if now - before[2] < settle or not complete_fits(path):
+            if now - before[2] < settle:
+                continue
+            if not complete_fits(path):
+                if now - before[2] >= stall and stalled.get(path) != sig:
+                    stalled[path] = sig
+                    report(ingest_file(board, templates, path))
                 continue
             taken.add(path)
             report(ingest_file(board, templates, path))

@@ -177,7 +177,7 @@ class LocalExecutor:
             ok=bool(result["ok"]), outputs=result.get("outputs") or {},
             error=result.get("error", ""), traceback=result.get("traceback", ""),
             log_tail=result.get("log_tail", ""),
-            failure=None if result["ok"] else FailureClass.ERROR,
+            failure=None if result["ok"] else FailureClass(result.get("failure") or "error"),
             seconds=float(result["seconds"]),
             provenance=(Provenance.from_json(result["provenance"])
                         if result.get("provenance") else None)))

@@ -44,6 +44,7 @@ class FailureClass(StrEnum):
     MEMORY = "memory"  # condor: held for exceeding request_memory
     REMOVED = "removed"  # condor: job removed outside owl
     EVICTED = "evicted"  # condor: job evicted and not rescheduled
+    PERMANENT = "permanent"  # the task raised PermanentError (bad input): never retried
 
 
 @dataclass(frozen=True)

@@ -146,11 +146,13 @@ def _print_result(r: Any, as_json: bool, say: Callable[[str], None] = click.echo
 @click.option("--watch", "watching", is_flag=True,
               help="Keep watching for new files (taken once completely written).")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between scans.")
+@click.option("--stall", default=60.0, show_default=True,
+              help="--watch: report a file still incomplete after this many unchanged seconds.")
 @click.option("--json", "as_json", is_flag=True,
               help="JSON Lines: one object per file (schemas/cli/ingest.schema.json).")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval: float,
-           as_json: bool) -> None:
+           stall: float, as_json: bool) -> None:
     """Register datasets from files (or directories of files)."""
     from owl.ingest import candidates, ingest_file, watch
 
@@ -172,7 +174,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], watching: bool, interval
     if watching:
         click.echo(f"watching {', '.join(map(str, paths))} (Ctrl-C to stop)", err=True)
         try:
-            watch(board, templates, list(paths), interval=interval,
+            watch(board, templates, list(paths), interval=interval, stall=stall,
                   report=lambda r: _print_result(r, as_json))
         except KeyboardInterrupt:
             return

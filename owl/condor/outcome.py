@@ -45,7 +45,7 @@ def outcome_of(ending: Ending) -> Outcome:
                 False,
                 error=str(result.get("error") or ""),
                 traceback=str(result.get("traceback") or ""),
-                failure=FailureClass.ERROR,
+                failure=FailureClass(result.get("failure") or "error"),
             )
     if ending.failure is None:
         error = f"job {job.name} exited 0 but left no readable result at {result_path}"

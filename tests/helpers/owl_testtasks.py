@@ -101,3 +101,9 @@ def transform(ctx: TaskContext) -> Mapping[str, Any]:
     out = ctx.output_dir / f"{ctx.dataset}_{ctx.stage}.txt"
     out.write_text(text + f"{ctx.stage}\n")
     return {"files": {"out": str(out)}}
+
+
+def bad_input(ctx: TaskContext) -> None:
+    from owl.errors import PermanentError
+
+    raise PermanentError(f"{ctx.dataset}: the input has no SCI extension")
