@@ -4,6 +4,7 @@ PermanentError makes its item dead at once instead of after every retry."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -85,7 +86,7 @@ def test_watch_reports_a_file_stalled_truncated(owl_env: dict[str, str], tmp_pat
 
 def test_permanent_error_is_dead_after_one_attempt(owl_env: dict[str, str],
                                                    board: Board) -> None:
-    path = Path(owl_env["OWL_PIPELINES"]) / "perm.yaml"
+    path = Path(owl_env["OWL_PIPELINES"].split(os.pathsep)[0]) / "perm.yaml"
     path.write_text("name: perm\nversion: '1'\nstages:\n  work:\n"
                     "    task: owl_testtasks:bad_input\n"
                     "    retry: {max_attempts: 5, backoff: {base: 0.1, jitter: 0}}\n")
