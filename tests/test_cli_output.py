@@ -12,10 +12,13 @@ from pathlib import Path
 import click
 import pytest
 
+from owl.board import Board
 from owl.cli.main import LAZY, MODULES, QUIET, cli
 from owl.cli.output import jsonable, to_json
+from owl.template import Stage, Template
 
 ROOT = Path(__file__).parent.parent
+TWO = Template(name="two", version="1", stages=(Stage("first"), Stage("second", after=("first",))))
 
 
 def test_lazy_table_names_every_command_once() -> None:
@@ -71,3 +74,24 @@ def test_json_maps_nan_and_infinity_to_null_and_refuses_reprs() -> None:
     assert "NaN" not in text and "Infinity" not in text
     with pytest.raises(TypeError, match="object is not JSON data"):
         jsonable(object())
+
+
+def _complete(env: dict[str, str], words: str) -> list[str]:
+    """What bash completion offers for the last word of `words` (click's protocol)."""
+    parts = words.split(" ")
+    proc = subprocess.run([sys.executable, "-m", "owl"], capture_output=True, text=True,
+                          timeout=60, env={**env, "_OWL_COMPLETE": "bash_complete",
+                                           "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)})
+    assert proc.returncode == 0, proc.stderr
+    return [line.split(",", 1)[1] for line in proc.stdout.splitlines() if line]
+
+
+def test_shell_completion_offers_board_names(owl_env: dict[str, str], board: Board) -> None:
+    board.register_many(TWO, [("demo0001", ""), ("demo0002", ""), ("other9", "")])
+    assert _complete(owl_env, "owl show demo") == ["demo0001", "demo0002"]
+    assert _complete(owl_env, "owl hold -t t") == ["two"]
+    assert _complete(owl_env, "owl hold -t two -s ") == ["first", "second"]
+    assert _complete(owl_env, "owl events -d oth") == ["other9"]
+    gone = {**owl_env, "OWL_REDIS_URL": "", "OWL_HOME": owl_env["OWL_HOME"] + "-none"}
+    assert _complete(gone, "owl show demo") == []  # no server: nothing offered, none started
+    assert not Path(gone["OWL_HOME"]).exists()

@@ -10,7 +10,7 @@ from owl.cli.main import settings_of
 @click.command()
 @click.option("--refresh", default=2.0, show_default=True,
               help="Seconds between refreshes when no event arrives (events refresh at once).")
-@click.option("--page-size", default=200, show_default=True, help="Grid rows per page.")
+@click.option("--page-size", default=100, show_default=True, help="Grid rows per page.")
 @click.pass_context
 def watch(ctx: click.Context, refresh: float, page_size: int) -> None:
     """A live terminal board: counts, grid, agents, events, dead items; act on them.

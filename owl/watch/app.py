@@ -114,7 +114,7 @@ class WatchApp(App[None]):
     """
 
     def __init__(self, board: Board, *, who: str, lease: float, idle_refresh: float = 2.0,
-                 block_ms: int = 500, page_size: int = 200) -> None:
+                 block_ms: int = 500, page_size: int = 100) -> None:
         super().__init__()
         self.board = board
         self.who = who

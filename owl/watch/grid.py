@@ -2,7 +2,7 @@
 
 Unfiltered, the grid is the per-shard ``datasets`` zsets laid end to end (shard 0 in
 registration order, then shard 1, ...): a page at any offset costs one ZCARD per shard, one
-ZRANGE and one HGETALL per row shown, however many datasets the board holds.
+ZRANGE and two small HMGETs per row shown, however many datasets the board holds.
 
 A filter (``t:TEMPLATE``, ``s:STATE``, free text matching dataset names) is resolved once,
 when it is set, into the list of matching ids; pages are then cut from that list. Names are
@@ -136,13 +136,23 @@ class Grid:
         return Page(self._read(ids), offset, total)
 
     def _read(self, ids: list[tuple[int, str]]) -> tuple[queries.Dataset, ...]:
+        """The rows of a page with only what the grid shows: template, version, the state
+        of every stage (two pipelined HMGETs: reading whole records costs 4x more)."""
         pipe = self.board.redis.pipeline(transaction=False)
         for s, ds in ids:
-            pipe.hgetall(self.board.keys.dataset(s, ds))
+            pipe.hmget(self.board.keys.dataset(s, ds), ["t", "v", "c"])
+        heads = [(s, ds, h) for (s, ds), h in zip(ids, pipe.execute(), strict=True) if h[0]]
+        pipe = self.board.redis.pipeline(transaction=False)
+        for s, ds, (tpl, ver, _) in heads:
+            pipe.hmget(self.board.keys.dataset(s, ds),
+                       [f"{st}.s" for st in self._orders(tpl, ver)])
         out = []
-        for (_, ds), raw in zip(ids, pipe.execute(), strict=True):
-            if raw:
-                out.append(queries._parse(ds, raw, self._orders(raw["t"], raw["v"])))
+        for (_, ds, (tpl, ver, created)), states in zip(heads, pipe.execute(), strict=True):
+            items = tuple(queries.Item(dataset=ds, stage=st, state=state)
+                          for st, state in zip(self._orders(tpl, ver), states, strict=True)
+                          if state is not None)
+            out.append(queries.Dataset(dataset=ds, template=tpl, version=ver, path="",
+                                       created_ms=int(created or 0), items=items))
         return tuple(out)
 
     def _candidates(self, flt: GridFilter) -> Iterator[tuple[int, str]]:
