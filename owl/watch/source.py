@@ -19,6 +19,9 @@ from owl.board import Board
 from owl.keys import split_member
 from owl.model import State
 
+#: Current items listed per agent on the agent board.
+SHOWN_ITEMS = 3
+
 #: Seconds of counter history the rates are computed over.
 RATE_WINDOW_S = 60.0
 
@@ -150,8 +153,11 @@ def _agents(board: Board, pauses: dict[str, dict[str, Any]], now: float) -> list
     for a in queries.agents(board):
         mode = "paused" if f"agent:{a['id']}" in pauses else (
             "draining" if a.get("draining") else "serving")
+        held = a.get("items", [])
         items = tuple(f"{i['dataset']}:{i['stage']}" + (" (held)" if i.get("paused") else "")
-                      for i in a.get("items", []))
+                      for i in held[:SHOWN_ITEMS])
+        if len(held) > SHOWN_ITEMS:  # a condor agent may hold thousands
+            items += (f"+{len(held) - SHOWN_ITEMS} more",)
         cpu = a.get("cpu_percent", a.get("cpu"))
         mem = a.get("rss_mb", a.get("memory_mb"))
         rows.append(AgentRow(
