@@ -21,7 +21,6 @@ from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
-import redis
 import structlog
 
 from owl.board import Board
@@ -34,6 +33,7 @@ from owl.liveness import identity
 from owl.model import Claim, FailureClass, Outcome, Provenance, State, TaskSpec
 from owl.queries import counts, held_by
 from owl.reapers import my_shards
+from owl.scripts import BOARD_DOWN
 from owl.template import Stage, Template, template_hash
 
 log = structlog.get_logger("owl.agent")
@@ -88,7 +88,8 @@ class _Wakeup:
         cluster = self._board.redis
         node = cluster.get_node_from_key(channels[0])
         pubsub = cluster.get_redis_connection(node).pubsub(ignore_subscribe_messages=True)
-        pubsub.ssubscribe(*channels)
+        for ch in channels:  # one SSUBSCRIBE per channel: each is in its own slot
+            pubsub.ssubscribe(ch)
         return pubsub
 
     def _run(self, channels: list[str]) -> None:
@@ -237,7 +238,7 @@ class Agent:
                 try:
                     if self._step(wake):
                         break
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                except BOARD_DOWN as exc:
                     self._log.error("board.unreachable", error=str(exc), retry_in=1.0)
                     time.sleep(1.0)
                     self._recover()
@@ -292,7 +293,7 @@ class Agent:
             outcomes, self._pending = self._pending, []
             try:
                 self._report(outcomes)
-            except (redis.ConnectionError, redis.TimeoutError):
+            except BOARD_DOWN:
                 self._pending = outcomes  # reported again later; a repeat is only fenced
                 raise
             self._claim_now = True

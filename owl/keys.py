@@ -23,6 +23,7 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:{sN}:dead                  zset   "DATASET|STAGE" dead, by time of death
     B:{sN}:held                  zset   "DATASET|STAGE" held, by time of hold
     B:{sN}:datasets              zset   dataset ids by registration time
+    B:{sN}:ix:TPL:STAGE:STATE    zset   waiting / ready items "DATASET" by registration time
     B:{sN}:counts                hash   "TEMPLATE|STAGE|STATE" -> number of items
     B:{sN}:events                stream capped audit trail of every transition (t: us)
     B:{sN}:tokens                string fencing-token counter
@@ -184,6 +185,9 @@ class Keys:
 
     def held(self, shard: int) -> str:
         return f"{self.prefix(shard)}held"
+
+    def index(self, shard: int, template: str, stage: str, state: str) -> str:
+        return f"{self.prefix(shard)}ix:{template}:{stage}:{state}"
 
     def datasets(self, shard: int) -> str:
         return f"{self.prefix(shard)}datasets"

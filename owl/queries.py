@@ -134,31 +134,69 @@ class Selector:
                 and (not self.states or item.state in self.states))
 
 
-def select(board: Board, sel: Selector) -> Iterator[tuple[Dataset, Item]]:
-    """Items matching a selector. Named datasets, or only dead/held states, are read through
-    their indexes; anything else walks the datasets."""
+#: Per-shard indexes of "DATASET|STAGE" members, by state (waiting and ready items are
+#: indexed per (template, stage, state) instead: Keys.index).
+_MEMBER_INDEX: dict[str, str] = {State.RETRY: "delayed", State.RUNNING: "leases",
+                                 State.DEAD: "dead", State.HELD: "held"}
+
+
+def select(board: Board, sel: Selector, *, batch: int = 500) -> Iterator[tuple[Dataset, Item]]:
+    """Items matching a selector, found through indexes: named datasets are read directly;
+    otherwise the index of each selected state is walked (waiting and ready: one zset per
+    template, stage and state; retry, running, dead, held: the per-shard zsets) and only the
+    datasets it names are read. Done and skipped items have no index (no operator command
+    acts on them): a selector that names those states walks the datasets."""
     if sel.datasets:
         source: Iterator[Dataset] = (dataset(board, d) for d in sel.datasets)
-    elif sel.states and set(sel.states) <= {State.DEAD, State.HELD}:
-        source = _indexed(board, sel.states)
-    else:
+    elif set(sel.states or tuple(State)) & {State.DONE, State.SKIPPED}:
         source = datasets(board, template=sel.template)
+    else:
+        source = _indexed(board, sel, batch)
     for ds in source:
         for item in ds.items:
             if sel.matches(ds, item):
                 yield ds, item
 
 
-def _indexed(board: Board, states: Sequence[str]) -> Iterator[Dataset]:
-    seen: set[str] = set()
+def _candidates(board: Board, sel: Selector, shard: int,
+                templates: dict[str, tuple[str, ...]]) -> dict[str, set[str]]:
+    """dataset -> stages the selected indexes of one shard name."""
+    pipe = board.redis.pipeline(transaction=False)
+    asked: list[str | None] = []  # the stage of a per-(template, stage) index, else None
+    for state in sel.states or tuple(State):
+        if state in _MEMBER_INDEX:
+            pipe.zrange(getattr(board.keys, _MEMBER_INDEX[state])(shard), 0, -1)
+            asked.append(None)
+            continue
+        for tpl, stages in templates.items():
+            for st in stages:
+                if not sel.stages or st in sel.stages:
+                    pipe.zrange(board.keys.index(shard, tpl, st, state), 0, -1)
+                    asked.append(st)
+    found: dict[str, set[str]] = {}
+    for stage, members in zip(asked, pipe.execute(), strict=True):
+        for m in members:
+            ds, st = (m, stage) if stage is not None else split_member(m)
+            if not sel.stages or st in sel.stages:
+                found.setdefault(ds, set()).add(st)
+    return found
+
+
+def _indexed(board: Board, sel: Selector, batch: int) -> Iterator[Dataset]:
+    orders = _Orders(board)
+    from owl.names import board_stages  # names imports the board layer too
+
+    templates = board_stages(board, sel.template)
     for s in range(board.shards):
-        for state in states:
-            key = board.keys.dead(s) if state == State.DEAD else board.keys.held(s)
-            for m in board.redis.zrange(key, 0, -1):
-                ds, _ = split_member(m)
-                if ds not in seen:
-                    seen.add(ds)
-                    yield dataset(board, ds)
+        ids = sorted(_candidates(board, sel, s, templates))
+        for start in range(0, len(ids), batch):
+            chunk = ids[start:start + batch]
+            pipe = board.redis.pipeline(transaction=False)
+            for ds in chunk:
+                pipe.hgetall(board.keys.dataset(s, ds))
+            for ds, raw in zip(chunk, pipe.execute(), strict=True):
+                if raw and (sel.template is None or raw["t"] == sel.template):
+                    yield _parse(ds, raw, orders(raw["t"], raw["v"]))
 
 
 def failures(board: Board, dataset_id: str, stage: str) -> list[dict[str, Any]]:
@@ -166,6 +204,17 @@ def failures(board: Board, dataset_id: str, stage: str) -> list[dict[str, Any]]:
     s = board.shard(dataset_id)
     return [json.loads(r) for r in board.redis.lrange(board.keys.errors(s, dataset_id, stage),
                                                       0, -1)]
+
+
+def failures_of(board: Board, dataset_id: str,
+                stages: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`failures` of several stages of one dataset, in one round trip."""
+    s = board.shard(dataset_id)
+    pipe = board.redis.pipeline(transaction=False)
+    for stage in stages:
+        pipe.lrange(board.keys.errors(s, dataset_id, stage), 0, -1)
+    return {stage: [json.loads(r) for r in raw]
+            for stage, raw in zip(stages, pipe.execute(), strict=True)}
 
 
 def events(board: Board, *, dataset_id: str | None = None,
@@ -197,8 +246,11 @@ def agents(board: Board) -> list[dict[str, Any]]:
     ids = board.redis.zrange(board.keys.agents, 0, -1)
     if not ids:
         return []
-    raws = board.redis.mget([board.keys.agent(i) for i in ids])
-    return [json.loads(raw) for raw in raws if raw is not None]
+    # one GET each, not MGET: agent records live in different hash slots on a cluster
+    pipe = board.redis.pipeline(transaction=False)
+    for i in ids:
+        pipe.get(board.keys.agent(i))
+    return [json.loads(raw) for raw in pipe.execute() if raw is not None]
 
 
 def held_by(board: Board, agent_id: str, template: str) -> list[Claim]:

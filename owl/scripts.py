@@ -16,15 +16,26 @@ reply (a slot being migrated) sends it once to the importing node after ASKING.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 
 #: A redis-py client made with ``decode_responses=True`` (``Redis`` or ``RedisCluster``).
 #: redis-py types every reply as a union (bytes | str | awaitable | ...) whatever the
@@ -41,6 +52,20 @@ SCRIPT_NAMES = (
     "campaign_cancel", "ctl_campaign", "ctl_pause", "ctl_charge", "ctl_cron", "permit_take",
     "permit_settle", "permit_release",
 )
+
+#: What "the board cannot answer right now" looks like: a Redis restarting, a cluster node
+#: gone, a cluster failing over (CLUSTERDOWN, slots uncovered until a replica takes over).
+#: Agents wait and retry on these; any other error is a bug or bad input.
+BOARD_DOWN: tuple[type[Exception], ...] = (
+    redis.ConnectionError, redis.TimeoutError, ClusterDownError, TryAgainError,
+    SlotNotCoveredError,
+)
+
+#: Seconds a node that could not meet ``wait_replicas`` is not waited for.
+_UNWAITED_S = 10.0
+
+_REFRESH_FAILS: tuple[type[Exception], ...] = (*BOARD_DOWN,
+                                               redis.exceptions.RedisClusterException)
 
 #: Rounds of MOVED/ASK/TRYAGAIN/NOSCRIPT handling before a batch gives up.
 _ROUNDS = 5
@@ -125,13 +150,17 @@ class Scripts(dict[str, LuaScript]):
     wait_replicas
         After each node's part of a batch, ``WAIT`` for this many replicas to acknowledge
         (0: do not wait). It narrows what a failover can lose (see the README); a replica
-        that does not answer within ``wait_timeout_ms`` delays the reply, it does not fail it.
+        that does not answer within ``wait_timeout_ms`` delays the reply, it does not fail
+        it, and that node's transitions are then not waited for during the next
+        ``_UNWAITED_S`` seconds (a promoted replica has no replica of its own until one
+        is added).
     """
 
     def __init__(self, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         super().__init__((name, LuaScript(name)) for name in SCRIPT_NAMES)
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
+        self._unwaited: dict[int, float] = {}  # node (its pool) -> wait again after (monotonic)
 
     def by_sha(self) -> dict[str, LuaScript]:
         return {s.sha: s for s in self.values()}
@@ -168,7 +197,12 @@ class Scripts(dict[str, LuaScript]):
             groups = self._groups(client, batch.calls, todo, ask)
             todo, ask = [], {}
             for node_client, asking, idxs in groups:
-                got = self._send(node_client, [batch.calls[i] for i in idxs], asking)
+                try:
+                    got = self._send(node_client, [batch.calls[i] for i in idxs], asking)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    if is_cluster(client):  # a node gone: learn the new slot map for next time
+                        _refresh(client)
+                    raise
                 for i, reply in zip(idxs, got, strict=True):
                     if isinstance(reply, NoScriptError):
                         self.load(node_client)
@@ -224,14 +258,25 @@ class Scripts(dict[str, LuaScript]):
             if asking:
                 pipe.execute_command("ASKING")
             pipe.execute_command(*call.command)
-        if self.wait_replicas > 0:
+        node = id(node_client.connection_pool)
+        wait = self.wait_replicas > 0 and self._unwaited.get(node, 0.0) <= time.monotonic()
+        if wait:
             pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
         got = list(pipe.execute(raise_on_error=False))
-        if self.wait_replicas > 0:
-            got.pop()
+        if wait:
+            acked = got.pop()
+            if isinstance(acked, int) and acked < self.wait_replicas:
+                # this node lacks replicas (its own primary failed and it took over): stop
+                # waiting a full timeout on every transition; look again in a while
+                self._unwaited[node] = time.monotonic() + _UNWAITED_S
         if asking:
             got = got[1::2]
         return got
+
+
+def _refresh(client: Client) -> None:
+    with contextlib.suppress(*_REFRESH_FAILS):  # still failing over: the caller retries
+        client.nodes_manager.initialize()
 
 
 def _from_pipeline(pipe: Any) -> Batch:

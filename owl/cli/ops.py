@@ -145,7 +145,7 @@ def show(ctx: click.Context, dataset: str, as_json: bool, as_yaml: bool) -> None
     board = _board(ctx)
     ds = queries.dataset(board, dataset)
     history = dataset_history(board, dataset, ds.created_ms)
-    fails = {i.stage: queries.failures(board, dataset, i.stage) for i in ds.items}
+    fails = queries.failures_of(board, dataset, [i.stage for i in ds.items])
     jobs = _condor_jobs(board, ds)
     if as_json or as_yaml:
         doc = {"dataset": ds.dataset, "template": ds.template, "version": ds.version,

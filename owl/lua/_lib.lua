@@ -80,6 +80,15 @@ local function count(c, stage, state, n)
   redis.call('HINCRBY', c.prefix .. 'ccounts', c.cp .. '|' .. c.tpl .. '|' .. stage .. '|' .. state, n)
 end
 
+-- States that have no index of their own (ready queues are per campaign and skip paused
+-- datasets): their items are kept in B:{sN}:ix:TPL:STAGE:STATE, by registration time, so an
+-- operator filter (owl hold -t T -s S) walks only the matching items, never every dataset.
+local INDEXED = {waiting = true, ready = true}
+
+local function index_key(c, stage, state)
+  return c.prefix .. 'ix:' .. c.tpl .. ':' .. stage .. ':' .. state
+end
+
 -- Move an item between states: hash fields, per-state counters and the audit event, together.
 -- Events carry the Redis clock in microseconds ('t'), for latency measurements.
 local function move(c, stage, from, to, why, token, attempt)
@@ -88,6 +97,8 @@ local function move(c, stage, from, to, why, token, attempt)
   redis.call('HSET', c.dskey, stage .. '.s', to, stage .. '.u', c.now)
   if from ~= '' then count(c, stage, from, -1) end
   count(c, stage, to, 1)
+  if INDEXED[from] then redis.call('ZREM', index_key(c, stage, from), c.ds) end
+  if INDEXED[to] then redis.call('ZADD', index_key(c, stage, to), c.created, c.ds) end
   redis.call('XADD', c.events, 'MAXLEN', '~', c.maxlen, '*',
              'ds', c.ds, 'st', stage, 'fr', from, 'to', to,
              'tk', token or '', 'at', attempt or '', 'by', c.who, 't', us, 'why', why or '')

@@ -107,3 +107,15 @@ def bad_input(ctx: TaskContext) -> None:
     from owl.errors import PermanentError
 
     raise PermanentError(f"{ctx.dataset}: the input has no SCI extension")
+
+
+def tally(ctx: TaskContext) -> Mapping[str, Any]:
+    """Appends one line per execution to the file ``params['tally']`` (O_APPEND: lines of
+    concurrent workers never interleave), so a test can count how often each item ran."""
+    fd = os.open(str(ctx.params["tally"]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{ctx.dataset} {ctx.stage} {ctx.token} {time.time():.3f}\n".encode())
+    finally:
+        os.close(fd)
+    time.sleep(float(ctx.params.get("sleep", 0.02)))
+    return {"token": ctx.token}
