@@ -17,6 +17,7 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 from click.testing import CliRunner
 
 from owl import queries
+from owl.agent import DEAD_EXIT
 from owl.board import Board
 from owl.cli.main import build_cli
 from owl.demo_tasks import make_demo_frames
@@ -97,7 +98,7 @@ def test_permanent_error_is_dead_after_one_attempt(owl_env: dict[str, str],
     start = time.monotonic()
     agent = subprocess.run([sys.executable, "-m", "owl", "agent", "-t", "perm", "--burst"],
                            env=env, capture_output=True, text=True, timeout=90)
-    assert agent.returncode == 0, agent.stdout + agent.stderr
+    assert agent.returncode == DEAD_EXIT, agent.stdout + agent.stderr  # a burst with dead items
     ds = queries.dataset(board, "ds1")
     assert [(i.state, i.attempts) for i in ds.items] == [("dead", 1)]
     last = queries.failures(board, "ds1", "work")[-1]
