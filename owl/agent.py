@@ -29,17 +29,19 @@ from owl.config import Settings
 from owl.control.agentctl import DRAIN, SERVE, AgentControl
 from owl.errors import OwlError
 from owl.executor import Executor, Job
+from owl.faults import explain, passing, refuses_writes
 from owl.liveness import identity
 from owl.model import Claim, FailureClass, Outcome, Provenance, State, TaskSpec
 from owl.queries import counts, held_by
 from owl.reapers import my_shards
-from owl.scripts import BOARD_DOWN
 from owl.template import Stage, Template, template_hash
 
 log = structlog.get_logger("owl.agent")
 
 #: Exit status of a burst agent some of whose items went dead.
 DEAD_EXIT = 3
+#: Seconds a stopping agent keeps trying to give its items back through an outage.
+GIVEBACK_RETRY_S = 10.0
 
 
 @dataclass
@@ -108,7 +110,9 @@ class _Wakeup:
                 self._stop.wait(0.5)
                 continue
             if msg is not None:
-                self.poke()
+                # an operator held or released a running item: its agent must renew now
+                urgent = msg.get("data") in ("hold", "release")
+                self.poke(b"r" if urgent else b"x")
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 pubsub.close()
@@ -118,18 +122,19 @@ class _Wakeup:
             with contextlib.suppress(Exception):  # the cluster may still be failing over
                 self._board.redis.nodes_manager.initialize()
 
-    def poke(self) -> None:
+    def poke(self, what: bytes = b"x") -> None:
         with contextlib.suppress(BlockingIOError):  # a full pipe: a wake-up is pending
-            os.write(self._w, b"x")
+            os.write(self._w, what)
 
     def fileno(self) -> int:
         return self._r
 
-    def drain(self) -> bool:
+    def drain(self) -> bytes:
+        """What woke us: b"x" work may be ready, b"r" a hold or release (renew now)."""
         try:
-            return bool(os.read(self._r, 4096))
+            return os.read(self._r, 4096)
         except BlockingIOError:
-            return False
+            return b""
 
     def close(self) -> None:
         self._stop.set()
@@ -198,6 +203,8 @@ class Agent:
         self.control = AgentControl(board, self.id, template)
         self._log = log.bind(agent=self.id, template=template.name)
         self._identity = identity()  # host, pid, boot id, start time: see owl.liveness
+        self._reap_after = 0.0  # no reaping until then (after an outage: a lease later)
+        self._fault_logged = -1e9
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -230,43 +237,86 @@ class Agent:
         self._claim_now = True
         self._log.info("agent.started", stages=list(self.stages),
                        concurrency=self.concurrency, executor=self.executor.name)
+        started = False
         try:
-            self.control.start()
-            self._adopt()
-            self._renew()  # before the first reap: adopted leases may have run out meanwhile
             while not self._stopping:
                 try:
+                    if not started:  # an outage at start is waited out like any other
+                        self.control.start()
+                        self._adopt()
+                        self._renew()  # before the first reap: adopted leases may have run out
+                        started = True
                     if self._step(wake):
                         break
-                except BOARD_DOWN as exc:
-                    self._log.error("board.unreachable", error=str(exc), retry_in=1.0)
-                    time.sleep(1.0)
-                    self._recover()
+                    if self._fault_logged > 0:
+                        self._log.info("board.back", detail="resuming")
+                        self._fault_logged = -1e9
+                except Exception as exc:
+                    if not passing(exc):
+                        raise
+                    self._board_fault(exc)
             self._shutdown()
         finally:
-            wake.close()
-            self.executor.close()
-            self.board.redis.zrem(self.board.keys.agents, self.id)
-            self.board.redis.delete(self.board.keys.agent(self.id))
-            self._log.info("agent.stopped", done=self.stats.done, failed=self.stats.failed,
-                           fenced=self.stats.fenced, dead=self.stats.dead)
-        self.control.finished()
+            self._close(wake)
+        try:
+            self.control.finished()
+        except Exception as exc:
+            if not passing(exc):
+                raise
+            self._log.warning("agent.drain_left", error=explain(exc))
         return DEAD_EXIT if self.burst and self.stats.dead else 0
+
+    def _board_fault(self, exc: BaseException) -> None:
+        """The board is unreachable or refuses writes: wait, restart the embedded server if
+        it is gone, and on return renew before reaping anything, so that an outage longer
+        than the lease does not expire the live items of agents that are still here."""
+        now = time.monotonic()
+        if now - self._fault_logged > 30.0:  # once per outage, then every 30 s
+            event = "board.refusing_writes" if refuses_writes(exc) else "board.unreachable"
+            self._log.error(event, error=explain(exc), detail="waiting; tasks run on")
+            self._fault_logged = now
+        time.sleep(1.0)
+        if not refuses_writes(exc):
+            self._recover()
+        self._next["renew"] = 0.0
+        self._reap_after = time.monotonic() + self.settings.lease
 
     def _recover(self) -> None:
         if self.on_unreachable is None:
             return
         try:
             self.on_unreachable()
-        except OwlError as exc:
+        except Exception as exc:  # restarting may fail again: the next turn retries it
+            if not (isinstance(exc, OwlError) or passing(exc)):
+                raise
             self._log.error("board.restart_failed", error=str(exc))
+
+    def _close(self, wake: _Wakeup) -> None:
+        """Release everything; a board still unreachable here must not mask the error (if
+        any) that ended the loop: the agent's record then expires by itself."""
+        wake.close()
+        self.executor.close()
+        try:
+            self.board.redis.zrem(self.board.keys.agents, self.id)
+            self.board.redis.delete(self.board.keys.agent(self.id))
+        except Exception as exc:
+            if not passing(exc):
+                raise
+            self._log.warning("agent.record_left", error=explain(exc),
+                              detail="it expires with its heartbeat")
+        self._log.info("agent.stopped", done=self.stats.done, failed=self.stats.failed,
+                       fenced=self.stats.fenced, dead=self.stats.dead)
 
     def _step(self, wake: _Wakeup) -> bool:
         """One turn of the loop; True when a burst agent has nothing left to do."""
         now = time.monotonic()
         nxt = self._next
+        if now >= nxt["renew"]:  # renew before reaping: never reap our own live items
+            self._renew()
+            nxt["renew"] = now + self.settings.lease / 3
         if now >= nxt["scan"]:
-            self._reap()
+            if now >= self._reap_after:
+                self._reap()
             self._claim_now = self.control.scan() == SERVE
             nxt["scan"] = now + self.settings.rescan
         if self.control.mode == DRAIN and not self.running:
@@ -279,25 +329,31 @@ class Agent:
         if now >= nxt["beat"]:
             self._heartbeat()
             nxt["beat"] = now + self._beat_interval()
-        if now >= nxt["renew"]:
-            self._renew()
-            nxt["renew"] = now + self.settings.lease / 3
         timeout = 0.0 if self._claim_now else max(0.0, min(nxt.values()) - now)
         if timeout > 0:
             ready = wait([*self.executor.waitables(), wake.fileno()], timeout)
-            if wake.fileno() in ready and wake.drain():
-                self._claim_now = True
-                self.board.claimer.view.nudge()
+            if wake.fileno() in ready:
+                woke = wake.drain()
+                if woke:
+                    self._claim_now = True
+                    self.board.claimer.view.nudge()
+                if b"r" in woke:
+                    nxt["renew"] = 0.0
         self._pending += self.executor.poll(0.0)
         if self._pending:
-            outcomes, self._pending = self._pending, []
-            try:
-                self._report(outcomes)
-            except BOARD_DOWN:
-                self._pending = outcomes  # reported again later; a repeat is only fenced
-                raise
+            self._flush()
             self._claim_now = True
         return False
+
+    def _flush(self) -> None:
+        """Report the outcomes not yet on the board; on a passing fault they stay pending
+        and are reported again later (a repeat is only fenced)."""
+        outcomes, self._pending = self._pending, []
+        try:
+            self._report(outcomes)
+        except Exception:
+            self._pending = outcomes
+            raise
 
     def _adopt(self) -> None:
         """After a restart under the same id: re-attach to the jobs the executor still has
@@ -332,15 +388,47 @@ class Agent:
                                token=claim.token,
                                detail="restart this agent with the same --id to adopt it")
         deadline = time.monotonic() + self.grace
-        while self.running and time.monotonic() < deadline:
-            self._report(self.executor.poll(min(1.0, max(0.0, deadline - time.monotonic()))))
-            self._renew()
-        for key, claim in list(self.running.items()):
+        while (self.running or self._pending) and time.monotonic() < deadline:
+            self._pending += self.executor.poll(
+                min(1.0, max(0.0, deadline - time.monotonic())))
+            try:
+                if self._pending:
+                    self._flush()
+                self._renew()
+            except Exception as exc:
+                if not passing(exc):
+                    raise
+                self._log.warning("board.unreachable", error=explain(exc), detail="stopping")
+                time.sleep(0.5)
+        for claim in self.running.values():
             self.executor.cancel(claim.dataset, claim.stage, claim.token)
-            res = self.board.giveback(claim, self.id)
+        self._give_back(list(self.running.values()))
+        self.running.clear()
+
+    def _give_back(self, claims: Sequence[Claim]) -> None:
+        """Give back unfinished items, retrying through a passing fault for a while; what
+        cannot be given back is reaped once its lease expires."""
+        deadline = time.monotonic() + max(self.grace, GIVEBACK_RETRY_S)
+        todo = list(claims)
+        while todo:
+            claim = todo[0]
+            try:
+                res = self.board.giveback(claim, self.id)
+            except Exception as exc:
+                if not passing(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    for left in todo:
+                        self._log.warning("item.not_given_back", dataset=left.dataset,
+                                          stage=left.stage, token=left.token,
+                                          error=explain(exc),
+                                          detail="another agent takes it when its lease ends")
+                    return
+                time.sleep(0.5)
+                continue
+            todo.pop(0)
             self._log.info("item.given_back", dataset=claim.dataset, stage=claim.stage,
                            token=claim.token, ok=res.ok)
-            del self.running[key]
 
     # -- the steps of the loop ------------------------------------------------------------
 

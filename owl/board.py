@@ -79,10 +79,14 @@ class Board:
         Approximate number of events kept per shard.
     wait_replicas
         Replicas each batch of transitions waits for (``WAIT``); 0 does not wait.
+    create
+        Create the board when it does not exist (its meta hash). False opens it read-only:
+        nothing is written, so read commands work on a server that refuses writes (disk
+        full), and a board that does not exist reads as empty.
     """
 
     def __init__(self, client: Client, name: str = "owl", *, shards: int = 8,
-                 event_cap: int = 20000, wait_replicas: int = 0) -> None:
+                 event_cap: int = 20000, wait_replicas: int = 0, create: bool = True) -> None:
         if not valid_name(name):
             raise BoardError(f"board name {name!r}: use letters, digits, '.', '_', '-'")
         self.redis = client
@@ -90,7 +94,7 @@ class Board:
         self.keys = Keys(name)
         self.event_cap = event_cap
         self.scripts = load_scripts(client, wait_replicas)
-        self.shards = self._open(shards)
+        self.shards = self._open(shards) if create else self._read_meta(shards)
         self._claimer: Claimer | None = None
         self.sharded_pubsub = _sharded_pubsub(client)
 
@@ -101,6 +105,16 @@ class Board:
         pipe.hsetnx(self.keys.meta, "created", int(time.time()))
         pipe.hmget(self.keys.meta, ["shards", "format"])
         got = pipe.execute()[-1]
+        if got[1] != BOARD_FORMAT:
+            raise BoardError(
+                f"board {self.name!r} has key format {got[1]!r}; this owl reads {BOARD_FORMAT!r}"
+            )
+        return int(got[0])
+
+    def _read_meta(self, shards: int) -> int:
+        got = self.redis.hmget(self.keys.meta, ["shards", "format"])
+        if got[0] is None:
+            return shards  # no such board (yet): every query finds nothing
         if got[1] != BOARD_FORMAT:
             raise BoardError(
                 f"board {self.name!r} has key format {got[1]!r}; this owl reads {BOARD_FORMAT!r}"
@@ -331,13 +345,15 @@ class Board:
     def reap(self, who: str, limit: int = 100,
              shards: Iterable[int] | None = None) -> list[tuple[str, str, str]]:
         """Expire overdue leases on ``shards`` (default every shard): (dataset, stage,
-        'retry'|'dead') each. The permits the expired items held are released."""
+        'retry'|'dead'|'ready') each ('ready': released after a hold, and no agent resumed
+        it). The permits the expired items held are released."""
         pipe = self.scripts.batch()
         for s in range(self.shards) if shards is None else shards:
             self.scripts["reap"](
                 keys=[*self._common(s), self.keys.leases(s), self.keys.delayed(s),
                       self.keys.dead(s)],
-                args=[self.keys.prefix(s), who, self.event_cap, limit, random.random()],
+                args=[self.keys.prefix(s), who, self.event_cap, limit, random.random(),
+                      self.wake(s)],
                 client=pipe,
             )
         out = []
@@ -384,7 +400,7 @@ class Board:
                 keys = [*common, ds_key, k.delayed(s), k.dead(s)]
             args: list[Any] = [prefix, dataset, stage, who, self.event_cap]
             if action == "hold":
-                args.append(reason)
+                args += [reason, self.wake(s)]
             elif action == "skip":
                 args += [self.wake(s), reason]
             elif action == "release":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,7 +13,7 @@ from redis.cluster import RedisCluster
 
 from owl.board import Board
 from owl.config import Settings
-from owl.errors import ConfigError
+from owl.errors import ConfigError, UnreachableError
 from owl.redact import redact
 from owl.scripts import Client
 from owl.server import ensure_server
@@ -46,9 +48,9 @@ def _timeouts(timeout: float) -> dict[str, Any]:
             "health_check_interval": HEALTH_CHECK_S}
 
 
-def not_answering(url: str, timeout: float) -> ConfigError:
+def not_answering(url: str, timeout: float) -> UnreachableError:
     """The error for a server that accepts connections but does not reply (stopped, hung)."""
-    return ConfigError(redact(
+    return UnreachableError(redact(
         f"Redis at {url} is not answering (no reply within {timeout:g} s): is the server "
         "stopped (SIGSTOP), overloaded or partitioned? OWL_REDIS_TIMEOUT sets the limit"))
 
@@ -67,7 +69,7 @@ def connect(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> Client:
             if url.startswith(scheme):
                 return _cluster(plain + url.removeprefix(scheme), timeout)
         conn = Redis.from_url(url, decode_responses=True, **_timeouts(timeout))
-        conn.ping()
+        _ping(conn)
         if not url.startswith("unix:") and _cluster_enabled(conn):
             conn.close()
             return _cluster(url, timeout)
@@ -76,10 +78,24 @@ def connect(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> Client:
         raise ConfigError(redact(f"Redis at {url} refused the connection: {exc}")) from exc
     except redis.TimeoutError as exc:
         raise not_answering(url, timeout) from exc
-    except (redis.ConnectionError, ValueError) as exc:
+    except redis.ConnectionError as exc:
+        raise UnreachableError(redact(f"cannot reach Redis at {url}: {exc}")) from exc
+    except ValueError as exc:
         raise ConfigError(redact(f"cannot reach Redis at {url}: {exc}")) from exc
     except redis.exceptions.RedisClusterException as exc:
         raise ConfigError(redact(f"Redis Cluster at {url}: {exc}")) from exc
+
+
+def _ping(conn: Redis) -> None:
+    """PING; a server refusing writes (disk full: Redis answers PING with MISCONF then)
+    still answers, and reading from it works."""
+    from owl.faults import refuses_writes
+
+    try:
+        conn.ping()
+    except redis.ResponseError as exc:
+        if not refuses_writes(exc):
+            raise
 
 
 def _cluster_enabled(conn: Redis) -> bool:
@@ -103,6 +119,28 @@ def client(settings: Settings) -> Client:
     return connect(redis_url(settings), settings.redis_timeout)
 
 
-def open_board(settings: Settings) -> Board:
+def wait_for_board(settings: Settings, say: Callable[[str], object]) -> Board:
+    """`open_board`, waiting while the server is unreachable or refuses writes (an agent
+    started before its Redis, or during an outage, waits for it instead of exiting).
+    `say` is called with the reason at once and then every 30 s."""
+    from owl.faults import explain, passing
+
+    said = -1e9
+    while True:
+        try:
+            return open_board(settings)
+        except Exception as exc:
+            if not (isinstance(exc, UnreachableError) or passing(exc)):
+                raise
+            if time.monotonic() - said > 30.0:
+                say(str(exc) if isinstance(exc, UnreachableError) else explain(exc))
+                said = time.monotonic()
+            time.sleep(2.0)
+
+
+def open_board(settings: Settings, *, create: bool = True) -> Board:
+    """The board of `settings`; ``create=False`` for commands that only read (or act on
+    what exists): they write nothing to open it."""
     return Board(client(settings), settings.board, shards=settings.shards,
-                 event_cap=settings.event_cap, wait_replicas=settings.wait_replicas)
+                 event_cap=settings.event_cap, wait_replicas=settings.wait_replicas,
+                 create=create)

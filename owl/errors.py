@@ -12,6 +12,10 @@ class ConfigError(OwlError):
     """Bad settings: an unreachable Redis URL, an unusable OWL_HOME, a bad option."""
 
 
+class UnreachableError(ConfigError):
+    """The Redis server does not answer (down, stopped, partitioned): it may come back."""
+
+
 class TemplateError(OwlError):
     """A template file is invalid; the message names file:line and the path inside it."""
 

@@ -24,7 +24,7 @@ def board() -> None:
 def board_status(ctx: click.Context, as_json: bool) -> None:
     """Where the board lives and how big it is."""
     settings = settings_of(ctx)
-    b = open_board(settings)
+    b = open_board(settings, create=False)
     info = b.redis.info()
     data = {"board": b.name, "shards": b.shards,
             "redis": redact(settings.redis_url) if settings.redis_url else "embedded",
@@ -56,7 +56,7 @@ def board_stop(ctx: click.Context) -> None:
 @click.pass_context
 def board_destroy(ctx: click.Context, yes: bool) -> None:
     """Delete every key of this board (datasets, items, events)."""
-    b = open_board(settings_of(ctx))
+    b = open_board(settings_of(ctx), create=False)
     if not yes:
         raise click.UsageError(f"this deletes everything on board {b.name!r}; add --yes")
     click.echo(f"deleted {b.destroy()} keys of board {b.name!r}")

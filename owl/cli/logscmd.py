@@ -25,7 +25,7 @@ def logs(ctx: click.Context, dataset: str, stage: str, attempt: int | None,
          generation: int | None, stream: str) -> None:
     """What a task printed (stdout/stderr of one attempt)."""
     settings = settings_of(ctx)
-    ds = queries.dataset(open_board(settings), dataset)
+    ds = queries.dataset(open_board(settings, create=False), dataset)
     stages = [i.stage for i in ds.items]
     if stage not in stages:
         raise BoardError(f"dataset {dataset!r} (template {ds.template!r}) has no stage "

@@ -115,6 +115,14 @@ class OwlGroup(click.Group):
         except OwlError as exc:
             click.echo(redact(f"owl: error: {exc}"), err=True)
             sys.exit(1)
+        except Exception as exc:
+            from owl.faults import explain, passing
+
+            if not passing(exc):
+                raise
+            # a full disk or a server lost mid-command: one line, not a traceback
+            click.echo(redact(f"owl: error: {explain(exc)}"), err=True)
+            sys.exit(1)
 
 
 @click.group(cls=OwlGroup)

@@ -25,7 +25,7 @@ STATE_ORDER = [State.WAITING, State.READY, State.RUNNING, State.RETRY, State.DON
 
 
 def _board(ctx: click.Context) -> Board:
-    return open_board(settings_of(ctx))
+    return open_board(settings_of(ctx), create=False)  # reading writes nothing
 
 
 def _ms(ms: int) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 
 from owl import queries
 from owl.agent import Agent, new_agent_id
@@ -20,7 +21,7 @@ from owl.cli.main import settings_of
 from owl.cli.ops import print_counts, print_grid
 from owl.cli.output import emit_line
 from owl.config import SHIPPED_PIPELINES, Settings
-from owl.connect import open_board
+from owl.connect import open_board, wait_for_board
 from owl.errors import ConfigError
 from owl.executor import Executor
 from owl.liveness import check_agent_id
@@ -99,7 +100,8 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
         raise ConfigError(f"template {template.name!r} ({template.source}) has no stage "
                           f"{', '.join(map(repr, unknown))}; its stages are "
                           f"{', '.join(template.stage_names)}")
-    board = open_board(settings)
+    board = wait_for_board(settings, lambda why: structlog.get_logger("owl.agent").error(
+        "board.unreachable", error=why, detail="waiting for it"))
     uses_condor = executor_kind == "condor" or (executor_kind == "auto" and any(
         template.stage(s).executor == "condor" for s in (stages or template.stage_names)))
     if agent_id is None:

@@ -108,13 +108,14 @@ end
 -- Wake the agents serving c.tpl (a hint; they rescan anyway). CHANNEL is a prefix the
 -- template name is appended to; a prefix inside the shard's hash slot ('{sN}') names a shard
 -- channel (SPUBLISH: only the node owning the slot delivers it, Redis 7), any other a plain
--- channel (PUBLISH). An empty prefix publishes nothing.
-local function wake(c, channel)
+-- channel (PUBLISH). An empty prefix publishes nothing. WHAT is the message: '1' (work may
+-- be ready), or 'hold'/'release' (a running item was held or released: renew at once).
+local function wake(c, channel, what)
   if channel == '' then return end
   if string.find(channel, '{', 1, true) then
-    redis.call('SPUBLISH', channel .. c.tpl, '1')
+    redis.call('SPUBLISH', channel .. c.tpl, what or '1')
   else
-    redis.call('PUBLISH', channel .. c.tpl, '1')
+    redis.call('PUBLISH', channel .. c.tpl, what or '1')
   end
 end
 

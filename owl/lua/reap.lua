@@ -4,9 +4,11 @@
 -- fenced on its next renew/complete/fail.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] delayed  KEYS[5] dead
 -- ARGV[1] shard prefix  ARGV[2] who  ARGV[3] stream cap  ARGV[4] max items
--- ARGV[5] a random number in [0, 1) for jitter
--- Returns a flat list, 4 values per reaped item: dataset, stage, 'retry'|'dead', token
--- (the agent that reaps releases the item's permits).
+-- ARGV[5] a random number in [0, 1) for jitter  ARGV[6] wake channel prefix
+-- An item released after a hold that no agent renewed since (S.rl is its token: see
+-- release.lua) is made ready again without counting the attempt: 'ready'.
+-- Returns a flat list, 4 values per reaped item: dataset, stage, 'retry'|'dead'|'ready',
+-- token (the agent that reaps releases the item's permits).
 local prefix, who, maxlen = ARGV[1], ARGV[2], ARGV[3]
 local now = now_ms()
 local rand = tonumber(ARGV[5])
@@ -16,7 +18,20 @@ for i, m in ipairs(expired) do
   redis.call('ZREM', KEYS[3], m)
   local ds, stage = split_member(m)
   local c = context(prefix, ds, KEYS[1], KEYS[2], maxlen, who, now)
-  if c and redis.call('HGET', c.dskey, stage .. '.s') == 'running' then
+  local st = c and redis.call('HMGET', c.dskey, stage .. '.s', stage .. '.k', stage .. '.rl')
+  if st and st[1] == 'running' and st[3] and st[3] == st[2] then
+    -- released after a hold, and no agent took it back: not a failure of the task
+    redis.call('HDEL', c.dskey, stage .. '.rl')
+    redis.call('HINCRBY', c.dskey, stage .. '.a', -1)
+    make_ready(c, stage, 'running', stage_info(c, stage),
+               'released, but no agent resumed it')
+    maybe_rerun(c)
+    wake(c, ARGV[6])
+    out[#out + 1] = ds
+    out[#out + 1] = stage
+    out[#out + 1] = 'ready'
+    out[#out + 1] = st[2]
+  elseif st and st[1] == 'running' then
     local info = stage_info(c, stage)
     local f = redis.call('HMGET', c.dskey, stage .. '.a', stage .. '.o', stage .. '.k')
     local attempt = tonumber(f[1] or '1')

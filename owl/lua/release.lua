@@ -1,6 +1,10 @@
 -- release.lua: an operator releases a held item. It goes back to where it was: a paused
--- running item runs on under its token with a fresh lease (its agent resumes the task), a
--- dead item stays dead, a waiting one waits for its predecessors, anything else is ready.
+-- running item runs on under its token with a fresh lease, and a 'release' message makes its
+-- agent renew at once and resume the task; a dead item stays dead, a waiting one waits for
+-- its predecessors, anything else is ready. A released running item is never stranded: it
+-- is marked (S.rl = its token) until its agent renews it; if no agent does within the lease
+-- (the agent died or gave the item up while it was held), the reaper makes it ready again
+-- without counting the attempt (reap.lua), instead of charging a lease failure.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] dataset hash  KEYS[4] held  KEYS[5] dead
 -- KEYS[6] leases
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] who  ARGV[5] stream cap
@@ -18,7 +22,9 @@ local info = stage_info(c, stage)
 if prev == 'running' then
   local f = redis.call('HMGET', KEYS[3], stage .. '.k', stage .. '.a')
   move(c, stage, 'held', 'running', 'released', f[1], f[2])
+  redis.call('HSET', KEYS[3], stage .. '.rl', f[1])
   redis.call('ZADD', KEYS[6], c.now + tonumber(ARGV[7]), member(ds, stage))
+  wake(c, ARGV[6], 'release')
   return {1, 'running'}
 end
 if prev == 'dead' then

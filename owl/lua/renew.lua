@@ -8,10 +8,12 @@ local now = now_ms()
 local out = {}
 for i = 3, #ARGV, 3 do
   local ds, stage, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local f = redis.call('HMGET', prefix .. 'ds:' .. ds, stage .. '.s', stage .. '.k',
-                       stage .. '.hp')
+  local dskey = prefix .. 'ds:' .. ds
+  local f = redis.call('HMGET', dskey, stage .. '.s', stage .. '.k', stage .. '.hp',
+                       stage .. '.rl')
   if f[1] == 'running' and f[2] == token then
     redis.call('ZADD', KEYS[1], 'XX', now + lease, member(ds, stage))
+    if f[4] then redis.call('HDEL', dskey, stage .. '.rl') end  -- resumed by its agent
     out[#out + 1] = 1
   elseif f[1] == 'held' and f[3] == 'running' and f[2] == token then
     out[#out + 1] = 2

@@ -119,3 +119,13 @@ def tally(ctx: TaskContext) -> Mapping[str, Any]:
         os.close(fd)
     time.sleep(float(ctx.params.get("sleep", 0.02)))
     return {"token": ctx.token}
+
+
+def sleep_once(ctx: TaskContext) -> Mapping[str, Any]:
+    """The first run of an item (whatever its attempt number) sleeps; later runs do not."""
+    marker = ctx.output_dir.parent / f"{ctx.stage}.slept"
+    if not marker.exists():
+        marker.write_text(str(ctx.token))
+        (ctx.output_dir / "started").write_text(str(os.getpid()))
+        time.sleep(float(ctx.params.get("sleep", 60)))
+    return {"token": ctx.token}
