@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from owl import queries
+from owl.agent import DEAD_EXIT
 from owl.board import Board
 from owl.template import Template
 from owl.template_loader import load_template
@@ -275,7 +276,7 @@ def test_owl_logs_prints_each_attempts_output(agents: Agents, board: Board) -> N
 """)
     board.register(t, "ds1")
     b = agents.start("b", "-t", "chat", "-c", "1", "--burst")
-    assert b.wait(60) == 0, agents.log("b")
+    assert b.wait(60) == DEAD_EXIT, agents.log("b")  # a burst agent whose items went dead
     assert item(board, "ds1", "work").state == "dead"
     records = queries.failures(board, "ds1", "work")
     assert [r["attempt"] for r in records] == [1, 2, 3]
