@@ -82,6 +82,22 @@ async def _drive(board: Board) -> None:
         await pilot.press("y")
         await _until(pilot, lambda: _state(board, claim.dataset, "a") == "ready", "the retry")
 
+        await pilot.press("1", "P")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.plan.lines() == [
+            "pause stage two:a: active -> paused (nothing new is claimed there; running items "
+            "finish)"]
+        await pilot.press("y")
+        pauses = board.keys.ctl_key("pauses")
+        await _until(pilot, lambda: board.redis.hexists(pauses, "stage:two:a"), "the pause")
+        await _until(pilot, lambda: _rows(app, "#counts-table")[0][0].startswith("‖"),
+                     "the paused stage marked")
+        await pilot.press("P")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.plan.action == "resume"
+        await pilot.press("y")
+        await _until(pilot, lambda: not board.redis.hexists(pauses, "stage:two:a"), "resume")
+
         await pilot.press("2", "slash")
         await pilot.press(*"s:running", "enter")
         await _until(pilot, lambda: _rows(app, "#grid-table") == [], "an empty filter")

@@ -17,7 +17,8 @@ def watch(ctx: click.Context, refresh: float, page_size: int) -> None:
 
     Keys: 1-5 switch tabs (counts, grid, agents, events, dead); / filters the grid
     (t:TEMPLATE s:STATE NAME); n/p page; h hold, l release, r retry the selected dataset or
-    dead item, each after a confirmation listing every item that will change; q quits.
+    dead item; P pauses or resumes the selected stage, dataset or agent; each after a
+    confirmation listing exactly what will change; q quits.
     """
     from owl.cli.ops import _board, _user
     from owl.watch.app import WatchApp

@@ -72,9 +72,10 @@ class ConfirmScreen(ModalScreen[bool]):
         self.plan = plan
 
     def compose(self) -> ComposeResult:
-        n = len(self.plan.changes)
+        n = len(self.plan.lines())
+        what = "item(s)" if self.plan.pause is None else "pause"
         with Vertical():
-            yield Static(f"[b]{self.plan.action}[/b]: {n} item(s) will change:")
+            yield Static(f"[b]{self.plan.action}[/b]: {n} {what} will change:")
             log = RichLog(id="changes", wrap=False, markup=False)
             yield log
             yield Static("[b]y[/b] apply   [b]n[/b] cancel")
@@ -105,6 +106,7 @@ class WatchApp(App[None]):
         Binding("h", "act('hold')", "hold"),
         Binding("l", "act('release')", "release"),
         Binding("r", "act('retry')", "retry"),
+        Binding("P", "pause", "pause/resume"),
     ]
     DEFAULT_CSS = """
     #summary { height: 1; background: $boost; }
@@ -246,14 +248,17 @@ class WatchApp(App[None]):
         self._grid_ms = grid_ms
         self.refreshes += 1
         counts = self._w("#counts-table", DataTable)
+        paused = {k.split(":", 1)[1] for k in snap.pauses if k.startswith("stage:")}
         _refill(counts, [
-            (f"{r.template}:{r.stage}"[:18], *(str(r.counts.get(s, 0) or "") for s in STATES),
-             f"{r.done_per_s:.1f}", age(r.oldest_ready_s)) for r in snap.stages])
+            (("‖" if f"{r.template}:{r.stage}" in paused else "")
+             + f"{r.template}:{r.stage}"[:18], *(str(r.counts.get(s, 0) or "") for s in STATES),
+             f"{r.done_per_s:.1f}", age(r.oldest_ready_s)) for r in snap.stages],
+            keys=[f"{r.template}:{r.stage}" for r in snap.stages])
         agents = self._w("#agents-table", DataTable)
         _refill(agents, [
             (a.id, a.host, str(a.pid), f"{a.template}:{','.join(a.stages)}",
              ", ".join(a.items) or "-", age(a.heartbeat_age_s), a.cpu, a.memory, a.mode)
-            for a in snap.agents])
+            for a in snap.agents], keys=[a.id for a in snap.agents])
         dead = self._w("#dead-table", DataTable)
         _refill(dead, [(d.dataset, d.stage, time.strftime("%m-%d %H:%M",
                                                            time.localtime(d.died_ms / 1000)),
@@ -331,23 +336,49 @@ class WatchApp(App[None]):
             return [(key, None)]
         return []
 
+    def _selected(self, table_id: str) -> str:
+        table = self._w(table_id, DataTable)
+        if not table.row_count:
+            return ""
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or "")
+
     def action_act(self, action: str) -> None:
         targets = self._targets()
         if not targets:
             self._say(f"{action}: select a dataset on the grid (2) or a dead item (5)")
             return
         plan = actions.plan(self.board, action, targets)
-        if not plan.changes:
+        if plan.empty:
             self._say(plan.why_empty)
             return
+        self._confirm(plan)
 
+    def action_pause(self) -> None:
+        """Pause (or resume) what is selected: a stage (counts), a dataset (grid, dead) or an
+        agent (agents)."""
+        tab = self._w("#tabs", TabbedContent).active
+        kind = {"counts": "stage", "grid": "dataset", "dead": "dataset",
+                "agents": "agent"}.get(tab, "")
+        name = self._selected(f"#{tab}-table") if kind else ""
+        if tab == "dead":
+            name = name.rpartition("|")[0]
+        if not name:
+            self._say("pause: select a stage (1), a dataset (2, 5) or an agent (3)")
+            return
+        self._confirm(actions.plan_pause(kind, name, self.snapshot.pauses
+                                         if self.snapshot else {}))
+
+    def _confirm(self, plan: actions.Plan) -> None:
         def done(yes: bool | None) -> None:
             if not yes:
-                self._say(f"{action}: cancelled, nothing changed")
+                self._say(f"{plan.action}: cancelled, nothing changed")
                 return
-            results = actions.apply(self.board, plan, self.who, self.lease)
-            changed = sum(r.changed for r in results)
-            self._say(f"{action}: {changed} of {len(results)} item(s) changed")
+            try:
+                changed, planned = actions.apply(self.board, plan, self.who, self.lease)
+            except OwlError as exc:
+                self._say(f"{plan.action}: {exc}")
+                return
+            self._say(f"{plan.action}: {changed} of {planned} change(s) made")
             self.wake()
 
         self.push_screen(ConfirmScreen(plan), done)

@@ -151,8 +151,8 @@ def _oldest_ready(board: Board, queues: list[tuple[int, str, str, str]],
 def _agents(board: Board, pauses: dict[str, dict[str, Any]], now: float) -> list[AgentRow]:
     rows = []
     for a in queries.agents(board):
-        mode = "paused" if f"agent:{a['id']}" in pauses else (
-            "draining" if a.get("draining") else "serving")
+        mode = ("draining" if f"drain:{a['id']}" in pauses else
+                "paused" if f"agent:{a['id']}" in pauses else "serving")
         held = a.get("items", [])
         items = tuple(f"{i['dataset']}:{i['stage']}" + (" (held)" if i.get("paused") else "")
                       for i in held[:SHOWN_ITEMS])
