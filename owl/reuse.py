@@ -125,6 +125,9 @@ def differences(current: Current, last: Mapping[str, Any] | None, *,
     out = []
     if env.get("task") != current.task:
         out.append(f"task {env.get('task')} → {current.task}")
+    elif current.code_version.startswith("unknown:"):
+        out.append(f"task module {current.code_version[8:]} cannot be found here: its code "
+                   "version is unknown")
     elif env.get("cv") != current.code_version:
         out.append(f"task code changed ({env.get('cv')} → {current.code_version})")
     out += param_changes(env.get("pm") or {}, current.params)

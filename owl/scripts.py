@@ -50,7 +50,7 @@ SCRIPT_NAMES = (
     "register", "sched_claim", "renew", "complete", "fail", "reap", "giveback", "hold",
     "release", "retry", "skip", "rerun", "pause_dataset", "shard_ctl", "unpark",
     "campaign_cancel", "ctl_campaign", "ctl_pause", "ctl_charge", "ctl_cron", "permit_take",
-    "permit_settle", "permit_release",
+    "permit_settle", "permit_release", "setrefs",
 )
 
 #: What "the board cannot answer right now" looks like: a Redis restarting, a cluster node

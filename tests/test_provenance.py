@@ -174,3 +174,52 @@ def test_provenance_survives_a_server_kill(tmp_path: Path) -> None:
     finally:
         client.close()
         stop_server(home)
+
+
+def test_explain_says_why(owl_env: dict[str, str], board: Board, tmp_path: Path) -> None:
+    from owl.explain import explain
+
+    template, raw = setup(owl_env, tmp_path)
+    board.register(template, "ds1", str(raw))
+    before = {e.stage: e for e in explain(board, "ds1")}
+    assert before["a"].verdict.startswith("would run")
+    assert before["a"].differences == ("never completed",)
+    assert any("no agent serves prov:a" in b for b in before["a"].blocked)
+    assert before["b"].blocked[0] == "waiting for predecessor a (ready)"
+    burst(owl_env)
+    rerun(board, "ds1", ["a", "b"])
+    burst(owl_env)
+    got = subprocess.run([sys.executable, "-m", "owl", "explain", "ds1", "a"], env=owl_env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert got.returncode == 0, got.stderr
+    assert "reused (its provenance matched" in got.stdout and "would be reused" in got.stdout
+    out_b = Path(queries.dataset(board, "ds1").items[1].outputs["files"]["out"])
+    out_b.unlink()
+    (tmp_path / "refs" / "r1.txt").write_text("changed\n")
+    after = {e.stage: e for e in explain(board, "ds1")}
+    assert "a rerun now would run" in after["a"].verdict
+    assert after["a"].differences == (
+        f"REFFILE tref$r1.txt: reference file content changed ({tmp_path}/refs/r1.txt)",)
+    assert f"output file missing: {out_b}" in after["b"].differences
+    s = board.shard("ds1")
+    board.redis.hset(board.keys.dataset(s, "ds1"), "rf", json.dumps({"REFFILE": "tref$r2.txt"}))
+    (ref_change,) = explain(board, "ds1", "a")[0].differences
+    assert ref_change == "REFFILE tref$r1.txt → tref$r2.txt"
+
+
+def test_explain_names_a_changed_param(owl_env: dict[str, str], board: Board,
+                                       tmp_path: Path) -> None:
+    from owl.explain import explain
+
+    template, raw = setup(owl_env, tmp_path)
+    board.register(template, "ds1", str(raw))
+    burst(owl_env)
+    path = Path(owl_env["OWL_PIPELINES"]) / "prov.yaml"
+    path.write_text(path.read_text().replace("version: '1'", "version: '2'").replace(
+        'params: {ref: "tref$r1.txt"}', 'params: {ref: "tref$r1.txt", sigmas: [5, 4]}'))
+    v2 = load_template(path)
+    board.register(v2, "ds2", str(raw))  # pins version 2 on the board
+    s = board.shard("ds1")
+    board.redis.hset(board.keys.dataset(s, "ds1"), "v", "2")
+    (a,) = explain(board, "ds1", "a")
+    assert a.differences == ("param sigmas added: 5,4",)

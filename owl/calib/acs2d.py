@@ -185,7 +185,8 @@ def calibrate_2d(frame: Frame, report: Report = quiet, *, in_calacs: bool = Fals
 
 def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False,
           switches: Mapping[str, str] | None = None,
-          report: Report = quiet, in_calacs: bool = False) -> Path:
+          report: Report = quiet, in_calacs: bool = False,
+          keywords: Mapping[str, str] | None = None) -> Path:
     """Run ACS2D on one file and write the ``_flt`` (or ``_flc``) file.
 
     Parameters
@@ -202,6 +203,9 @@ def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = 
         Receives progress lines.
     in_calacs : bool
         Run as CALACS does (EXPSCORR=PERFORM becomes COMPLETE).
+    keywords : mapping, optional
+        Header keywords (reference files, ``{"DARKFILE": "jref$x_drk.fits"}``) that replace
+        the input header's; the output header records them.
 
     Returns
     -------
@@ -215,4 +219,4 @@ def acs2d(input_path: str | Path, output_path: str | Path, *, overwrite: bool = 
     """
     return run_file_step("ACS2D", partial(calibrate_2d, in_calacs=in_calacs), input_path,
                          output_path, overwrite=overwrite, switches=switches, report=report,
-                         sci_dtype=np.float32)
+                         sci_dtype=np.float32, keywords=keywords)

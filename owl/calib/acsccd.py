@@ -333,7 +333,7 @@ def _trim(imset: Imset, o: Overscan) -> None:
 
 def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False,
            switches: Mapping[str, str] | None = None,
-           report: Report = quiet) -> Path:
+           report: Report = quiet, keywords: Mapping[str, str] | None = None) -> Path:
     """Run ACSCCD on a raw file and write the ``_blv_tmp`` file.
 
     Parameters
@@ -348,6 +348,9 @@ def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool =
         Switch values (``{"BLEVCORR": "OMIT"}``) that replace the input header's.
     report : callable
         Receives progress lines.
+    keywords : mapping, optional
+        Header keywords (reference files, ``{"DARKFILE": "jref$x_drk.fits"}``) that replace
+        the input header's; the output header records them.
 
     Returns
     -------
@@ -360,4 +363,4 @@ def acsccd(input_path: str | Path, output_path: str | Path, *, overwrite: bool =
         On unreadable input or reference files, missing keywords or an existing output.
     """
     return run_file_step("ACSCCD", calibrate_ccd, input_path, output_path, overwrite=overwrite,
-                         switches=switches, report=report)
+                         switches=switches, keywords=keywords, report=report)

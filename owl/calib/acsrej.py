@@ -102,7 +102,7 @@ def _params(frames: Sequence[Frame], table: Path | None, overrides: Mapping[str,
 
 def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Path | None = None,
            overrides: Mapping[str, Any] | None = None, overwrite: bool = False,
-           report: Report = quiet) -> RejSummary:
+           report: Report = quiet, keywords: Mapping[str, str] | None = None) -> RejSummary:
     """Combine a CR-split set of ``_blv_tmp`` (or ``_blc_tmp``) files into one output.
 
     Parameters
@@ -119,6 +119,9 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
         Replace an existing output (hstcal never does).
     report : callable
         Receives progress lines.
+    keywords : mapping, optional
+        Header keywords (reference files such as ``CRREJTAB``) that replace the inputs'
+        headers; the output header records them.
 
     Returns
     -------
@@ -136,6 +139,9 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     if len(inputs) < 2:
         raise CalibError(f"ACSREJ needs at least two input images, got {len(inputs)}")
     frames = [read_frame(p, sci_dtype=np.float32) for p in inputs]
+    for frame in frames:
+        for name, value in (keywords or {}).items():
+            frame.primary[name] = value
     exptime = [header_float(f.primary, "EXPTIME", source=str(f.path)) for f in frames]
     exptot = float(sum(exptime))
     params, origin = _params(frames, Path(table) if table else None, overrides or {}, exptot)

@@ -8,7 +8,7 @@ CCDAMP, CCDCHIP, CCDGAIN, BINAXIS1/2 and CCDOFSTA-D equal the exposure's values 
 Typical use::
 
     key = CCDKey.from_header(primary_header, chip=1)
-    params = lookup_ccd(resolve_ref(primary_header["CCDTAB"]), key)
+    params = lookup_ccd(resolve_ref(primary_header["CCDTAB"], keyword="CCDTAB"), key)
     params.amp("A").readnoise
 
 Values are kept as the table stores them (32-bit floats converted exactly to Python floats),

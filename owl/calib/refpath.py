@@ -1,11 +1,32 @@
-"""Resolve reference-file names the way hstcal does (``jref$name`` via the environment)."""
+"""Resolve reference-file names the way hstcal does (``jref$name`` via the environment).
+
+Inside :func:`recording`, every reference resolved is also reported to a callback (the
+engine's provenance recorder: which reference files a step really used).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from owl.errors import CalibError
+
+#: (keyword, name as given, resolved path) of each reference resolved, while recording.
+Used = Callable[[str, str, Path], None]
+_USED: ContextVar[Used | None] = ContextVar("owl_calib_refs_used", default=None)
+
+
+@contextmanager
+def recording(used: Used) -> Iterator[None]:
+    """Report every reference file resolved inside the block to ``used``."""
+    token = _USED.set(used)
+    try:
+        yield
+    finally:
+        _USED.reset(token)
 
 
 def resolve_ref(name: str, *, keyword: str = "", source: str = "") -> Path:
@@ -30,9 +51,10 @@ def resolve_ref(name: str, *, keyword: str = "", source: str = "") -> Path:
         path = Path(directory) / rest
     else:
         path = Path(value)
-    if path.exists():
-        return path
-    gz = path.with_name(path.name + ".gz")
-    if gz.exists():
-        return gz
+    found = path if path.exists() else path.with_name(path.name + ".gz")
+    if found.exists():
+        used = _USED.get()
+        if used is not None:
+            used(keyword, value, found)
+        return found
     raise CalibError(f"{where}: reference file {str(path)!r} does not exist")

@@ -32,14 +32,17 @@ SM4MJD = 54962.0
 def run_file_step(label: str, calibrate: Callable[[Frame, Report], None],
                   input_path: str | Path, output_path: str | Path, *, overwrite: bool,
                   switches: Mapping[str, str] | None, report: Report,
-                  sci_dtype: Any = None) -> Path:
+                  sci_dtype: Any = None, keywords: Mapping[str, str] | None = None) -> Path:
     """The file shell of a one-input step: refuse an existing output (hstcal never
-    overwrites), read, apply switch overrides, calibrate in place, write."""
+    overwrites), read, apply keyword (reference file) and switch overrides, calibrate in
+    place, write. Overridden keywords are written into the output's primary header."""
     out = Path(output_path)
     if out.exists() and not overwrite:
         raise CalibError(f"{out}: output exists; remove it or ask to overwrite (--overwrite)")
     frame = read_frame(input_path, sci_dtype=sci_dtype)
     report(f"{label}: {input_path} -> {out}")
+    for name, value in (keywords or {}).items():
+        frame.primary[name] = value
     for name, value in (switches or {}).items():
         set_switch(frame.primary, name, value)
     calibrate(frame, report)

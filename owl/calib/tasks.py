@@ -8,6 +8,11 @@ values are lists, one per member). Outputs go to ``ctx.output_dir``, which the e
 per attempt, so nothing is overwritten. Stages look up their inputs under the predecessor
 names ``acsccd``, ``acscte`` and ``acsrej``.
 
+Reference files: ``acsccd`` applies bestrefs' choice (its outputs) to each raw header, so
+the ``_blv_tmp`` files and everything after them name the files used; the board's
+overrides (``ctx.refs``, from ``owl refs apply``) win in every stage. Each reference a step
+resolves, and each association member read, is recorded for the stage's provenance.
+
 Parameters (``ctx.params``): ``acsrej`` takes CRREJTAB overrides under ``crrej`` (e.g.
 ``{"crrej": {"initgues": "minimum"}}``); ``calacs`` takes ``save_tmp``.
 """
@@ -15,7 +20,8 @@ Parameters (``ctx.params``): ``acsrej`` takes CRREJTAB overrides under ``crrej``
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ from owl.calib import acsccd as acsccd_step
 from owl.calib import acsrej as acsrej_step
 from owl.calib import calacs as calacs_step
 from owl.calib.fitsio import output_name
+from owl.calib.refpath import recording
 from owl.calib.step import switch
 from owl.errors import CalibError
 
@@ -33,13 +40,36 @@ Result = dict[str, Any]
 
 
 def _members(ctx: Any) -> tuple[list[Path], bool]:
-    """Raw files of the dataset and whether it is an association."""
+    """Raw files of the dataset and whether it is an association (members are recorded as
+    inputs of the stage's provenance)."""
     if ctx.input_path is None:
         raise CalibError(f"dataset {ctx.dataset}: no input file registered")
     path = Path(ctx.input_path)
     if "_asn" in path.name.lower():
-        return list(calacs_step.read_association(path).members), True
+        members = list(calacs_step.read_association(path).members)
+        for m in members:
+            ctx.record.input(m)
+        return members, True
     return [path], False
+
+
+@contextmanager
+def _recorded(ctx: Any) -> Iterator[None]:
+    """Every reference file a step resolves goes into the stage's provenance."""
+    with recording(lambda keyword, named, path: ctx.record.reference(keyword, named, path)):
+        yield
+
+
+def _keywords(ctx: Any, raw: Path | None = None) -> dict[str, str]:
+    """Reference keywords a step applies to its input header (and so records in its
+    output's): bestrefs' choice for a raw member, then the board's overrides (``owl refs
+    apply``), which win."""
+    chosen: dict[str, str] = {}
+    if raw is not None:
+        picked = (ctx.inputs.get("bestrefs") or {}).get("refs", {})
+        chosen.update(picked.get(raw.name, {}))
+    chosen.update(ctx.refs or {})
+    return chosen
 
 
 def _files(value: Any) -> list[Path]:
@@ -72,7 +102,8 @@ def acsccd(ctx: Any) -> Result:
     outs = []
     for raw in raws:
         out = Path(ctx.output_dir) / output_name(raw, "blv_tmp").name
-        acsccd_step.acsccd(raw, out, report=_report(ctx))
+        with _recorded(ctx):
+            acsccd_step.acsccd(raw, out, report=_report(ctx), keywords=_keywords(ctx, raw))
         outs.append(out)
     levels = {f"meanblev_{o.name[:9]}_chip{h['CCDCHIP']}": float(h["MEANBLEV"])
               for o in outs for h in (fits.getheader(o, ext) for ext in (("SCI", 1), ("SCI", 2)))
@@ -93,7 +124,8 @@ def acscte(ctx: Any) -> Result:
         if switch(fits.getheader(path), "PCTECORR") != "PERFORM":
             continue
         out = Path(ctx.output_dir) / output_name(path, "blc_tmp").name
-        run_acscte(path, out)
+        with _recorded(ctx):
+            run_acscte(path, out, keywords=_keywords(ctx))
         outs.append(out)
     files = {"blc_tmp": _pack(outs, len(blv) > 1)} if outs else {}
     return {"files": files, "metrics": {"seconds": time.perf_counter() - start,
@@ -115,7 +147,9 @@ def acsrej(ctx: Any) -> Result:
         if len(inputs) < 2:
             continue
         out = Path(ctx.output_dir) / f"{product}_{kind}.fits"
-        summary = acsrej_step.acsrej(inputs, out, overrides=overrides, report=_report(ctx))
+        with _recorded(ctx):
+            summary = acsrej_step.acsrej(inputs, out, overrides=overrides, report=_report(ctx),
+                                         keywords=_keywords(ctx))
         files[kind] = str(out.resolve())
         metrics[f"rej_rate_{kind[:3]}"] = summary.rej_rate
     metrics["seconds"] = time.perf_counter() - start
@@ -136,7 +170,9 @@ def acs2d(ctx: Any) -> Result:
         outs = []
         for path in inputs:
             out = Path(ctx.output_dir) / output_name(path, kind).name
-            acs2d_step.acs2d(path, out, report=_report(ctx), in_calacs=True)
+            with _recorded(ctx):
+                acs2d_step.acs2d(path, out, report=_report(ctx), in_calacs=True,
+                                 keywords=_keywords(ctx))
             outs.append(out)
         if outs:
             files[kind] = _pack(outs, many and kind in ("flt", "flc"))
@@ -148,8 +184,10 @@ def calacs(ctx: Any) -> Result:
     start = time.perf_counter()
     if ctx.input_path is None:
         raise CalibError(f"dataset {ctx.dataset}: no input file registered")
-    products = calacs_step.calacs(ctx.input_path, output_dir=ctx.output_dir,
-                                  save_tmp=bool(ctx.params.get("save_tmp", False)),
-                                  report=_report(ctx))
+    _members(ctx)
+    with _recorded(ctx):
+        products = calacs_step.calacs(ctx.input_path, output_dir=ctx.output_dir,
+                                      save_tmp=bool(ctx.params.get("save_tmp", False)),
+                                      report=_report(ctx))
     files = {kind: [str(p.resolve()) for p in paths] for kind, paths in products.files.items()}
     return {"files": files, "metrics": {"seconds": time.perf_counter() - start}}

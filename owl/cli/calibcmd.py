@@ -14,10 +14,12 @@ from owl.errors import CalibError
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--rules", type=click.Path(path_type=Path, exists=True),
               help="Rules file (default: the ACS rules shipped in pipelines/refs/).")
-@click.option("--update", is_flag=True,
-              help="Write the chosen files into each file's primary header (as CRDS does).")
+@click.option("--output-dir", "-o", type=click.Path(path_type=Path, file_okay=False),
+              help="Write a copy of each file, with the chosen files in its primary header, "
+                   "into this directory (the input files are never modified).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def bestrefs(files: tuple[Path, ...], rules: Path | None, update: bool, as_json: bool) -> None:
+def bestrefs(files: tuple[Path, ...], rules: Path | None, output_dir: Path | None,
+             as_json: bool) -> None:
     """Choose reference files for exposures by the selection rules."""
     from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
@@ -31,11 +33,17 @@ def bestrefs(files: tuple[Path, ...], rules: Path | None, update: bool, as_json:
             raise CalibError(f"{path}: cannot read a FITS header: {exc}") from exc
         refs = best_refs(header, load_rules(rules))
         chosen[str(path)] = refs
-        if update:
-            with fits.open(path, mode="update") as hdul:
+        if output_dir is not None:
+            target = output_dir / path.name
+            if target.resolve() == path.resolve():
+                raise CalibError(f"{path}: --output-dir would overwrite the input; "
+                                 "choose another directory")
+            output_dir.mkdir(parents=True, exist_ok=True)
+            with fits.open(path) as hdul:
                 for key, value in refs.items():
                     hdul[0].header[key] = value
                 hdul[0].header.add_history("owl bestrefs: reference files chosen by rules")
+                hdul.writeto(target, overwrite=True)
     if as_json:
         emit_json(chosen)
         return

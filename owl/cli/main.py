@@ -32,11 +32,15 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "demo": ("owl.cli.run", "demo",
              "Run the demo pipeline on generated datasets, with progress, then print the board."),
     "events": ("owl.cli.ops", "events", "The audit trail of transitions (newest last)."),
+    "explain": ("owl.cli.refscmd", "explain",
+                "Why an item would run, rerun or was reused, and why it is not running now."),
     "hold": ("owl.cli.ops", "hold", "Hold items so they do not run; a running task is paused."),
     "ingest": ("owl.cli.run", "ingest", "Register datasets from files (or directories of files)."),
     "logs": ("owl.cli.logscmd", "logs", "What a task printed (stdout/stderr of one attempt)."),
     "preview": ("owl.cli.calibcmd", "preview",
                 "Render a frame's SCI arrays (both chips, zscale) as a PNG."),
+    "refs": ("owl.cli.refscmd", "refs",
+             "Reference rules and deliveries: what a change moves, and reprocessing it."),
     "release": ("owl.cli.ops", "release", "Release held items."),
     "retry": ("owl.cli.ops", "retry", "Retry dead items (or cut short a retry's backoff)."),
     "show": ("owl.cli.ops", "show",
@@ -74,7 +78,8 @@ QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "relea
 
 #: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
 MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
-           "owl.cli.watchcmd", "owl.cli.logscmd", "owl.web.cli", "owl.cli.ctlcmd")
+           "owl.cli.watchcmd", "owl.cli.logscmd", "owl.web.cli", "owl.cli.ctlcmd",
+           "owl.cli.refscmd")
 
 
 class OwlGroup(click.Group):

@@ -2,7 +2,7 @@
 -- predecessors are all done become ready in the same step.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] dataset hash
 -- KEYS[5] provenance environments hash (id -> JSON)  KEYS[6] selection index (dataset ->
---   "config id|exposure start;...")  KEYS[7] selection configs (id -> JSON)
+--   "TEMPLATE CONFIG|START;CONFIG|START")  KEYS[7] selection configs (id -> JSON)
 -- KEYS[8] reference use ("TEMPLATE|STAGE|NAME" -> first seen, ms)
 -- ARGV[1] shard prefix  ARGV[2] dataset  ARGV[3] stage  ARGV[4] token
 -- ARGV[5] outputs JSON  ARGV[6] who  ARGV[7] stream cap  ARGV[8] wake channel prefix
@@ -27,7 +27,7 @@ if ARGV[9] ~= '' then
   end
 end
 if ARGV[13] ~= '' then
-  redis.call('HSET', KEYS[6], ds, ARGV[13])
+  redis.call('HSET', KEYS[6], ds, c.tpl .. ' ' .. ARGV[13])
   for id, cfg in pairs(cjson.decode(ARGV[14])) do redis.call('HSETNX', KEYS[7], id, cfg) end
 end
 move(c, stage, 'running', 'done', ARGV[12] == '1' and 'reused' or '', token, f[3])

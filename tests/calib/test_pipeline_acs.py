@@ -3,6 +3,8 @@ whole, calibrated stage by stage by a real agent, and its reference choice is on
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +28,8 @@ def test_association_through_the_engine(tmp_path: Path, embedded_home: Path) -> 
     env = {**os.environ, "OWL_REDIS_URL": ensure_server(embedded_home), "OWL_BOARD": board_name,
            "OWL_HOME": str(tmp_path / "home"), "OWL_PIPELINES": str(REPO / "pipelines"),
            "jref": f"{sim.directory / 'refs'}/"}
+    raw_files = sorted(sim.directory.glob("*.fits"))
+    before = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in raw_files}
     ingest = subprocess.run([sys.executable, "-m", "owl", "ingest", str(sim.directory)],
                             env=env, capture_output=True, text=True, check=False)
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
@@ -52,5 +56,14 @@ def test_association_through_the_engine(tmp_path: Path, embedded_home: Path) -> 
         assert len(flts) == 2 and all(p.exists() for p in [*flts, crj])
         header = fits.getheader(crj)
         assert header["FLATCORR"] == "COMPLETE" and header["BIASFILE"] == "jref$owlsim_bia.fits"
+        # bestrefs recorded its choice without touching the raw files
+        assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in raw_files} == before
+        s = board.shard(ds.dataset)
+        k = board.keys
+        pe = board.redis.hget(k.dataset(s, ds.dataset), "acs2d.pe")
+        used = {r[0]: r[1] for r in json.loads(board.redis.hget(k.pvenv(s), pe))["rf"]}
+        assert used["DARKFILE"] == "jref$owlsim_drk.fits" and "BIASFILE" not in used
+        assert board.redis.hget(k.refuse(s), "acs_wfc|acsccd|BIASFILE") is not None
+        assert board.redis.hget(k.refsel(s), ds.dataset).count("|") == 2  # two members
     finally:
         board.destroy()

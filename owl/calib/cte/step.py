@@ -7,6 +7,7 @@ matching the exposure; PCTERNOI in the PCTETAB is ignored, as in hstcal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
@@ -101,7 +102,7 @@ def _update_header(
 
 
 def _run(input_path: str | Path, output_path: str | Path, overwrite: bool,
-         forward: bool) -> None:
+         forward: bool, keywords: Mapping[str, str] | None = None) -> None:
     source = str(input_path)
     output = Path(output_path)
     if output.exists() and not overwrite:
@@ -109,6 +110,8 @@ def _run(input_path: str | Path, output_path: str | Path, overwrite: bool,
     frame = read_frame(input_path)
     _check_input(frame, source)
     primary = frame.primary
+    for name, value in (keywords or {}).items():
+        primary[name] = value
     tab_ref = str(primary.get("PCTETAB", ""))
     ccd_ref = str(primary.get("CCDTAB", ""))
     tab = read_pctetab(resolve_ref(tab_ref, keyword="PCTETAB", source=source))
@@ -130,7 +133,7 @@ def _run(input_path: str | Path, output_path: str | Path, overwrite: bool,
 
 
 def run_acscte(input_path: str | Path, output_path: str | Path, *,
-               overwrite: bool = False) -> None:
+               overwrite: bool = False, keywords: Mapping[str, str] | None = None) -> None:
     """Apply PCTECORR to a ``_blv_tmp`` file and write the ``_blc_tmp`` file.
 
     Parameters
@@ -141,13 +144,16 @@ def run_acscte(input_path: str | Path, output_path: str | Path, *,
         Output file (plain FITS).
     overwrite : bool, optional
         Replace an existing output.
+    keywords : mapping, optional
+        Header keywords (reference files such as ``PCTETAB``) that replace the input
+        header's; the output header records them.
 
     Raises
     ------
     CalibError
         On unusable input, reference files or an existing output.
     """
-    _run(input_path, output_path, overwrite, forward=False)
+    _run(input_path, output_path, overwrite, forward=False, keywords=keywords)
 
 
 def run_forward_model(input_path: str | Path, output_path: str | Path, *,
