@@ -214,7 +214,7 @@ def test_explain_names_a_changed_param(owl_env: dict[str, str], board: Board,
     template, raw = setup(owl_env, tmp_path)
     board.register(template, "ds1", str(raw))
     burst(owl_env)
-    path = Path(owl_env["OWL_PIPELINES"]) / "prov.yaml"
+    path = Path(owl_env["OWL_PIPELINES"].split(os.pathsep)[0]) / "prov.yaml"
     path.write_text(path.read_text().replace("version: '1'", "version: '2'").replace(
         'params: {ref: "tref$r1.txt"}', 'params: {ref: "tref$r1.txt", sigmas: [5, 4]}'))
     v2 = load_template(path)

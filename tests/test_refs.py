@@ -5,6 +5,7 @@ stage that uses it."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 from owl import queries
 from owl.board import Board
 from owl.history import history
-from owl.refs import Side, diff, set_overrides
+from owl.refs import Side, diff
 from owl.resources import data_path
 from owl.template import Template
 from owl.template_loader import load_template
@@ -44,7 +45,7 @@ def make_board(env: dict[str, str], tmp: Path, board: Board) -> tuple[Template, 
             (refs / name).write_text(f"{name}\n")
     (refs / "new_drk.fits").write_text("new dark\n")
     env["jref"] = f"{refs}/"
-    path = Path(env["OWL_PIPELINES"]) / "acsref.yaml"
+    path = Path(env["OWL_PIPELINES"].split(os.pathsep)[0]) / "acsref.yaml"
     path.write_text(f"""name: acsref
 version: '1'
 stages:
@@ -87,23 +88,9 @@ def dones(board: Board, ds: str) -> list[tuple[str, str]]:
     return [(e["st"], e["why"]) for e in history(board, ds, created) if e["to"] == "done"]
 
 
-def rerun_from(board: Board, ds: str, first: str, template: Template) -> None:
-    """The rerun a campaign makes: the dataset's next generation from ``first`` on."""
-    names = list(template.stage_names)
-    s = board.shard(ds)
-    k = board.keys
-    spec = {"from": first, "cp": "production", "v": "1", "ov": "1",
-            "reset": names[names.index(first):], "why": "refs"}
-    res = board.scripts["rerun"](keys=[k.counts(s), k.events(s), k.dataset(s, ds)],
-                                 client=board.redis,
-                                 args=[k.prefix(s), ds, json.dumps(spec), "test",
-                                       board.event_cap, k.notify, "", ""])
-    assert res[0] == 1, res
-
-
 def test_new_dark_reruns_only_acs2d_of_the_datasets_it_selects(
         owl_env: dict[str, str], board: Board, tmp_path: Path) -> None:
-    template, old = make_board(owl_env, tmp_path, board)
+    _, old = make_board(owl_env, tmp_path, board)
     new = tmp_path / "new.yaml"
     new.write_text(old.read_text() + NEW_DARK)
     got = owl(owl_env, "refs", "diff", str(old), str(new), "--json", "--list")
@@ -122,11 +109,14 @@ def test_new_dark_reruns_only_acs2d_of_the_datasets_it_selects(
     assert "rerun from acs2d: 2 datasets" in plan.stdout and "nothing changed" in plan.stdout
     assert board.redis.hget(board.keys.dataset(board.shard("j606c"), "j606c"), "rf") is None
 
-    # What apply does once the campaign is created: overrides, then reruns from acs2d.
-    r = diff(board, Side.read(old), Side.read(new))
-    assert set_overrides(board, r.affected, "test", "refs apply new.yaml") == 2
-    for a in r.affected:
-        rerun_from(board, a.dataset, str(a.from_stage), template)
+    done = owl(owl_env, "refs", "apply", str(new), "--old", str(old), "--campaign", "dark2",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    applied = json.loads(done.stdout)
+    assert applied["created"]["selected"] == 2 and applied["rerun"] == 2
+    assert board.redis.hget(board.keys.refs, "current") == applied["rules_version"]
+    rf = board.redis.hget(board.keys.dataset(board.shard("j606c"), "j606c"), "rf")
+    assert json.loads(rf or "{}") == {"DARKFILE": "jref$new_drk.fits"}
     burst(owl_env)
     for ds in ("j606c", "j814c"):
         assert dones(board, ds) == [("bestrefs", ""), ("acsccd", ""), ("acs2d", ""),
@@ -135,8 +125,11 @@ def test_new_dark_reruns_only_acs2d_of_the_datasets_it_selects(
         assert Path(out).read_text().startswith("new dark")
     for ds in ("j606a", "j606b", "j814a", "j814b"):
         assert dones(board, ds) == [("bestrefs", ""), ("acsccd", ""), ("acs2d", "")]
+    assert queries.dataset(board, "j606c").items[2].state == "done"
     # The same change again moves nothing: the new choice is already the old one.
     assert diff(board, Side.read(new), Side.read(new)).affected == ()
+    again = owl(owl_env, "refs", "apply", str(new), "--campaign", "dark3")
+    assert again.returncode == 1 and "no dataset needs reprocessing" in again.stderr
 
 
 def test_redelivered_file_selects_the_datasets_that_chose_it(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -137,16 +136,17 @@ def apply(ctx: click.Context, new: Path, campaign: str, old: Path | None, band: 
 
 
 def start_campaign(board: Any, name: str, plan: list[tuple[str, str]], *, band: str,
-                   weight: float, who: str, why: str) -> Any:
-    """Create the reprocessing campaign through the control layer (owl.control)."""
-    control = importlib.import_module("owl.control")
-    create = getattr(control, "create_campaign", None)
-    if create is None:
-        raise BoardError("this owl has no owl.control.create_campaign (the control layer's "
-                         "campaign API); the reference overrides are recorded, create the "
-                         f"campaign {name!r} when it is available")
-    return create(board, name=name, selector={"refs": why}, from_stage=None, band=band,
-                  weight=weight, datasets=plan, who=who)
+                   weight: float, who: str, why: str) -> dict[str, Any]:
+    """Create the reprocessing campaign (owl.control): each dataset reruns from its own
+    first affected stage, in batches, without blocking the board."""
+    from owl.control.campaigns import create
+    from owl.control.model import parse_band
+    from owl.control.select import Selector
+
+    made = create(board, name=name, selector=Selector(datasets=tuple(plan), source=why),
+                  who=who, band=parse_band(band), weight=weight)
+    return {"campaign": made.campaign.name, "selected": made.walk.selected,
+            "started": made.report.started, "pending": made.report.pending}
 
 
 @click.command()
