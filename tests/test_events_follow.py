@@ -95,3 +95,25 @@ def test_parse_since_forms() -> None:
     assert eventlog.parse_since("2026-12-02T13:00Z", now=now) == at - 3_600_000
     with pytest.raises(ConfigError, match="--since 'yesterday': give a span"):
         eventlog.parse_since("yesterday")
+
+
+def test_recent_reads_past_one_batch_and_keeps_equal_ids_of_two_shards(
+        client: Redis[str], board_name: str) -> None:
+    one = Board(client, board_name + "x", shards=1)
+    try:
+        for start in range(0, 1500, 250):
+            one.register_many(ONE, [(f"d{i:05d}", "") for i in range(start, start + 250)])
+        got, _ = eventlog.recent(one, count=1400)
+        assert len({e["id"] for e in got}) == 1400
+        assert got[-1]["ds"] == "d01499"
+    finally:
+        one.destroy()
+    two = Board(client, board_name + "y", shards=2)
+    try:
+        for s in (0, 1):  # the same entry id in both shards' streams: two events, not one
+            client.xadd(two.keys.events(s), {"ds": f"s{s}", "st": "a", "fr": "", "to": "ready",
+                                             "by": "test", "t": "1"}, id="5-1")
+        got, _ = eventlog.recent(two, count=10)
+        assert sorted((e["shard"], e["ds"]) for e in got) == [(0, "s0"), (1, "s1")]
+    finally:
+        two.destroy()
