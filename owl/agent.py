@@ -330,6 +330,9 @@ class Agent:
             self._heartbeat()
             nxt["beat"] = now + self._beat_interval()
         timeout = 0.0 if self._claim_now else max(0.0, min(nxt.values()) - now)
+        due = self.executor.due()  # condor: end of the submit window, next event-log look
+        if due is not None:
+            timeout = min(timeout, max(0.0, due - now))
         if timeout > 0:
             ready = wait([*self.executor.waitables(), wake.fileno()], timeout)
             if wake.fileno() in ready:

@@ -52,7 +52,8 @@ class Executor(Protocol):
     first one. ``cancel`` stops a job whose token was fenced; its outcome is never reported.
     ``waitables`` lists objects the agent may pass to ``multiprocessing.connection.wait``
     (anything with ``fileno()``) that become readable when an outcome may be ready; an
-    executor with none (condor) returns ``[]`` and is polled on the agent's timer.
+    executor with none (condor) returns ``[]`` and is polled on the agent's timer; ``due``
+    says by when (``time.monotonic``) it wants ``poll`` called next, or None.
     """
 
     name: str
@@ -75,5 +76,7 @@ class Executor(Protocol):
     def active(self) -> int: ...
 
     def waitables(self) -> list[Any]: ...
+
+    def due(self) -> float | None: ...
 
     def close(self) -> None: ...

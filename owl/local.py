@@ -140,6 +140,10 @@ class LocalExecutor:
                 out += [w.conn, w.process.sentinel]
         return out
 
+    def due(self) -> float | None:
+        """No timer: the agent waits on :meth:`waitables`."""
+        return None
+
     def poll(self, timeout: float) -> list[Outcome]:
         busy = [w for w in self._workers if w.job is not None]
         if not busy:

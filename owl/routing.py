@@ -91,6 +91,10 @@ class RoutingExecutor:
     def waitables(self) -> list[Any]:
         return [w for ex in self.executors.values() for w in ex.waitables()]
 
+    def due(self) -> float | None:
+        times = [t for ex in self.executors.values() if (t := ex.due()) is not None]
+        return min(times) if times else None
+
     def close(self) -> None:
         for ex in self.executors.values():
             ex.close()

@@ -23,12 +23,14 @@ import structlog
 
 from owl.condor import attrs
 from owl.condor.events import EventFollower
+from owl.condor.info import job_info as job_info  # owl show and the web import it here
 from owl.condor.outcome import outcome_of
 from owl.condor.schedd import Action, CondorError, HTCondorSchedd, ScheddClient
 from owl.condor.settings import CondorSettings
 from owl.condor.spool import Spool, item_files
 from owl.condor.submit import build_batch, group_jobs
 from owl.condor.tracker import Ending, TrackedJob, Tracker
+from owl.condor.window import SubmitWindow, key_of
 from owl.config import Settings
 from owl.errors import ConfigError
 from owl.executor import Job
@@ -92,6 +94,8 @@ class CondorExecutor:
         self._pending: list[Outcome] = []  # outcomes found outside poll (adopt)
         self._finished: list[Path] = []  # item files to delete at the next commit
         self._next_reconcile = clock() + settings.reconcile_interval
+        self._window = SubmitWindow(settings.submit_window, settings.max_batch, clock)
+        self._next_look = clock()  # when poll should next read the event logs
 
     @classmethod
     def from_settings(cls, settings: Settings, agent_id: str) -> CondorExecutor:
@@ -111,6 +115,8 @@ class CondorExecutor:
         """Submit ``jobs``: one transaction per stage (and distinct cpus/disk/timeout/extra
         attributes), split every ``max_batch`` items.
 
+        Jobs wait up to ``submit_window`` seconds for more, so that items becoming ready
+        one after another share a transaction; :meth:`poll` (or :meth:`flush`) sends them.
         An item whose (dataset, stage, token) is already tracked (say, adopted) is not
         submitted again.
 
@@ -123,44 +129,62 @@ class CondorExecutor:
         """
         fresh = []
         for job in jobs:
-            spec = job.spec
-            if self._tracker.find(spec.dataset, spec.stage, spec.token):
-                log.warning(
-                    "condor.already_submitted",
-                    dataset=spec.dataset,
-                    stage=spec.stage,
-                    token=spec.token,
-                )
+            key = key_of(job)
+            if key in self._window or self._tracker.find(*key):
+                log.warning("condor.already_submitted", dataset=key[0], stage=key[1],
+                            token=key[2])
             else:
                 fresh.append(job)
-        for group in group_jobs(fresh, self.settings.max_batch):
-            batch = build_batch(group, self.settings, self.spool)
-            try:
-                info = self.schedd.submit(batch.description, batch.itemdata)
-            except CondorError:
-                for item in batch.items:
-                    _delete_files(item.base)
-                raise
-            if info.count != len(batch.items):
-                raise CondorError(
-                    f"condor cluster {info.cluster}: schedd created {info.count} jobs for "
-                    f"{len(batch.items)} items of stage {group[0].spec.stage!r}"
-                )
-            for proc, item in enumerate(batch.items):
-                self._tracker.add(
-                    TrackedJob(
-                        info.cluster,
-                        proc,
-                        item.dataset,
-                        item.stage,
-                        item.token,
-                        item.attempt,
-                        item.base,
-                    )
-                )
-            log.info(
-                "condor.submitted", stage=group[0].spec.stage, cluster=info.cluster, jobs=info.count
+        if self._window.add(fresh):
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the jobs waiting for the submit window now.
+
+        Raises
+        ------
+        CondorError, ConfigError
+            As :meth:`submit`.
+        """
+        for group in group_jobs(self._window.take(), self.settings.max_batch):
+            self._submit_batch(group)
+
+    def due(self) -> float | None:
+        """When :meth:`poll` should be called next (the agent's clock): the end of the
+        submit window, or the next look at the event logs while jobs are out."""
+        times = [self._window.due] if self._window.due is not None else []
+        if self._tracker.ids():
+            times.append(self._next_look)
+        return min(times) if times else None
+
+    def _submit_batch(self, group: Sequence[Job]) -> None:
+        batch = build_batch(group, self.settings, self.spool)
+        try:
+            info = self.schedd.submit(batch.description, batch.itemdata)
+        except CondorError:
+            for item in batch.items:
+                _delete_files(item.base)
+            raise
+        if info.count != len(batch.items):
+            raise CondorError(
+                f"condor cluster {info.cluster}: schedd created {info.count} jobs for "
+                f"{len(batch.items)} items of stage {group[0].spec.stage!r}"
             )
+        for proc, item in enumerate(batch.items):
+            self._tracker.add(
+                TrackedJob(
+                    info.cluster,
+                    proc,
+                    item.dataset,
+                    item.stage,
+                    item.token,
+                    item.attempt,
+                    item.base,
+                )
+            )
+        log.info(
+            "condor.submitted", stage=group[0].spec.stage, cluster=info.cluster, jobs=info.count
+        )
 
     def poll(self, timeout: float) -> list[Outcome]:
         """Outcomes of jobs that ended since the last call.
@@ -174,6 +198,9 @@ class CondorExecutor:
         deadline = self._clock() + max(0.0, timeout)
         outcomes, self._pending = self._pending, []
         while True:
+            if self._window.expired():
+                self.flush()
+            self._next_look = self._clock() + self.settings.poll_interval
             endings = [e for f in list(self._followers.values()) for e in self._apply(f)]
             if self._clock() >= self._next_reconcile:
                 endings += self._reconcile()
@@ -189,6 +216,8 @@ class CondorExecutor:
         A schedd that cannot be reached is logged, not raised: the attempt is fenced on
         the board already, so a job left running can only produce discarded output.
         """
+        if self._window.drop((dataset, stage, token)):  # never submitted: nothing to remove
+            return
         jobs = self._tracker.find(dataset, stage, token)
         for job in jobs:
             self._tracker.cancel(job)
@@ -206,7 +235,7 @@ class CondorExecutor:
 
     def active(self) -> int:
         """Number of jobs submitted or adopted whose outcome is still to come."""
-        return sum(1 for i in self._tracker.ids() if not self._cancelled(i))
+        return len(self._window) + sum(1 for i in self._tracker.ids() if not self._cancelled(i))
 
     def job_states(self) -> dict[str, int]:
         """Jobs whose outcome is still to come, by state (idle, running, held, evicted)."""
@@ -222,7 +251,12 @@ class CondorExecutor:
         return []
 
     def close(self) -> None:
-        """Save the event-log position and stop reading; the jobs keep running."""
+        """Send the jobs still waiting for the submit window, save the event-log position
+        and stop reading; the jobs keep running (a restart adopts them)."""
+        try:
+            self.flush()
+        except (CondorError, ConfigError) as exc:  # their items are given back at restart
+            log.error("condor.submit_failed", error=str(exc))
         self._commit()
         for follower in self._followers.values():
             follower.close()
@@ -304,6 +338,7 @@ class CondorExecutor:
 
     def pause(self, dataset: str, stage: str, token: int) -> None:
         """An operator held the item: hold its job (a pause, not a failure)."""
+        self.flush()  # a job still waiting to be submitted must exist to be held
         self.hold(dataset, stage)
 
     def resume(self, dataset: str, stage: str, token: int) -> None:
@@ -452,36 +487,3 @@ def _adopted(job: TrackedJob, state: str) -> AdoptedJob:
 def _delete_files(base: Path) -> None:
     for path in item_files(base):
         path.unlink(missing_ok=True)
-
-
-def job_info(schedd: ScheddClient, board: str, dataset: str, stage: str) -> dict[str, Any]:
-    """What condor knows of the latest job of a work item, for operators.
-
-    Returns
-    -------
-    dict
-        ``job`` ("cluster.proc"), ``state``, ``in_queue``, ``token``, ``attempt``,
-        ``hold_reason``, ``hold_code``, ``hold_subcode``, ``exit_code``; empty when
-        the schedd knows no job of the item.
-    """
-    constraint = attrs.item_constraint(board, dataset, stage)
-    ads = schedd.query(constraint, attrs.STATUS_PROJECTION)
-    in_queue = bool(ads)
-    if not ads:
-        ads = schedd.history(constraint, attrs.STATUS_PROJECTION, 1)
-    if not ads:
-        return {}
-    ad = max(ads, key=lambda a: (int(a["ClusterId"]), int(a["ProcId"])))
-    return {
-        "job": f"{ad['ClusterId']}.{ad['ProcId']}",
-        "state": attrs.STATUS_NAMES.get(ad.get("JobStatus") or 0, "unknown"),
-        "in_queue": in_queue,
-        "dataset": dataset,
-        "stage": stage,
-        "token": ad.get(attrs.TOKEN),
-        "attempt": ad.get(attrs.ATTEMPT),
-        "hold_reason": ad.get("HoldReason") or "",
-        "hold_code": ad.get("HoldReasonCode"),
-        "hold_subcode": ad.get("HoldReasonSubCode"),
-        "exit_code": ad.get("ExitCode"),
-    }

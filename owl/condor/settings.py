@@ -46,6 +46,10 @@ class CondorSettings:
         Most items per submit transaction (one cluster). ``Schedd.submit`` builds its
         submit text by repeated string concatenation, quadratic in the item count: 2,000
         items take milliseconds, 20,000 take seconds, so bigger batches are split.
+    submit_window : float
+        Seconds a submitted job may wait for others before its transaction goes to the
+        schedd: items that become ready within the window (one completion after another)
+        share one transaction instead of one to four each. 0 submits at once.
     adopt_window : float
         How far back (seconds) :meth:`adopt` looks in the schedd history for jobs that
         finished while no agent was watching.
@@ -66,6 +70,7 @@ class CondorSettings:
     reconcile_interval: float = 60.0
     poll_interval: float = 0.5
     max_batch: int = 2000
+    submit_window: float = 0.5
     adopt_window: float = 86400.0
     python: str = sys.executable
     pythonpath: tuple[str, ...] = field(default_factory=_default_pythonpath)
@@ -78,19 +83,29 @@ class CondorSettings:
 
         ``OWL_CONDOR_SPOOL`` (default ``HOME/condor``, made absolute),
         ``OWL_CONDOR_TRANSFER`` (``1``: file-transfer mode), ``OWL_CONDOR_COLLECTOR``,
-        ``OWL_CONDOR_SCHEDD``, ``OWL_CONDOR_RECONCILE`` (seconds).
+        ``OWL_CONDOR_SCHEDD``, ``OWL_CONDOR_RECONCILE`` and ``OWL_CONDOR_SUBMIT_WINDOW``
+        (seconds).
         """
         env = os.environ
-        try:
-            reconcile = float(env.get("OWL_CONDOR_RECONCILE") or 60.0)
-        except ValueError as exc:
-            raise ConfigError(f"OWL_CONDOR_RECONCILE must be a number of seconds: {exc}") from exc
+        reconcile = _seconds(env, "OWL_CONDOR_RECONCILE", 60.0)
+        window = _seconds(env, "OWL_CONDOR_SUBMIT_WINDOW", 0.5)
         return cls(
             board=board,
             agent_id=agent_id,
             spool_dir=Path(env.get("OWL_CONDOR_SPOOL") or home / "condor").resolve(),
             transfer_files=env.get("OWL_CONDOR_TRANSFER", "0").lower() in ("1", "true", "yes"),
             reconcile_interval=reconcile,
+            submit_window=window,
             collector=env.get("OWL_CONDOR_COLLECTOR") or None,
             schedd_name=env.get("OWL_CONDOR_SCHEDD") or None,
         )
+
+
+def _seconds(env: os._Environ[str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name) or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds: {exc}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value

@@ -49,7 +49,9 @@ def logs(ctx):
 
 @pytest.fixture
 def settings(tmp_path: Path) -> CondorSettings:
-    return CondorSettings(board="hst", agent_id="ap1:4242", spool_dir=tmp_path / "spool")
+    # Submitted at once (no submit window) unless a test asks for one.
+    return CondorSettings(board="hst", agent_id="ap1:4242", spool_dir=tmp_path / "spool",
+                          submit_window=0.0)
 
 
 @pytest.fixture

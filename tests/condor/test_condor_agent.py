@@ -40,7 +40,7 @@ TEMPLATE = Template(name="heavy", version="1", stages=(
 def make_agent(board: Board, schedd: MemorySchedd, tmp_path: Path, task_dir: Path,
                lease: float = 30.0, concurrency: int = 4) -> Agent:
     cs = CondorSettings(board=board.name, agent_id="ap1-heavy", spool_dir=tmp_path / "spool",
-                        pythonpath=(str(REPO), str(task_dir)))
+                        pythonpath=(str(REPO), str(task_dir)), submit_window=0.0)
     settings = Settings(home=tmp_path, board=board.name, lease=lease)
     return Agent(board, TEMPLATE, executor=CondorExecutor(cs, schedd), concurrency=concurrency,
                  settings=settings, agent_id="ap1-heavy")
@@ -106,7 +106,7 @@ def test_hybrid_template_runs_short_stages_locally_and_heavy_ones_on_condor(
     board.register(hybrid, "ds1")
     schedd = MemorySchedd()
     cs = CondorSettings(board=board.name, agent_id="hyb", spool_dir=tmp_path / "spool",
-                        pythonpath=(str(REPO), str(task_dir)))
+                        pythonpath=(str(REPO), str(task_dir)), submit_window=0.0)
     routing = RoutingExecutor({"local": LocalExecutor(1), "condor": CondorExecutor(cs, schedd)},
                               {"quick": "local", "heavy": "condor"})
     agent = Agent(board, hybrid, executor=routing, concurrency=2,

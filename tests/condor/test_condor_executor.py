@@ -336,3 +336,42 @@ def test_from_env(monkeypatch, tmp_path):
 
 def test_nothing_to_wait_on(make_executor):
     assert make_executor().waitables() == []
+
+
+def test_jobs_ready_within_the_submit_window_share_a_transaction(tmp_path, make_executor,
+                                                                 schedd, clock):
+    ex = make_executor(submit_window=0.5, poll_interval=0.1)
+    ex.submit([make_job(tmp_path, "a", 1)])
+    clock.now += 0.2
+    ex.submit([make_job(tmp_path, "b", 2), make_job(tmp_path, "c", 3)])
+    assert schedd.submitted == [] and ex.active() == 3
+    assert ex.due() == pytest.approx(clock.now + 0.3)  # the window opened with "a"
+    assert ex.poll(0) == [] and schedd.submitted == []
+    clock.now += 0.3
+    ex.poll(0)
+    assert [[i["owl_token"] for i in items] for _, items in schedd.submitted] == [["1", "2", "3"]]
+    assert ex.due() == pytest.approx(clock.now + 0.1)  # jobs out: the next event-log look
+
+
+def test_a_job_cancelled_in_the_window_is_never_submitted(tmp_path, make_executor, schedd):
+    ex = make_executor(submit_window=0.5)
+    ex.submit([make_job(tmp_path, "a", 1), make_job(tmp_path, "b", 2)])
+    ex.cancel("a", "calib", 1)
+    ex.flush()
+    assert [[i["owl_dataset"] for i in items] for _, items in schedd.submitted] == [['"b"']]
+    assert schedd.actions == []
+
+
+def test_a_full_window_is_submitted_at_once(tmp_path, make_executor, schedd):
+    ex = make_executor(submit_window=60.0, max_batch=2)
+    ex.submit([make_job(tmp_path, "a", 1)])
+    assert schedd.submitted == []
+    ex.submit([make_job(tmp_path, "b", 2)])
+    assert len(schedd.submitted) == 1 and ex.due() is not None
+
+
+def test_close_submits_what_waits_for_the_window(tmp_path, make_executor, schedd):
+    ex = make_executor(submit_window=60.0)
+    ex.submit([make_job(tmp_path, "a", 1)])
+    ex.close()  # the stopping agent leaves it running for its restart to adopt
+    assert len(schedd.submitted) == 1

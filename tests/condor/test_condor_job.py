@@ -11,6 +11,7 @@ from pathlib import Path
 from condor_jobs import make_job
 
 from owl.condor.spool import Spool, item_files, write_json_atomic
+from owl.tasklog import log_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,7 +86,9 @@ def test_the_job_imports_only_what_the_task_needs(tmp_path, task_dir):
 
 
 def test_a_task_that_logs_gets_its_logger(tmp_path, task_dir):
-    proc, result, _ = _run(tmp_path, task_dir, "owltask_condor:logs")
+    proc, result, job = _run(tmp_path, task_dir, "owltask_condor:logs")
     assert proc.returncode == 0, proc.stderr
     assert result["outputs"] == {"logged": True}
-    assert "task.note" in proc.stdout + proc.stderr and "jcxx01abq" in proc.stdout + proc.stderr
+    logs = log_dir(job.spec.output_dir)
+    text = (logs / "stdout.log").read_text() + (logs / "stderr.log").read_text()
+    assert "task.note" in text and "jcxx01abq" in text
