@@ -27,7 +27,7 @@ from owl.board import Board
 from owl.condor.failure import escalate_memory
 from owl.config import Settings
 from owl.control.agentctl import DRAIN, SERVE, AgentControl
-from owl.errors import OwlError
+from owl.errors import ConfigError, OwlError
 from owl.executor import Executor, Job
 from owl.faults import explain, passing, refuses_writes
 from owl.liveness import identity
@@ -35,6 +35,7 @@ from owl.model import Claim, FailureClass, Outcome, Provenance, State, TaskSpec
 from owl.queries import counts, held_by
 from owl.reapers import my_shards
 from owl.template import Stage, Template, template_hash
+from owl.trust import Trust
 
 log = structlog.get_logger("owl.agent")
 
@@ -199,6 +200,7 @@ class Agent:
         self.stats = AgentStats()
         self._stopping = False
         self._templates: dict[str, Template] = {template.version: template}
+        self.trust = Trust.of(template)
         self._hashes: dict[str, str] = {}
         self.control = AgentControl(board, self.id, template)
         self._log = log.bind(agent=self.id, template=template.name)
@@ -443,7 +445,7 @@ class Agent:
 
     def _start(self, claims: Sequence[Claim]) -> None:
         jobs = []
-        for c in claims:
+        for c in self._refuse_untrusted(claims):
             self.running[(c.dataset, c.stage, c.token)] = c
             self.stats.claimed += 1
             stage = self._template(c.version).stage(c.stage)
@@ -456,6 +458,21 @@ class Agent:
                             attempt=c.attempt)
         if jobs:
             self.executor.submit(jobs)
+
+    def _refuse_untrusted(self, claims: Sequence[Claim]) -> list[Claim]:
+        """Claims of versions whose content is not this agent's file are given back and
+        held with the reason (owl.trust): nothing from the board alone ever runs here."""
+        ok = []
+        for c in claims:
+            if self.trust.runnable(self.board, c.version):
+                ok.append(c)
+                continue
+            why = self.trust.untrusted_reason(c.version)
+            self.board.giveback(c, self.id)
+            self.board.hold([(c.dataset, c.stage)], self.id, reason=why)
+            self._log.warning("item.refused", dataset=c.dataset, stage=c.stage,
+                              version=c.version, detail=why)
+        return ok
 
     def _spec(self, claim: Claim, stage: Stage) -> TaskSpec:
         out = (self._work / claim.template / claim.dataset / f"g{claim.generation}"
@@ -474,8 +491,12 @@ class Agent:
         return self._hashes[version]
 
     def _template(self, version: str) -> Template:
+        """The template to run items of ``version`` with: always this agent's own file
+        (another version only gets here when its content is the same: owl.trust)."""
         if version not in self._templates:
-            self._templates[version] = self.board.stored_template(self.template.name, version)
+            if not self.trust.runnable(self.board, version):
+                raise ConfigError(self.trust.untrusted_reason(version))
+            self._templates[version] = self.template
         return self._templates[version]
 
     def _report(self, outcomes: Sequence[Outcome]) -> None:

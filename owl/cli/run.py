@@ -110,6 +110,7 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
     note = check_agent_id(queries.agents(board), agent_id, board.name)
     if note is not None:
         click.echo(f"owl agent: {note}", err=True)
+    _preflight(board, template, stages, executor_kind, settings)
     executor = make_executor(executor_kind, template, stages, concurrency, settings,
                              ctx.obj["log_json"], agent_id)
     restart = None if settings.redis_url else (lambda: ensure_server(settings.home))
@@ -128,6 +129,21 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
         if tail is not None:
             tail.stop()
     ctx.exit(code)
+
+
+def _preflight(board: Any, template: Template, stages: Sequence[str], executor_kind: str,
+               settings: Settings) -> None:
+    """Refuse to start on what would fail every item (owl.preflight, owl.trust); warn about
+    items this agent's file will not run."""
+    from owl.preflight import check_agent
+    from owl.trust import Trust, start_check
+
+    served = stages or template.stage_names
+    kinds = {s: executor_kind if executor_kind != "auto" else template.stage(s).executor
+             for s in served}
+    check_agent(template, served, kinds, settings.work_dir)
+    for warning in start_check(board, Trust.of(template)):
+        click.echo(f"owl agent: warning: {warning}", err=True)
 
 
 def _print_result(r: Any, as_json: bool, say: Callable[[str], None] = click.echo) -> None:
