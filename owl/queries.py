@@ -158,45 +158,44 @@ def select(board: Board, sel: Selector, *, batch: int = 500) -> Iterator[tuple[D
                 yield ds, item
 
 
-def _candidates(board: Board, sel: Selector, shard: int,
-                templates: dict[str, tuple[str, ...]]) -> dict[str, set[str]]:
-    """dataset -> stages the selected indexes of one shard name."""
+def _candidates(board: Board, sel: Selector,
+                templates: dict[str, tuple[str, ...]]) -> list[tuple[int, str]]:
+    """(shard, dataset) for every dataset the selected indexes name, in one round trip."""
     pipe = board.redis.pipeline(transaction=False)
-    asked: list[str | None] = []  # the stage of a per-(template, stage) index, else None
-    for state in sel.states or tuple(State):
-        if state in _MEMBER_INDEX:
-            pipe.zrange(getattr(board.keys, _MEMBER_INDEX[state])(shard), 0, -1)
-            asked.append(None)
-            continue
-        for tpl, stages in templates.items():
-            for st in stages:
-                if not sel.stages or st in sel.stages:
-                    pipe.zrange(board.keys.index(shard, tpl, st, state), 0, -1)
-                    asked.append(st)
-    found: dict[str, set[str]] = {}
-    for stage, members in zip(asked, pipe.execute(), strict=True):
+    asked: list[tuple[int, str | None]] = []  # shard, and the stage of a per-stage index
+    for s in range(board.shards):
+        for state in sel.states or tuple(State):
+            if state in _MEMBER_INDEX:
+                pipe.zrange(getattr(board.keys, _MEMBER_INDEX[state])(s), 0, -1)
+                asked.append((s, None))
+                continue
+            for tpl, stages in templates.items():
+                for st in stages:
+                    if not sel.stages or st in sel.stages:
+                        pipe.zrange(board.keys.index(s, tpl, st, state), 0, -1)
+                        asked.append((s, st))
+    found: set[tuple[int, str]] = set()
+    for (s, stage), members in zip(asked, pipe.execute(), strict=True):
         for m in members:
             ds, st = (m, stage) if stage is not None else split_member(m)
             if not sel.stages or st in sel.stages:
-                found.setdefault(ds, set()).add(st)
-    return found
+                found.add((s, ds))
+    return sorted(found)
 
 
 def _indexed(board: Board, sel: Selector, batch: int) -> Iterator[Dataset]:
-    orders = _Orders(board)
     from owl.names import board_stages  # names imports the board layer too
 
-    templates = board_stages(board, sel.template)
-    for s in range(board.shards):
-        ids = sorted(_candidates(board, sel, s, templates))
-        for start in range(0, len(ids), batch):
-            chunk = ids[start:start + batch]
-            pipe = board.redis.pipeline(transaction=False)
-            for ds in chunk:
-                pipe.hgetall(board.keys.dataset(s, ds))
-            for ds, raw in zip(chunk, pipe.execute(), strict=True):
-                if raw and (sel.template is None or raw["t"] == sel.template):
-                    yield _parse(ds, raw, orders(raw["t"], raw["v"]))
+    orders = _Orders(board)
+    ids = _candidates(board, sel, board_stages(board, sel.template))
+    for start in range(0, len(ids), batch):
+        chunk = ids[start:start + batch]
+        pipe = board.redis.pipeline(transaction=False)
+        for s, ds in chunk:
+            pipe.hgetall(board.keys.dataset(s, ds))
+        for (_, ds), raw in zip(chunk, pipe.execute(), strict=True):
+            if raw and (sel.template is None or raw["t"] == sel.template):
+                yield _parse(ds, raw, orders(raw["t"], raw["v"]))
 
 
 def failures(board: Board, dataset_id: str, stage: str) -> list[dict[str, Any]]:

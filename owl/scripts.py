@@ -203,9 +203,10 @@ class Scripts(dict[str, LuaScript]):
                     if is_cluster(client):  # a node gone: learn the new slot map for next time
                         _refresh(client)
                     raise
+                if any(isinstance(r, NoScriptError) for r in got):
+                    self.load(node_client)  # once per node, however many calls missed
                 for i, reply in zip(idxs, got, strict=True):
                     if isinstance(reply, NoScriptError):
-                        self.load(node_client)
                         todo.append(i)
                     elif isinstance(reply, MovedError):
                         if not is_cluster(client):

@@ -1,13 +1,19 @@
 """Benchmark of the engine alone: a no-op pipeline, N datasets x S stages, A agents.
 
-Prints, for the embedded board and (with --redis) for a Redis server, measured in one run:
+Prints, for the embedded board and (with --redis) for a Redis server or a Redis Cluster
+(``--redis redis+cluster://HOST:PORT``), measured in one run:
   - stage completions per second end to end (first claim to last completion, Redis clock),
     and item state transitions per second (every event: ready/running/done...);
   - latency from a stage's completion to its successor's claim, p50 and p99;
-  - Redis memory per dataset after the run, and (with --memory-datasets) at 100k datasets.
+  - Redis CPU per completion (INFO cpu, user + sys, before/after, summed over every node of
+    a cluster, replicas included);
+  - Redis memory per dataset after the run (primaries only), and (with --memory-datasets)
+    at that many datasets.
 
-    python tools/bench_engine.py --datasets 3000 --stages 3 --agents 2 --concurrency 4 \
-        --redis redis://127.0.0.1:6379/0 --memory-datasets 100000
+    python tools/bench_engine.py --datasets 3000 --stages 5 --agents 2 --concurrency 4 \
+        --redis redis://127.0.0.1:6379/14 --memory-datasets 100000
+    python tests/helpers/redis_cluster.py /tmp/owl-cluster --port 7100 &   # 3+3 nodes
+    python tools/bench_engine.py --no-embedded --redis redis+cluster://127.0.0.1:7100
 
 Agents are real `owl agent --burst` processes running the no-op task in their child worker
 processes, exactly as in production.
@@ -25,10 +31,10 @@ import time
 import uuid
 from pathlib import Path
 
-from redis import Redis
-
 from owl import queries
 from owl.board import Board
+from owl.connect import connect
+from owl.scripts import Client, is_cluster
 from owl.server import ensure_server, stop_server
 from owl.template_loader import load_template
 
@@ -52,14 +58,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _nodes(client: Client, primaries_only: bool) -> list[Client]:
+    if not is_cluster(client):
+        return [client]
+    nodes = client.get_primaries() if primaries_only else client.get_nodes()
+    return [client.get_redis_connection(n) for n in nodes]
+
+
+def used_memory(client: Client) -> int:
+    """Bytes used, summed over the primaries (a replica holds a copy of the same data)."""
+    return sum(int(c.info("memory")["used_memory"]) for c in _nodes(client, True))
+
+
+def cpu_seconds(client: Client) -> float:
+    """Redis CPU time (user + sys) so far, summed over every node, replicas included."""
+    total = 0.0
+    for c in _nodes(client, False):
+        info = c.info("cpu")
+        total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return total
+
+
 def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None:
-    client = Redis.from_url(url, decode_responses=True)
+    client = connect(url)
     name = f"bench{uuid.uuid4().hex[:8]}"
     n, s = args.datasets, args.stages
     cap = n * (3 * s + 1) + 1000  # keep every event of the run for the latency figures
     board = Board(client, name, shards=args.shards, event_cap=cap)
     template = load_template(write_template(work, s))
-    before = int(client.info("memory")["used_memory"])
+    before = used_memory(client)
     t0 = time.perf_counter()
     for i in range(0, n, 1000):
         board.register_many(template, [(f"ds{j:07d}", "") for j in range(i, min(n, i + 1000))])
@@ -67,6 +94,7 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None
     env = {**os.environ, "OWL_REDIS_URL": url, "OWL_BOARD": name,
            "OWL_PIPELINES": str(work), "OWL_HOME": str(work / "home"),
            "OWL_EVENT_CAP": str(cap), "PYTHONPATH": str(REPO)}
+    cpu0 = cpu_seconds(client)
     wall0 = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "benchnoop",
                                "-c", str(args.concurrency), "--burst"], env=env,
@@ -76,10 +104,11 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None
         if p.wait() != 0:
             raise SystemExit(f"{label}: an agent exited with status {p.returncode}")
     wall = time.perf_counter() - wall0
+    cpu = cpu_seconds(client) - cpu0
     done = sum(v for (_, _, st), v in queries.counts(board).items() if st == "done")
     if done != n * s:
         raise SystemExit(f"{label}: only {done} of {n * s} items done")
-    after = int(client.info("memory")["used_memory"])
+    after = used_memory(client)
 
     claimed: dict[tuple[str, str], int] = {}
     finished: dict[tuple[str, str], int] = {}
@@ -107,6 +136,8 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None
     print(f"  state transitions   {events / span:10.0f} /s   ({events} events)")
     print(f"  done->next claimed  p50 {statistics.median(lat):.2f} ms   "
           f"p99 {percentile(lat, 0.99):.2f} ms   ({len(lat)} hand-offs)")
+    print(f"  Redis CPU           {cpu * 1e6 / (n * s):10.1f} us/completion (user+sys, "
+          f"{len(_nodes(client, False))} node(s), agents' start and exit included)")
     print(f"  memory              {(after - before) / n:10.0f} bytes/dataset (events kept: "
           f"all {events})")
     board.destroy()
@@ -114,24 +145,24 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None
         memory_at_scale(client, label, args.memory_datasets, template, args.shards)
 
 
-def memory_at_scale(client: Redis, label: str, n: int, template: object, shards: int) -> None:
+def memory_at_scale(client: Client, label: str, n: int, template: object, shards: int) -> None:
     """Register n datasets and complete every stage with the board API (no task runs), then
     report bytes per dataset with the default event cap."""
     from owl.template import Template
 
     assert isinstance(template, Template)
     board = Board(client, f"mem{uuid.uuid4().hex[:8]}", shards=shards)
-    before = int(client.info("memory")["used_memory"])
+    before = used_memory(client)
     for i in range(0, n, 2000):
         board.register_many(template, [(f"j{j:08d}q", "") for j in range(i, min(n, i + 2000))])
-    registered = int(client.info("memory")["used_memory"])
+    registered = used_memory(client)
     for stage in template.stage_names:
         while True:
             claims = board.claim("mem", template.name, [stage], 600, 2000)
             if not claims:
                 break
             board.complete_many([(c, {}) for c in claims], "mem")
-    after = int(client.info("memory")["used_memory"])
+    after = used_memory(client)
     print(f"  at {n} datasets     {(registered - before) / n:10.0f} bytes/dataset registered, "
           f"{(after - before) / n:.0f} bytes/dataset all done (event cap "
           f"{board.event_cap}/shard x {board.shards} shards)")
@@ -141,23 +172,29 @@ def memory_at_scale(client: Redis, label: str, n: int, template: object, shards:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=int, default=3000)
-    parser.add_argument("--stages", type=int, default=3)
+    parser.add_argument("--stages", type=int, default=5)
     parser.add_argument("--agents", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--shards", type=int, default=8)
-    parser.add_argument("--redis", help="also run against this Redis URL")
+    parser.add_argument("--redis", help="also run against this Redis URL (a dedicated "
+                        "database; redis+cluster://HOST:PORT for a Redis Cluster)")
+    parser.add_argument("--no-embedded", action="store_true",
+                        help="skip the embedded board (only --redis)")
     parser.add_argument("--memory-datasets", type=int, default=0,
                         help="also measure memory at this many datasets (e.g. 100000)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         home = work / "embedded"
-        try:
-            run_once(ensure_server(home), "embedded", args, work)
-        finally:
-            stop_server(home)
+        if not args.no_embedded:
+            try:
+                run_once(ensure_server(home), "embedded", args, work)
+            finally:
+                stop_server(home)
         if args.redis:
-            run_once(args.redis, f"server {args.redis}", args, work)
+            kind = "cluster" if args.redis.startswith(("redis+cluster", "rediss+cluster")) \
+                else "server"
+            run_once(args.redis, f"{kind} {args.redis}", args, work)
 
 
 if __name__ == "__main__":
