@@ -331,7 +331,10 @@ class Agent:
         if now >= nxt["beat"]:
             self._heartbeat()
             nxt["beat"] = now + self._beat_interval()
-        timeout = 0.0 if self._claim_now else max(0.0, min(nxt.values()) - now)
+        # no waiting only when there is a claim to make: a full agent that spun here would
+        # burn a core and never read its wake-ups (a hold would wait for the next renew)
+        room = self.control.mode == SERVE and len(self.running) < self.concurrency
+        timeout = 0.0 if self._claim_now and room else max(0.0, min(nxt.values()) - now)
         due = self.executor.due()  # condor: end of the submit window, next event-log look
         if due is not None:
             timeout = min(timeout, max(0.0, due - now))
@@ -343,6 +346,7 @@ class Agent:
                     self._claim_now = True
                     self.board.claimer.view.nudge()
                 if b"r" in woke:
+                    self._log.debug("agent.woken", detail="a hold or release: renewing now")
                     nxt["renew"] = 0.0
         self._pending += self.executor.poll(0.0)
         if self._pending:

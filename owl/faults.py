@@ -34,6 +34,9 @@ def passing(exc: BaseException) -> bool:
 def explain(exc: BaseException) -> str:
     """One line saying what the fault is and what to do."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for marker in _REFUSALS:  # inside a script the server's words follow the script's name
+        if marker in text:
+            text = text[text.index(marker):].split(". ")[0]
     if "MISCONF" in str(exc):
         return ("the Redis server refuses writes because it cannot write its data to disk "
                 f"(disk full or failing?): {text}. Free disk space; owl agents wait and "

@@ -295,3 +295,51 @@ def test_owl_logs_prints_each_attempts_output(agents: Agents, board: Board) -> N
     assert missing.returncode == 1 and "no log files of attempt 9 of ds1 work" in missing.stderr
     typo = owl_logs("ds1", "wrok")
     assert typo.returncode == 1 and "has no stage 'wrok'; its stages are work" in typo.stderr
+
+
+def test_hold_and_release_reach_the_agent_at_once(agents: Agents, board: Board) -> None:
+    agents.env["OWL_LEASE"] = "30"  # renewals every 10 s: only the wake-up can be this quick
+    t = write_template(agents.env, "prompt", f"""  work:
+    task: owl_testtasks:slow_first
+    params: {{sleep: 30}}
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    agents.start("a", "-t", "prompt", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "work").state == "running", what="claim")
+    started = token_dir(agents, "prompt", "ds1", "work", item(board, "ds1", "work").token)
+    wait_for(lambda: (started / "started").exists() and bool((started / "started").read_text()),
+             what="task start")
+    worker = int((started / "started").read_text())
+    time.sleep(0.5)  # past the renewal that follows the claim
+    board.hold([("ds1", "work")], "op")
+    wait_for(lambda: _proc_state(worker) == "T", timeout=5, what="the hold to pause the task")
+    board.release([("ds1", "work")], "op", lease=30)
+    wait_for(lambda: _proc_state(worker) != "T", timeout=5,
+             what="the release to resume the task")
+
+
+def test_a_released_item_whose_agent_died_runs_again_uncharged(agents: Agents,
+                                                              board: Board) -> None:
+    t = write_template(agents.env, "strand", f"""  work:
+    task: owl_testtasks:sleep_once
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    a = agents.start("a", "-t", "strand", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "work").state == "running", what="claim")
+    first = item(board, "ds1", "work").token
+    wait_for((token_dir(agents, "strand", "ds1", "work", first) / "started").exists,
+             what="task start")
+    board.hold([("ds1", "work")], "op")
+    wait_for(lambda: "item.paused" in agents.log("a"), what="the agent to pause the task")
+    os.killpg(a.pid, signal.SIGKILL)
+    a.wait()
+    assert board.release([("ds1", "work")], "op", lease=2)[0].after == "running"
+    b = agents.start("b", "-t", "strand", "-c", "1", "--burst")
+    assert b.wait(60) == 0, agents.log("b")
+    final = item(board, "ds1", "work")
+    assert (final.state, final.attempts) == ("done", 1) and final.token != first
+    assert queries.failures(board, "ds1", "work") == []  # no "agent stopped renewing"
+    assert any(e.get("why") == "released, but no agent resumed it"
+               for e in queries.events(board, dataset_id="ds1"))
