@@ -36,6 +36,7 @@ from owl.queries import counts, held_by
 from owl.reapers import my_shards
 from owl.template import Stage, Template, template_hash
 from owl.trust import Trust
+from owl.workerstat import WorkerMeter
 
 log = structlog.get_logger("owl.agent")
 
@@ -197,6 +198,7 @@ class Agent:
         self.id = agent_id or new_agent_id()
         self.running: dict[tuple[str, str, int], Claim] = {}
         self.paused: set[tuple[str, str, int]] = set()
+        self._meter = WorkerMeter()
         self.stats = AgentStats()
         self._stopping = False
         self._templates: dict[str, Template] = {template.version: template}
@@ -619,6 +621,10 @@ class Agent:
                        "paused": key in self.paused}
                       for key, c in self.running.items()],
         }
+        pids = getattr(self.executor, "worker_pids", None)
+        if callable(pids):  # local workers: their CPU and memory for `owl watch`
+            cpu, rss = self._meter.read(pids())
+            record.update(cpu_percent=round(cpu, 1), rss_mb=round(rss, 1))
         ttl = max(10, int(self.settings.lease * 2))
         pipe = self.board.redis.pipeline(transaction=False)
         pipe.set(self.board.keys.agent(self.id), json.dumps(record), ex=ttl)

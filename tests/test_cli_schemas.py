@@ -87,6 +87,7 @@ def test_real_outputs_validate(owl_env: dict[str, str], board: Board, tmp_path: 
             assert time.monotonic() < end, "the agent never heartbeat"
             time.sleep(0.2)
         _check("agents", found)
+        assert found[0]["rss_mb"] > 0, "the heartbeat carries the workers' memory"
     finally:
         agent.terminate()
         agent.wait(20)
