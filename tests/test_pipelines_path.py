@@ -32,7 +32,7 @@ def _template_file(folder: Path, name: str, match: str = "DEMO") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
     path.write_text(f"name: {name}\nmatch: {{INSTRUME: {match}}}\ningest: ['*_{name}.fits']\n"
-                    "stages:\n  only: {task: owl.demo_tasks:noop}\n")
+                    "stages:\n  only: {task: owl.bench_tasks:noop}\n")
     return path
 
 

@@ -523,7 +523,7 @@ def test_noop_pipeline_shape() -> None:
     noop = find_template("noop")
     assert noop.stage_names == ("a", "b", "c")
     assert [s.after for s in noop.stages] == [(), ("a",), ("b",)]
-    assert all(s.task == "owl.demo_tasks:noop" and s.retry.base == 0.1 for s in noop.stages)
+    assert all(s.task == "owl.bench_tasks:noop" and s.retry.base == 0.1 for s in noop.stages)
 
 
 def test_schema_is_valid_draft_2020_12() -> None:

@@ -13,6 +13,14 @@ connection, and the output says that only the construction part was timed.
 Tracking: a job event log of submit/execute/terminate events for every item, in
 HTCondor's format, parsed with htcondor2.JobEventLog and turned into outcomes by
 ``CondorExecutor.poll``. Goal: 10,000 items in at most 10 s.
+
+Job start-up: every condor item starts ``python -m owl.condor.job SPEC RESULT``; the
+wrapper with the no-op task is timed against a bare interpreter (``--owl-root`` times
+another checkout's wrapper too, e.g. an older commit unpacked with ``git archive``).
+
+Pool: ``--pool-items 1000,5000`` compares owl with ``condor_submit`` of the same payload
+(see ``tools/condor_pool_bench.py``) when a pool answers; without one it prints why it
+skipped that part.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -44,6 +53,7 @@ from owl.executor import Job, Resources
 from owl.model import TaskSpec
 
 GOAL_S = 10.0
+REPO = Path(__file__).resolve().parent.parent
 
 
 class TimedSubmit:
@@ -153,9 +163,29 @@ def main() -> int:
     parser.add_argument(
         "--spool-parent", type=Path, default=None, help="where the spool lives (default: $TMPDIR)"
     )
+    parser.add_argument("--startup-runs", type=int, default=10,
+                        help="job wrapper start-ups to time (0: skip)")
+    parser.add_argument("--owl-root", type=Path, action="append", default=[],
+                        help="another owl checkout whose job wrapper is timed too")
+    parser.add_argument("--pool-items", default="",
+                        help="comma-separated item counts for owl vs condor_submit on a pool")
     args = parser.parse_args()
     n = args.items
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.startup_runs > 0:
+        with tempfile.TemporaryDirectory(prefix="owl-bench-startup-") as tmp:
+            job_startup(Path(tmp), args.startup_runs, args.owl_root)
+    if args.pool_items:
+        counts = [int(c) for c in args.pool_items.split(",") if c]
+        if not pool_answers():
+            print(f"pool      skipped ({', '.join(map(str, counts))} items): no HTCondor pool "
+                  "answers (condor_status -schedd is missing or fails with CONDOR_CONFIG)")
+        else:
+            from condor_pool_bench import compare  # tools/ is on sys.path: run as a script
+
+            with tempfile.TemporaryDirectory(prefix="owl-bench-pool-",
+                                             dir=args.spool_parent) as tmp:
+                compare(counts, Path(tmp))
 
     with tempfile.TemporaryDirectory(prefix="owl-bench-condor-", dir=args.spool_parent) as tmp:
         root = Path(tmp)
@@ -167,6 +197,7 @@ def main() -> int:
             spool_dir=root / "spool",
             max_batch=args.max_batch,
             reconcile_interval=1e9,
+            submit_window=0.0,
         )
         schedd = TimedSubmit(HTCondorSchedd() if live else ConstructionOnlySchedd())
         ex = CondorExecutor(settings, schedd)
@@ -231,6 +262,34 @@ def main() -> int:
         )
         ex.close()
     return 0
+
+
+def job_startup(root: Path, runs: int, others: Sequence[Path]) -> None:
+    """Time ``python -m owl.condor.job`` with the no-op task against ``python -c pass``."""
+    bare = _best_of(runs, [sys.executable, "-c", "pass"], {})
+    print(f"startup   python -c pass: {1000 * bare:.0f} ms (best of {runs})")
+    for i, owl_root in enumerate([REPO, *others]):
+        # Checkouts from before owl.bench_tasks ran the benchmark's no-op from demo_tasks.
+        light = (owl_root / "owl" / "bench_tasks.py").exists()
+        task = "owl.bench_tasks:noop" if light else "owl.demo_tasks:noop"
+        spec = TaskSpec(dataset="d1", stage="a", template="noop", token=1, attempt=1,
+                        task=task, argv=None, input_path="", inputs={},
+                        output_dir=str(root / f"out{i}"), params={})
+        spec_path = root / f"d{i}.spec.json"
+        write_json_atomic(spec_path, spec.to_json())
+        cmd = [sys.executable, "-m", "owl.condor.job", str(spec_path), str(root / "r.json")]
+        best = _best_of(runs, cmd, {"PYTHONPATH": str(owl_root)})
+        print(f"          job wrapper + {task} ({owl_root}): {1000 * best:.0f} ms, "
+              f"{1000 * (best - bare):.0f} ms above a bare interpreter")
+
+
+def _best_of(runs: int, cmd: list[str], env: dict[str, str]) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env={**os.environ, **env}, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def file_create_us(directory: Path, n: int = 500) -> float:
