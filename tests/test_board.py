@@ -309,7 +309,7 @@ def test_claim_renew_complete_scripts_directly(board: Board) -> None:
                   k.shard_ctl(s), k.pvenv(s)]
     got = board.scripts["sched_claim"](
         keys=claim_keys, client=board.redis,
-        args=[k.prefix(s), "w", 30000, 5, 100, "dag", 1, "production", 1, "0", "1",
+        args=[k.prefix(s), "w", 30000, 5, 100, "dag", 1, "production", 1, "0", "1", 1,
               1, "a", -1, 1, "b", -1])
     token = got[2]
     assert got == ["ds1", "a", token, 1, "1", "", "{}", "", "production", 1,

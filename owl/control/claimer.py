@@ -43,6 +43,7 @@ class Claimer:
         self.pools: dict[tuple[str, str], tuple[str, ...]] = {}  # (template, stage) -> pools
         self._charges: dict[str, float] = {}
         self._idle: set[str] = set()
+        self._live: set[str] = set()  # campaigns seen with ready work at the last full claim
         self._offset = 0
 
     # -- charges ---------------------------------------------------------------------------
@@ -81,6 +82,7 @@ class Claimer:
         fields = [f"{n}|{template}|{st}|{state}" for n in names for st in stages
                   for state in ("ready", "retry")]
         pipe = b.scripts.batch()
+        unseen = dict(self._charges)  # flushed now, not yet in the cached view
         self._queue_charges(pipe)
         for s in range(b.shards):
             pipe.command("HMGET", b.keys.campaign_counts(s), *fields)
@@ -94,9 +96,12 @@ class Claimer:
                     work.setdefault(s, set()).add((name, stage))
                     busy.add(name)
         self._idle |= set(names) - busy
+        self._live = busy
+        if unseen:
+            self.view.invalidate()
         if not work:
             return []
-        ranked = policy.rank(view, sorted(busy), self._charges)
+        ranked = policy.rank(view, sorted(busy), unseen)
         groups = self._groups(view, template, ranked, stages,
                               {g for w in work.values() for g in w})
         groups, reservation = self._take_permits(groups, limit)
@@ -203,7 +208,8 @@ class Claimer:
         args: list[Any] = [b.keys.prefix(shard), who, int(lease * 1000), want, b.event_cap,
                            template, len(ranked)]
         for r in ranked:
-            args += [r.name, r.band, repr(r.vtime), repr(r.weight)]
+            args += [r.name, r.band, repr(r.vtime), repr(r.weight),
+                     1 if r.name in self._live else 0]
         for g in groups:
             args += [g.campaign + 1, g.stage, g.cap]
         return args

@@ -4,13 +4,17 @@
 -- the script does stride scheduling: it takes one item of the campaign with the lowest
 -- (band, virtual time), adds 1/weight to that campaign's virtual time, and repeats. Inside a
 -- campaign the lowest score over the stages goes first (priority, then oldest dataset).
+-- A campaign the agent knows to have ready work elsewhere ('live') holds the others back:
+-- none is taken once its virtual time is more than one item ahead of the best live one in
+-- its band, so a shard short of the best campaign's work cannot skew the shares (the agent
+-- then claims from the shards that have it).
 -- The shard's copy of the control state (KEYS[6]) is checked here, so a pause or campaign
 -- state change that has returned binds every claim after it.
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] delayed  KEYS[5] token counter
 -- KEYS[6] shard control hash  KEYS[7] provenance environments hash (id -> JSON)
 -- ARGV[1] shard prefix  ARGV[2] agent id  ARGV[3] lease (ms)  ARGV[4] max items N
 -- ARGV[5] stream cap    ARGV[6] template  ARGV[7] number of campaigns C
--- then C times: campaign, band, virtual time, weight
+-- then C times: campaign, band, virtual time, weight, live (1: has ready work somewhere)
 -- then groups to the end, 3 values each: campaign index (1-based), stage, cap (-1: no cap)
 -- Returns a flat list, 16 values per claimed item: dataset, stage, token, attempt,
 --   template version, input path, predecessor outputs JSON {"stage": outputs, ...},
@@ -40,17 +44,17 @@ if ctl['pause:template:' .. tpl] then return {} end
 local camps = {}
 local ncamp = tonumber(ARGV[7])
 for i = 1, ncamp do
-  local b = 8 + (i - 1) * 4
+  local b = 8 + (i - 1) * 5
   local name = ARGV[b]
   local state = ctl['cstate:' .. name] or 'active'
   camps[i] = {name = name, band = tonumber(ARGV[b + 1]), pass = tonumber(ARGV[b + 2]),
-              weight = tonumber(ARGV[b + 3]), cand = {}, next = 1,
+              weight = tonumber(ARGV[b + 3]), live = ARGV[b + 4] == '1', cand = {}, next = 1,
               ok = state == 'active' or state == 'draining', draining = state == 'draining'}
   if ctl['pause:campaign:' .. name] then camps[i].ok = false end
 end
 
 local caps = {}
-for g = 8 + ncamp * 4, #ARGV, 3 do
+for g = 8 + ncamp * 5, #ARGV, 3 do
   local cp, stage, cap = camps[tonumber(ARGV[g])], ARGV[g + 1], tonumber(ARGV[g + 2])
   if cp.ok and not ctl['pause:stage:' .. tpl .. ':' .. stage] then
     local rk = prefix .. 'ready:' .. cp.name .. ':' .. tpl .. ':' .. stage
@@ -66,12 +70,20 @@ for _, cp in ipairs(camps) do
 end
 
 local function pick()
-  local best = nil
+  local best, low = nil, nil
+  for _, cp in ipairs(camps) do
+    if cp.ok and cp.live and (low == nil or cp.band < low.band
+        or (cp.band == low.band and cp.pass < low.pass)) then
+      low = cp
+    end
+  end
   for _, cp in ipairs(camps) do
     while cp.cand[cp.next] and caps[cp.name .. '|' .. cp.cand[cp.next].stage] == 0 do
       cp.next = cp.next + 1
     end
-    if cp.cand[cp.next] and (best == nil or cp.band < best.band
+    local fair = low == nil or cp.band < low.band
+      or (cp.band == low.band and cp.pass <= low.pass + 1 / cp.weight)
+    if cp.cand[cp.next] and fair and (best == nil or cp.band < best.band
         or (cp.band == best.band and cp.pass < best.pass)) then
       best = cp
     end

@@ -1,0 +1,206 @@
+"""Benchmark of the scheduled claim path: production ingest, two reprocessing campaigns
+(weights 3:1) and bursts of urgent work at once, with real agents and no-op tasks.
+
+Prints, measured in one run on one board:
+  - the share each reprocessing campaign got while both were backlogged, against its weight;
+  - p50 / p99 / max wait (ready -> claimed, Redis clock) per band;
+  - completions per second of the mixed run against a plain FIFO run of the same number of
+    items in one campaign (one queue, oldest first) right before it, and their ratio;
+  - board bytes per dataset with the campaigns on it (Redis used_memory delta).
+
+    python tools/bench_sched.py --datasets 4000 --agents 2 --concurrency 8
+    python tools/bench_sched.py --redis redis://127.0.0.1:6379/9
+
+Agents are real `owl agent --burst` processes running `owl.demo_tasks:noop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from redis import Redis
+
+from owl.board import Board
+from owl.control import campaigns as camps
+from owl.control.model import Band
+from owl.control.rerun import rerun
+from owl.control.select import Selector
+from owl.server import ensure_server, stop_server
+from owl.template_loader import load_template
+
+REPO = Path(__file__).resolve().parent.parent
+BAND_OF = {"p": "production", "a": "reprocessing", "b": "reprocessing", "h": "urgent",
+           "f": "production"}
+CAMPAIGN_OF = {"a": "redo3", "b": "redo1", "h": "hot", "p": "production", "f": "production"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def agents(url: str, name: str, pipelines: Path, work: Path, n: int, c: int) -> float:
+    """Run n burst agents to the end; seconds from start to the last exit."""
+    env = {**os.environ, "OWL_REDIS_URL": url, "OWL_BOARD": name,
+           "OWL_PIPELINES": str(pipelines), "OWL_HOME": str(work),
+           "PYTHONPATH": str(REPO), "OWL_RESCAN": "0.5"}
+    start = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "benchsched",
+                               "-c", str(c), "--burst"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(n)]
+    for p in procs:
+        p.wait()
+    return time.monotonic() - start
+
+
+def events(board: Board) -> list[dict[str, str]]:
+    out = []
+    for s in range(board.shards):
+        last = "-"
+        while True:
+            chunk = board.redis.xrange(board.keys.events(s), min=last, count=10000)
+            if not chunk:
+                break
+            out += [f for _, f in chunk]
+            last = "(" + chunk[-1][0]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", type=int, default=4000,
+                    help="items per reprocessing campaign; production and FIFO get as many")
+    ap.add_argument("--agents", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--redis", help="a Redis server URL (a dedicated database) instead of "
+                    "the embedded board")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        url = args.redis or ensure_server(work / "home")
+        try:
+            run(url, args, work)
+        finally:
+            if not args.redis:
+                stop_server(work / "home")
+
+
+def run(url: str, args: argparse.Namespace, work: Path) -> None:
+    client = Redis.from_url(url, decode_responses=True)
+    name = f"sched{uuid.uuid4().hex[:8]}"
+    n = args.datasets
+    pipelines = work / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "benchsched.yaml").write_text(
+        "name: benchsched\nversion: '1'\nstages:\n  work:\n    task: owl.demo_tasks:noop\n")
+    template = load_template(pipelines / "benchsched.yaml")
+    board = Board(client, name, shards=args.shards, event_cap=40 * n + 10000)
+    try:
+        base = int(client.info("memory")["used_memory"])
+        # 1. plain FIFO: n items, one campaign, one queue
+        board.register_many(template, [(f"f{i:07d}", "") for i in range(n)])
+        fifo_s = agents(url, name, pipelines, work, args.agents, args.concurrency)
+        # 2. the mixed run: production ingest going on, two campaigns 3:1, urgent bursts
+        for prefix in "ab":
+            for i in range(0, n, 5000):
+                board.register_many(template, [(f"{prefix}{j:07d}", "")
+                                               for j in range(i, min(n, i + 5000))])
+        hot = [f"h{i:07d}" for i in range(max(50, n // 10))]
+        board.register_many(template, [(d, "") for d in hot])
+        # the datasets registered above ran nowhere yet: move them into their campaigns
+        for prefix, camp, weight in (("a", "redo3", 3.0), ("b", "redo1", 1.0)):
+            ids = tuple((f"{prefix}{j:07d}", "") for j in range(n))
+            camps.create(board, name=camp, selector=Selector(template="benchsched",
+                                                             datasets=ids),
+                         who="bench", band=Band.REPROCESSING, weight=weight)
+        camps.create(board, name="hot", selector=Selector(template="benchsched",
+                                                          datasets=((hot[0], ""),)),
+                     who="bench", band=Band.URGENT)
+        stop = threading.Event()
+
+        def feed() -> None:
+            i, k = 0, 1
+            while not stop.is_set():
+                board.register_many(template, [(f"p{j:07d}", "") for j in range(i, i + 50)])
+                i += 50
+                if i % 500 == 0 and k < len(hot):
+                    rerun(board, [(d, "") for d in hot[k:k + 50]], campaign="hot", who="bench")
+                    k += 50
+                if i >= n:
+                    break
+                time.sleep(0.05)
+
+        mixed_start = time.monotonic()
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        mixed_s = agents(url, name, pipelines, work, args.agents, args.concurrency)
+        stop.set()
+        feeder.join()
+        mixed_s = max(mixed_s, time.monotonic() - mixed_start)
+        used = int(client.info("memory")["used_memory"]) - base
+        report(board, n, fifo_s, mixed_s, used)
+    finally:
+        board.destroy()
+
+
+def report(board: Board, n: int, fifo_s: float, mixed_s: float, used: int) -> None:
+    ready: dict[tuple[str, str], int] = {}
+    waits: dict[str, list[float]] = defaultdict(list)
+    claims: list[tuple[int, str]] = []
+    fifo_done = mixed_done = 0
+    for e in events(board):
+        key = (e["ds"], e["st"])
+        if e["to"] == "ready":
+            ready[key] = int(e["t"])
+        elif e["fr"] == "ready" and e["to"] == "running":
+            kind = e["ds"][0]
+            if key in ready:
+                waits[BAND_OF[kind]].append((int(e["t"]) - ready.pop(key)) / 1e6)
+            claims.append((int(e["t"]), CAMPAIGN_OF[kind]))
+        elif e["to"] == "done":
+            if e["ds"][0] == "f":
+                fifo_done += 1
+            else:
+                mixed_done += 1
+    claims.sort()
+    got: Counter[str] = Counter()
+    need = {"redo3": n, "redo1": n}
+    for _, camp in claims:
+        if camp in need:
+            got[camp] += 1
+            if got[camp] >= need[camp]:
+                break  # one campaign ran out: the share is no longer contested
+    both = got["redo3"] + got["redo1"]
+    print(f"share while both reprocessing campaigns were backlogged ({both} claims):")
+    for camp, w in (("redo3", 3), ("redo1", 1)):
+        share = got[camp] / both if both else float("nan")
+        print(f"  {camp}: {share:.3f} of claims, weight share {w / 4:.3f} "
+              f"(off by {100 * (share - w / 4) / (w / 4):+.1f} %)")
+    print("wait ready -> claimed per band (s):")
+    for band in ("urgent", "production", "reprocessing"):
+        v = waits.get(band, [])
+        print(f"  {band:<13} n={len(v):>7}  p50 {percentile(v, 0.5):8.3f}  "
+              f"p99 {percentile(v, 0.99):8.3f}  max {max(v) if v else float('nan'):8.3f}")
+    fifo_rate = fifo_done / fifo_s
+    mixed_rate = mixed_done / mixed_s
+    print(f"completions/s: plain FIFO {fifo_rate:.0f} ({fifo_done} in {fifo_s:.1f} s), "
+          f"scheduled mix {mixed_rate:.0f} ({mixed_done} in {mixed_s:.1f} s), "
+          f"ratio scheduled/FIFO {mixed_rate / fifo_rate:.3f}")
+    datasets = sum(int(board.redis.zcard(board.keys.datasets(s))) for s in range(board.shards))
+    print(f"board bytes per dataset with campaigns: {used / datasets:.0f} "
+          f"({datasets} datasets, all events kept)")
+
+
+if __name__ == "__main__":
+    main()
