@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -70,6 +71,7 @@ def print_counts(board: Board, template: str | None, as_json: bool) -> None:
         return
     if not table:
         click.echo(f"board {board.name!r} has no datasets")
+        _print_pauses(board)
         return
     for tpl, stages in table.items():
         order = _stage_order(board, tpl, stages)
@@ -84,6 +86,22 @@ def print_counts(board: Board, template: str | None, as_json: bool) -> None:
             row = stages.get(stage, {})
             click.echo("  " + f"{stage:<16}" + "".join(f"{row.get(s, 0):>9}"
                                                      for s in STATE_ORDER))
+    _print_pauses(board)
+
+
+def _print_pauses(board: Board) -> None:
+    """What is paused (and why), and campaigns that are not active."""
+    from owl.control.view import read_view
+
+    view = read_view(board)
+    for what, p in sorted(view.pauses.items()):
+        kind, _, name = what.partition(":")
+        label = "draining agent" if kind == "drain" else f"paused {kind}"
+        click.echo(f"{label} {name}: {p.get('why') or 'no reason given'} (by {p.get('by')}, "
+                   f"{_ms(int(p.get('t', 0)))})")
+    for name, state in sorted(view.states.items()):
+        if state != "active":
+            click.echo(f"campaign {name} is {state}")
 
 
 def _stage_order(board: Board, tpl: str, stages: dict[str, Any]) -> list[str]:
@@ -147,11 +165,14 @@ def show(ctx: click.Context, dataset: str, as_json: bool, as_yaml: bool) -> None
     history = dataset_history(board, dataset, ds.created_ms)
     fails = queries.failures_of(board, dataset, [i.stage for i in ds.items])
     jobs = _condor_jobs(board, ds)
+    from owl.control.rerun import generations
+
+    gens = generations(board, dataset)
     if as_json or as_yaml:
         doc = {"dataset": ds.dataset, "template": ds.template, "version": ds.version,
                "path": ds.path, "created_ms": ds.created_ms,
                "items": [vars(i) for i in ds.items], "failures": fails,
-               "condor": jobs, "history": history}
+               "condor": jobs, "history": history, "generations": gens}
         if as_yaml:
             from owl.cli.output import to_yaml
 
@@ -193,6 +214,7 @@ def show(ctx: click.Context, dataset: str, as_json: bool, as_yaml: bool) -> None
             tb = fails[i.stage][-1].get("traceback") or ""
             for line in tb.rstrip().splitlines():
                 click.echo(f"      | {line}")
+    _print_generations(gens)
     click.echo("  history:")
     for e in history:
         why = f"  ({e['why']})" if e.get("why") else ""
@@ -200,6 +222,19 @@ def show(ctx: click.Context, dataset: str, as_json: bool, as_yaml: bool) -> None
         when = _ms(int(e["t"]) // 1000)
         click.echo(f"    {when} {e['st']:<16} {e['fr'] or '-':>8} -> {e['to']:<8}"
                    f" by {e['by']}{tok}{why}")
+
+
+def _print_generations(gens: dict[str, Any]) -> None:
+    click.echo(f"  generation {gens['generation']} (campaign {gens['campaign']})"
+               + (f"; a rerun from {gens['pending_rerun']['from']} waits for its running items"
+                  if gens["pending_rerun"] else ""))
+    for rec in gens["previous"]:
+        click.echo(f"    generation {rec['g']} (campaign {rec['cp']}, version {rec['v']}), "
+                   f"ended {_ms(int(rec['t']))} by {rec.get('by', '')}: rerun from "
+                   f"{rec.get('from', '')}" + (f" ({rec['why']})" if rec.get("why") else ""))
+        for stage, st in rec["stages"].items():
+            click.echo(f"      {stage:<16} {st['s']:<8} attempts {st['a']}  token "
+                       f"{st['k'] or '-'}  outputs {json.dumps(st['out'], sort_keys=True)}")
 
 
 def _has_details(i: queries.Item, jobs: dict[str, Any], fails: dict[str, Any]) -> bool:

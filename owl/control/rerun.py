@@ -155,3 +155,21 @@ def _batch(board: Any, planner: Planner, chunk: Sequence[tuple[str, str]], campa
             report.missing.append(p.dataset)
             continue
         report.planned.append(p)
+
+
+def generations(board: Any, dataset: str) -> dict[str, Any]:
+    """A dataset's current generation and campaign, and every archived generation (oldest
+    first: the stage records as they were when the next generation began)."""
+    s = board.shard(dataset)
+    pipe = board.redis.pipeline(transaction=False)
+    pipe.hmget(board.keys.dataset(s, dataset), ["g", "cp", "rr"])
+    pipe.lrange(board.keys.generations(s, dataset), 0, -1)
+    (gen, camp, pending), archived = pipe.execute()
+    past = []
+    for raw in archived:
+        rec = json.loads(raw)
+        for st in rec.get("stages", {}).values():
+            st["out"] = json.loads(st.get("out") or "{}")
+        past.append(rec)
+    return {"generation": int(gen or 1), "campaign": camp or PRODUCTION,
+            "pending_rerun": json.loads(pending) if pending else None, "previous": past}

@@ -50,7 +50,7 @@ def _coerce(have: Any, want: str) -> tuple[Any, Any]:
 
 def parse_filter(text: str) -> Filter:
     m = _FILTER.match(text.strip())
-    if not m or not m.group(3):
+    if not m or not m.group(3) or m.group(3)[0] in "<>=!":
         raise BoardError(f"filter {text!r}: write KEYWORD=VALUE (or != >= <= > <), e.g. "
                          "INSTRUME=ACS or DATE-OBS>=2012-01-01")
     return Filter(m.group(1).upper(), m.group(2), m.group(3).strip())
