@@ -61,7 +61,7 @@ async def _drive(board: Board) -> None:
                      "the grid row turned h h")
         await _until(pilot, lambda: any(r[0] == "two:a" and r[7] == "1"
                                         for r in _rows(app, "#counts-table")), "held count")
-        await _until(pilot, lambda: any(first in line and "-> held" in line
+        await _until(pilot, lambda: any(first in line and "ready->held" in line
                                         for line in app.tail), "the held events in the tail")
         await pilot.press("l")
         assert isinstance(app.screen, ConfirmScreen)

@@ -54,6 +54,15 @@ def age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
+def tail_line(e: eventlog.Event) -> str:
+    """An event in 80 columns: time, dataset, stage, transition, actor, reason."""
+    t_us = int(e.get("t") or 0)
+    when = time.strftime("%H:%M:%S", time.localtime(t_us / 1e6)) if t_us else "-"
+    why = f" ({e['why']})" if e.get("why") else ""
+    return (f"{when} {e.get('ds', '')} {e.get('st', '')} {e.get('fr') or '-'}->"
+            f"{e.get('to', '')} {e.get('by', '')}{why}")
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Exactly what an action will change; ``y`` applies it, ``n``/Escape cancels."""
 
@@ -228,7 +237,7 @@ class WatchApp(App[None]):
         self._w("#summary", Static).update(text)
 
     def _show_events(self, batch: list[eventlog.Event]) -> None:
-        lines = [eventlog.describe(e)[11:] for e in batch]  # the date is noise in a tail
+        lines = [tail_line(e) for e in batch]
         self.tail.extend(lines)
         with contextlib.suppress(NoMatches):  # NoMatches: the app is closing
             log = self._w("#events-log", RichLog)
