@@ -2,18 +2,18 @@
 
 They submit real jobs through the local schedd of CONDOR_CONFIG and need an execute point
 that sees this machine's paths (a personal condor, or a shared filesystem). Skipped when
-``condor_status`` does not answer.
+``condor_status`` does not answer, or when run as root (a schedd never lets root own a job).
+See also ``test_pool_agent.py`` (whole agents on a pool).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from condor_jobs import make_job
+from condor_pool import POOL, condor_lines
 
 from owl.condor.executor import CondorExecutor
 from owl.condor.settings import CondorSettings
@@ -22,30 +22,20 @@ from owl.model import FailureClass, Outcome
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _pool_problem() -> str | None:
-    if shutil.which("condor_status") is None:
-        return "condor_status is not installed"
-    try:
-        proc = subprocess.run(
-            ["condor_status", "-schedd"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return "condor_status timed out"
-    if proc.returncode != 0:
-        return f"condor_status failed with the current CONDOR_CONFIG: {proc.stderr.strip()}"
-    return None
-
-
-_PROBLEM = _pool_problem()
-pytestmark = [
-    pytest.mark.condor,
-    pytest.mark.skipif(_PROBLEM is not None, reason=f"no HTCondor pool: {_PROBLEM}"),
-]
+pytestmark = POOL
 
 HOG = """
+import time
+
+
 def hog(ctx):
     blocks = [bytearray(64 * 1024 * 1024) for _ in range(16)]  # 1 GiB, touched
     return {"n": len(blocks)}
+
+
+def sleepy(ctx):
+    time.sleep(600)
+    return {}
 """
 
 
@@ -97,3 +87,20 @@ def test_killed_agent_adopts_its_jobs(tmp_path, executor):
     [outcome] = _wait(again, 1)
     assert outcome.ok and outcome.dataset == "slow"
     assert again.job_info("slow", "calib")["job"] == adopted[0].job_id
+
+
+def test_hold_and_remove_reasons_are_in_the_job_ad(tmp_path, executor):
+    executor.submit([make_job(tmp_path, "held", 1, task="owltask_hog:sleepy")])
+    executor.flush()
+    [job] = [f"{c}.{p}" for c, p in executor._tracker.ids()]  # the test may look inside
+    assert executor.hold("held", "calib", "owl pool test: held by an operator") == 1
+    assert condor_lines("condor_q", job, "-af", "HoldReason") == [
+        "owl pool test: held by an operator"]
+    assert executor.job_info("held", "calib")["hold_reason"] == (
+        "owl pool test: held by an operator")
+    executor.cancel("held", "calib", 1)
+    deadline = time.monotonic() + 120
+    while condor_lines("condor_q", job, "-af", "ClusterId") and time.monotonic() < deadline:
+        time.sleep(2)
+    [reason] = condor_lines("condor_history", job, "-af", "RemoveReason")
+    assert "owl: token 1 of held/calib fenced" in reason
