@@ -18,7 +18,7 @@ import fnmatch
 import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from owl import queries
@@ -124,20 +124,19 @@ def _total(board: Board, q: GridQuery, counts: dict[tuple[str, str, str], int]) 
     return sum(int(n) for n in pipe.execute())
 
 
-def page(board: Board, q: GridQuery, *, budget: int = 5000, name_budget: int = 20000,
+def page(board: Board, q: GridQuery, *, budget: int = 5000, name_budget: int = 40_000,
          orders: StageOrders | None = None) -> GridPage:
     """One page of the grid for the filters and cursor of ``q``; at most ``budget`` index
-    entries are read (``name_budget`` with a name pattern, which is tested on the index
-    entry itself)."""
+    entries are read (``name_budget`` with a name pattern, which Redis tests itself)."""
     q = q.checked()
-    if q.name and not any(c in q.name for c in "*?["):
-        return _exact(board, q, orders or StageOrders(board))
-    if q.name:
-        budget = name_budget
     orders = orders or StageOrders(board)
+    if q.name and not any(c in q.name for c in "*?["):
+        return _exact(board, q, orders)
     offsets = _decode(q.cursor)
     counts = queries.counts(board)
     sources, items = _sources(board, q, counts)
+    if q.name and not items:
+        return _scan(board, q, sources, offsets, orders, name_budget)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     examined = 0
@@ -175,6 +174,45 @@ def page(board: Board, q: GridQuery, *, budget: int = 5000, name_budget: int = 2
     stage_orders = {r["template"]: list(r["stages"]) for r in rows}
     return GridPage(rows=rows, next="" if done else _encode(offsets),
                     total=_total(board, q, counts), examined=examined, stages=stage_orders)
+
+
+def _scan(board: Board, q: GridQuery, sources: list[tuple[int, str]],
+          offsets: dict[str, int], orders: StageOrders, budget: int,
+          count: int = 5000) -> GridPage:
+    """A name pattern over the datasets indexes: ``ZSCAN MATCH`` tests it inside Redis, so
+    only matching ids cross the network. Rows come in each shard's hash order (sorted by
+    registration time within one reply), shard after shard. The cursor keeps, per index,
+    the ZSCAN cursor and how many matches of that reply were shown (a reply is asked again
+    to resume inside it)."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    examined = 0
+    for sh, key in sources:
+        cursor, skip = offsets.get(key, 0), offsets.get(f"{key}#", 0)
+        while cursor >= 0:
+            if len(rows) >= q.limit or examined >= budget:
+                offsets[key], offsets[f"{key}#"] = cursor, skip
+                return _scanned(rows, offsets, sources, examined)
+            after, found = board.redis.zscan(key, cursor, match=q.name, count=count)
+            examined += count
+            fresh = sorted((score, m) for m, score in found)[skip:]
+            # Redis matched the name already (its glob dialect, not fnmatch's)
+            used = _take(board, replace(q, name=""),
+                         [(score, m, sh, key) for score, m in fresh], False, rows, seen, orders)
+            if used < len(fresh):
+                skip += used
+                continue
+            cursor, skip = (int(after) if int(after) != 0 else -1), 0
+        offsets[key], offsets[f"{key}#"] = -1, 0
+    return _scanned(rows, offsets, sources, examined)
+
+
+def _scanned(rows: list[dict[str, Any]], offsets: dict[str, int],
+             sources: list[tuple[int, str]], examined: int) -> GridPage:
+    done = all(offsets.get(key, 0) < 0 for _, key in sources)
+    return GridPage(rows=rows, next="" if done else _encode(offsets), total=None,
+                    examined=examined,
+                    stages={r["template"]: list(r["stages"]) for r in rows})
 
 
 def _exact(board: Board, q: GridQuery, orders: StageOrders) -> GridPage:

@@ -80,6 +80,17 @@ def test_grid_pages_cover_every_dataset_once_in_order(board: Board,
                                                "state": "ready"}).json()
     assert sorted(r["dataset"] for r in named["rows"]) == [
         d for d in ids if re.fullmatch(r"obs01[01]\d", d) and d not in dead_ids(130, 7)]
+    found: list[str] = []
+    cursor = ""
+    while True:  # a name pattern is matched by ZSCAN inside Redis, resumed across pages
+        page = client_ro.get("/api/grid", params={"name": "obs00[2-9]*", "limit": 7,
+                                                  "cursor": cursor}).json()
+        assert len(page["rows"]) <= 7
+        found += [r["dataset"] for r in page["rows"]]
+        cursor = page["next"]
+        if not cursor:
+            break
+    assert sorted(found) == [d for d in ids if re.fullmatch(r"obs00[2-9]\d", d)]
     exact = client_ro.get("/api/grid", params={"name": "obs0042"}).json()
     assert [r["dataset"] for r in exact["rows"]] == ["obs0042"] and exact["examined"] == 1
     bad = client_ro.get("/api/grid", params={"state": "lost"})

@@ -3,6 +3,7 @@ counters; event-fed counters and latency histograms; an agent's own exporter."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -77,7 +78,7 @@ def test_metrics_match_the_board_counters(board: Board, client_ro: TestClient) -
 def test_agent_metrics_port(board: Board, owl_env: dict[str, str], tmp_path: Path,
 ) -> None:
     """`owl agent --metrics-port` serves the board's gauges and its own workers."""
-    (Path(owl_env["OWL_PIPELINES"]) / "idle.yaml").write_text(
+    (Path(owl_env["OWL_PIPELINES"].split(os.pathsep)[0]) / "idle.yaml").write_text(
         "name: idle\nstages:\n  only:\n    task: owl_testtasks:record\n")
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "idle", "-c", "1",
