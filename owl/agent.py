@@ -613,6 +613,7 @@ class Agent:
             "id": self.id, **self._identity,
             "template": self.template.name, "stages": list(self.stages),
             "executor": self.executor.name, "concurrency": self.concurrency,
+            "mode": self.control.mode,
             "started": self.stats.started, "heartbeat": time.time(),
             "claimed": self.stats.claimed, "done": self.stats.done,
             "failed": self.stats.failed, "fenced": self.stats.fenced,

@@ -71,6 +71,8 @@ class Template:
     stages: tuple[Stage, ...] = ()
     source: str = ""  # the file it was loaded from
     limits: dict[str, int] = field(default_factory=dict)  # pool -> board-wide limit
+    scan_schedule: str | None = None  # cron: agents ingest scan_dirs at every tick
+    scan_dirs: tuple[str, ...] = ()
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -133,6 +135,8 @@ def template_to_json(template: Template) -> dict[str, Any]:
             for s in template.stages
         ],
         "limits": template.limits,
+        "scan": ({"schedule": template.scan_schedule, "dirs": list(template.scan_dirs)}
+                 if template.scan_schedule else None),
     }
 
 
@@ -175,6 +179,8 @@ def template_from_json(data: dict[str, Any]) -> Template:
         stages=tuple(stages),
         source=data.get("source", ""),
         limits={str(k): int(v) for k, v in data.get("limits", {}).items()},
+        scan_schedule=(data.get("scan") or {}).get("schedule"),
+        scan_dirs=tuple((data.get("scan") or {}).get("dirs", ())),
     )
 
 

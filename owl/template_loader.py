@@ -376,6 +376,7 @@ def _check(doc: _Document) -> _Checked:
             stages = _merged_stages(data)
             names = list(data["stages"]) if isinstance(data.get("stages"), dict) else []
             problems += _graph_problems(tree, names, stages)
+            problems += _schedule_problems(tree, data)
             if not problems:
                 template = _build(doc, data, stages)
     messages = tuple(_format(doc.source, p) for p in sorted(set(problems)))
@@ -438,6 +439,18 @@ def _merge(base: dict[str, Any], over: dict[str, Any], *, deep: bool = True) -> 
         else:
             out[key] = value
     return out
+
+
+def _schedule_problems(tree: Any, data: dict[str, Any]) -> Iterator[_Problem]:
+    scan = data.get("scan")
+    expr = scan.get("schedule") if isinstance(scan, dict) else None
+    if isinstance(expr, str) and expr:
+        from croniter import croniter
+
+        if not croniter.is_valid(expr):
+            yield _Problem(_line(tree, ("scan", "schedule")), "scan.schedule",
+                           f"{expr!r} is not a cron expression (5 fields: minute hour "
+                           "day-of-month month day-of-week, e.g. \"0 * * * *\" hourly)")
 
 
 def _graph_problems(
@@ -537,7 +550,15 @@ def _build(doc: _Document, data: dict[str, Any], stages: dict[str, dict[str, Any
         stages=tuple(_build_stage(doc.tree, n, s) for n, s in stages.items()),
         source=doc.source,
         limits=dict(data.get("limits", {})),
+        scan_schedule=data.get("scan", {}).get("schedule"),
+        scan_dirs=tuple(_scan_dirs(doc.source, data.get("scan", {}).get("dirs", ()))),
     )
+
+
+def _scan_dirs(source: str, dirs: Sequence[str]) -> list[str]:
+    """Scan directories, relative ones taken from the template file's directory."""
+    base = Path(source).parent if source else Path.cwd()
+    return [str(Path(d) if Path(d).is_absolute() else (base / d).resolve()) for d in dirs]
 
 
 def _build_stage(tree: Any, name: str, s: dict[str, Any]) -> Stage:

@@ -146,3 +146,32 @@ def test_burst_exits_non_zero_when_items_went_dead(agents: Agents,  # noqa: F811
     _register(board, "bd", agents.env, 1)
     proc = agents.start("burst", "-t", "bd", "--burst")
     assert proc.wait(60) == 3
+
+
+def test_a_template_scan_schedule_ingests_its_directories(agents: Agents,  # noqa: F811
+                                                          board: Board, tmp_path: Path) -> None:
+    from astropy.io import fits
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    path = Path(agents.env["OWL_PIPELINES"].split(os.pathsep)[0]) / "scanned.yaml"
+    path.write_text(f"""name: scanned
+version: '1'
+match: {{INSTRUME: SCANCAM}}
+ingest: ["*_raw.fits"]
+scan: {{schedule: "* * * * * *", dirs: ["{incoming}"]}}
+stages:
+  work:
+    task: owl_testtasks:short
+""")
+    agents.start("s", "-t", "scanned", "-c", "2")
+    time.sleep(1.5)
+    hdr = fits.Header({"INSTRUME": "SCANCAM", "ROOTNAME": "scan0001"})
+    fits.PrimaryHDU(header=hdr).writeto(incoming / "scan0001_raw.fits")
+    wait_for(lambda: queries.counts(board).get(("scanned", "work", "done"), 0) == 1,
+             timeout=60, what="the scanned file registered and run")
+    ticks = [e for e in actions.control_events(board, 1000)
+             if e.get("name") == "template:scanned:scan"]
+    assert len(ticks) >= 2
+    first = queries.events(board, dataset_id="scan0001", count=10)[0]
+    assert first["by"].startswith("scan:") and first["to"] == "ready"

@@ -3,6 +3,7 @@ the limits and pools its template declares, and the schedules it may fire."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
@@ -25,6 +26,7 @@ class AgentControl:
         self.template = template
         self.mode = SERVE
         self.cron = Cron(board, agent_id, self._tick)
+        self.started_ms = int(time.time() * 1000)
 
     def start(self) -> None:
         """Declare the template's limits; tell the claim path which pools each stage uses."""
@@ -55,7 +57,27 @@ class AgentControl:
                     if c.schedule and c.template in ("", self.template.name)}
             if mine:
                 self.cron.check(_Only(view, mine))
+            self._scan_tick()
         return self.mode
+
+    def _scan_tick(self) -> None:
+        """The template's ``scan`` schedule: ingest its directories once per tick."""
+        t = self.template
+        if not t.scan_schedule:
+            return
+        got = self.cron.fire(f"template:{t.name}:scan", t.scan_schedule, self.started_ms,
+                             int(time.time() * 1000))
+        if got is None:
+            return
+        from pathlib import Path
+
+        from owl.ingest import candidates, ingest_file
+
+        counts: dict[str, int] = {}
+        for path in candidates([Path(d) for d in t.scan_dirs], [t]):
+            res = ingest_file(self.board, [t], path, who=f"scan:{self.id}")
+            counts[res.status] = counts.get(res.status, 0) + 1
+        log.info("schedule.fired", schedule=got.schedule, missed=got.missed, **counts)
 
     def finished(self) -> None:
         """A drained agent clears its request on exit, so a restart under its id serves."""

@@ -63,25 +63,30 @@ class Cron:
         self._last: dict[str, int] = {}
 
     def check(self, view: Any, now_ms: int | None = None) -> list[Fired]:
+        """Fire the due ticks of the active campaigns' schedules."""
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         fired = []
         for name, camp in view.campaigns.items():
-            if not camp.schedule or view.state(name) != CampaignState.ACTIVE:
-                continue
-            key = f"campaign:{name}"
-            last = self._last.get(key)
-            if last is None:
-                raw = self.board.redis.hget(self.board.keys.ctl_key("cron"), key)
-                last = int(raw) if raw else camp.created_ms
-            tick, missed = due(camp.schedule, last, now)
-            if tick is None:
-                self._last[key] = last
-                continue
-            res = self.board.scripts["ctl_cron"](
-                keys=[self.board.keys.ctl_key("cron"), self.board.keys.ctl_key("events")],
-                args=[key, tick, self.who, actions.EVENT_CAP, missed], client=self.board.redis)
-            self._last[key] = tick if res[0] == 1 else max(last, int(res[1]))
-            if res[0] == 1:
-                fired.append(Fired(key, tick, missed))
-                self.on_tick(key, camp)
+            if camp.schedule and view.state(name) == CampaignState.ACTIVE:
+                got = self.fire(f"campaign:{name}", camp.schedule, camp.created_ms, now)
+                if got is not None:
+                    fired.append(got)
+                    self.on_tick(got.schedule, camp)
         return fired
+
+    def fire(self, key: str, expr: str, since_ms: int, now_ms: int) -> Fired | None:
+        """Fire schedule ``key``'s newest due tick if no one has; ticks count from
+        ``since_ms`` when it never fired."""
+        last = self._last.get(key)
+        if last is None:
+            raw = self.board.redis.hget(self.board.keys.ctl_key("cron"), key)
+            last = int(raw) if raw else since_ms
+        tick, missed = due(expr, last, now_ms)
+        if tick is None:
+            self._last[key] = last
+            return None
+        res = self.board.scripts["ctl_cron"](
+            keys=[self.board.keys.ctl_key("cron"), self.board.keys.ctl_key("events")],
+            args=[key, tick, self.who, actions.EVENT_CAP, missed], client=self.board.redis)
+        self._last[key] = tick if res[0] == 1 else max(last, int(res[1]))
+        return Fired(key, tick, missed) if res[0] == 1 else None
