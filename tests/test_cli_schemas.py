@@ -101,6 +101,8 @@ def test_real_outputs_validate(owl_env: dict[str, str], board: Board, tmp_path: 
     dead = json.loads(_run(owl_env, "dead", "--json"))
     _check("dead", dead)
     assert [d["message"] for d in dead] == ["no signal: mean is NaN"]
+    assert json.loads(_run(owl_env, "dead", "--json", "--since", "1h")) == dead
+    assert json.loads(_run(owl_env, "dead", "--json", "--since", "2999-01-01T00:00Z")) == []
     for line in _run(owl_env, "events", "--json", "-n", "30").splitlines():
         _check("events", json.loads(line))
     _check("operator-dry-run", json.loads(_run(owl_env, "hold", "demo0001", "--dry-run",

@@ -333,15 +333,22 @@ def agents(ctx: click.Context, as_json: bool, every: bool) -> None:
 
 @click.command()
 @click.option("--template", "-t", help="Only this template.", shell_complete=complete.templates)
+@click.option("--since", metavar="WHEN",
+              help="Only items that died since WHEN (30s, 10m, 2h, 1d, or an ISO time).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def dead(ctx: click.Context, template: str | None, as_json: bool) -> None:
+def dead(ctx: click.Context, template: str | None, since: str | None, as_json: bool) -> None:
     """Dead items with the reason of their last failure."""
+    from owl.eventlog import parse_since
+
+    since_ms = parse_since(since) if since else 0
     board = _board(ctx)
     check_template(board, template)
     sel = queries.Selector(template=template, states=(State.DEAD,))
     rows = []
     for ds, item in queries.select(board, sel):
+        if item.updated_ms < since_ms:  # updated when it died (the dead index's time too)
+            continue
         fails = queries.failures(board, ds.dataset, item.stage)
         last = fails[-1] if fails else {}
         rows.append({"dataset": ds.dataset, "template": ds.template, "stage": item.stage,
