@@ -54,9 +54,17 @@ class CondorSettings:
         How far back (seconds) :meth:`adopt` looks in the schedd history for jobs that
         finished while no agent was watching.
     python : str
-        Interpreter that runs the job on the execute point (the agent's by default).
+        Interpreter that runs the job on the execute point (the agent's by default; not
+        transferred, so it must exist at that path there, or inside ``container``).
     pythonpath : tuple of str
         ``PYTHONPATH`` given to the job (owl's own root plus the agent's PYTHONPATH).
+    container : str or None
+        Run jobs in the container universe with this image (owl and the task code
+        installed in it, or on ``pythonpath`` paths the container sees).
+    wheels : tuple of str
+        Wheel files sent with every job (file-transfer mode only) and put first on its
+        ``PYTHONPATH``: owl's own wheel, and the task code's, for execute points that have
+        the interpreter and the libraries but not owl.
     collector : str or None
         Collector host used to locate the schedd; None: the local pool from CONDOR_CONFIG.
     schedd_name : str or None
@@ -76,6 +84,27 @@ class CondorSettings:
     pythonpath: tuple[str, ...] = field(default_factory=_default_pythonpath)
     collector: str | None = None
     schedd_name: str | None = None
+    container: str | None = None
+    wheels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.wheels and not self.transfer_files:
+            raise ConfigError(
+                "OWL_CONDOR_WHEELS needs file-transfer mode (OWL_CONDOR_TRANSFER=1): the "
+                "wheels travel with each job"
+            )
+        for wheel in self.wheels:
+            if not Path(wheel).is_absolute() or not wheel.endswith(".whl"):
+                raise ConfigError(f"OWL_CONDOR_WHEELS: {wheel!r} is not an absolute path "
+                                  "to a .whl file")
+            if any(c in wheel for c in " \t,'\"$"):  # written into transfer_input_files
+                raise ConfigError(f"OWL_CONDOR_WHEELS: {wheel!r} contains whitespace, a "
+                                  "comma, a quote or '$'; use a plain path")
+
+    def job_pythonpath(self) -> tuple[str, ...]:
+        """The job's ``PYTHONPATH``: the transferred wheels (by file name, in the job's
+        scratch directory) before ``pythonpath``."""
+        return (*(Path(w).name for w in self.wheels), *self.pythonpath)
 
     @classmethod
     def from_env(cls, board: str, agent_id: str, home: Path) -> CondorSettings:
@@ -84,11 +113,24 @@ class CondorSettings:
         ``OWL_CONDOR_SPOOL`` (default ``HOME/condor``, made absolute),
         ``OWL_CONDOR_TRANSFER`` (``1``: file-transfer mode), ``OWL_CONDOR_COLLECTOR``,
         ``OWL_CONDOR_SCHEDD``, ``OWL_CONDOR_RECONCILE`` and ``OWL_CONDOR_SUBMIT_WINDOW``
-        (seconds).
+        (seconds); how jobs find Python and owl on the execute points:
+        ``OWL_CONDOR_PYTHON`` (interpreter; default the agent's, ``/usr/bin/python3`` in
+        a container), ``OWL_CONDOR_PYTHONPATH`` (``:``-separated; default owl's root and
+        the agent's PYTHONPATH, none in a container), ``OWL_CONDOR_CONTAINER`` (image of
+        the container universe), ``OWL_CONDOR_WHEELS`` (``:``-separated wheel files sent
+        with each job; needs ``OWL_CONDOR_TRANSFER=1``).
         """
         env = os.environ
         reconcile = _seconds(env, "OWL_CONDOR_RECONCILE", 60.0)
         window = _seconds(env, "OWL_CONDOR_SUBMIT_WINDOW", 0.5)
+        container = env.get("OWL_CONDOR_CONTAINER") or None
+        python = env.get("OWL_CONDOR_PYTHON") or ("/usr/bin/python3" if container
+                                                  else sys.executable)
+        if "OWL_CONDOR_PYTHONPATH" in env:
+            pythonpath = tuple(p for p in env["OWL_CONDOR_PYTHONPATH"].split(os.pathsep) if p)
+        else:
+            pythonpath = () if container else _default_pythonpath()
+        wheels = tuple(w for w in env.get("OWL_CONDOR_WHEELS", "").split(os.pathsep) if w)
         return cls(
             board=board,
             agent_id=agent_id,
@@ -98,6 +140,10 @@ class CondorSettings:
             submit_window=window,
             collector=env.get("OWL_CONDOR_COLLECTOR") or None,
             schedd_name=env.get("OWL_CONDOR_SCHEDD") or None,
+            python=python,
+            pythonpath=pythonpath,
+            container=container,
+            wheels=wheels,
         )
 
 

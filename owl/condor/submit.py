@@ -38,6 +38,7 @@ from owl.executor import Job
 RESERVED = frozenset(
     {
         "universe",
+        "container_image",
         "executable",
         "arguments",
         "log",
@@ -128,7 +129,7 @@ def description(first: Job, settings: CondorSettings, spool: Spool) -> Any:
         "request_disk": str(r.disk_mb * 1024),  # KiB: the unit request_disk assumes
         "allowed_execute_duration": str(max(1, math.ceil(first.spec.timeout))),
         "batch_name": f"owl:{first.spec.stage}",
-        "environment": _environment(settings.pythonpath),
+        "environment": _environment(settings.job_pythonpath()),
         f"My.{attrs.BOARD}": attrs.submit_string(settings.board),
         f"My.{attrs.AGENT}": attrs.submit_string(settings.agent_id),
         f"My.{attrs.STAGE}": attrs.submit_string(first.spec.stage),
@@ -137,12 +138,14 @@ def description(first: Job, settings: CondorSettings, spool: Spool) -> Any:
         f"My.{attrs.ATTEMPT}": "$(owl_attempt)",
         f"My.{attrs.ITEM}": '"$(owl_item)"',
     }
+    if settings.container is not None:
+        sub.update({"universe": "container", "container_image": settings.container})
     if settings.transfer_files:
         sub.update(
             {
                 "should_transfer_files": "YES",
                 "when_to_transfer_output": "ON_EXIT",
-                "transfer_input_files": "$(owl_item).spec.json",
+                "transfer_input_files": ", ".join(["$(owl_item).spec.json", *settings.wheels]),
                 "arguments": "\"-m owl.condor.job '$Fnx(owl_item).spec.json' "
                 "'$Fnx(owl_item).result.json'\"",
                 "transfer_output_files": "$Fnx(owl_item).result.json",

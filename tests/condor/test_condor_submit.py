@@ -140,3 +140,70 @@ def test_spool_paths_are_safe(tmp_path):
     assert safe_name("../x").startswith("_")
     with pytest.raises(ConfigError, match="spool directory"):
         Spool(Path("/tmp/has space"))
+
+
+def test_container_universe_runs_the_image_python(tmp_path, settings, monkeypatch):
+    monkeypatch.setenv("OWL_CONDOR_CONTAINER", "docker://registry.example.org/owl:0.1")
+    monkeypatch.delenv("OWL_CONDOR_PYTHONPATH", raising=False)
+    monkeypatch.delenv("OWL_CONDOR_PYTHON", raising=False)
+    s = CondorSettings.from_env("hst", "ap1", tmp_path)
+    batch = build_batch([make_job(tmp_path, "a", 1)], s, Spool(s.spool_dir))
+    sub = _expanded(batch, 0)
+    assert (sub.expand("universe"), sub.expand("container_image")) == (
+        "container", "docker://registry.example.org/owl:0.1")
+    assert (sub.expand("executable"), sub.expand("transfer_executable")) == (
+        "/usr/bin/python3", "false")
+    assert sub.expand("environment") == "\"PYTHONPATH=''\""  # owl is in the image
+    with pytest.raises(ConfigError, match="managed by owl"):
+        build_batch([make_job(tmp_path, "a", 1, extra=(("container_image", "x"),))], s,
+                    Spool(s.spool_dir))
+
+
+def test_wheels_travel_with_the_job_and_lead_its_pythonpath(tmp_path, settings, monkeypatch):
+    wheel = "/opt/dist/owl-0.1.0-py3-none-any.whl"
+    monkeypatch.setenv("OWL_CONDOR_TRANSFER", "1")
+    monkeypatch.setenv("OWL_CONDOR_WHEELS", wheel)
+    monkeypatch.setenv("OWL_CONDOR_PYTHONPATH", "")
+    monkeypatch.setenv("OWL_CONDOR_PYTHON", "/usr/bin/python3.11")
+    s = CondorSettings.from_env("hst", "ap1", tmp_path)
+    batch = build_batch([make_job(tmp_path, "a", 1)], s, Spool(s.spool_dir))
+    sub = _expanded(batch, 0)
+    base = batch.items[0].base
+    assert sub.expand("transfer_input_files") == f"{base}.spec.json, {wheel}"
+    assert sub.expand("environment") == "\"PYTHONPATH='owl-0.1.0-py3-none-any.whl'\""
+    assert sub.expand("executable") == "/usr/bin/python3.11"
+    monkeypatch.setenv("OWL_CONDOR_TRANSFER", "0")
+    with pytest.raises(ConfigError, match="needs file-transfer mode"):
+        CondorSettings.from_env("hst", "ap1", tmp_path)
+    monkeypatch.setenv("OWL_CONDOR_TRANSFER", "1")
+    monkeypatch.setenv("OWL_CONDOR_WHEELS", "dist/owl.whl")
+    with pytest.raises(ConfigError, match="not an absolute path"):
+        CondorSettings.from_env("hst", "ap1", tmp_path)
+
+
+def test_a_job_runs_owl_from_a_wheel_in_its_scratch_directory(tmp_path, task_dir):
+    # What a file-transfer job with OWL_CONDOR_WHEELS does: owl is only the wheel (a zip)
+    # in the job's working directory, named on PYTHONPATH by its file name.
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[2]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    wheel = scratch / "owl-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for path in (repo / "owl").rglob("*.py"):
+            z.write(path, path.relative_to(repo))
+    spec = make_job(tmp_path, "a", 1, task="owl.bench_tasks:noop").spec
+    (scratch / "a.1.spec.json").write_text(json.dumps(spec.to_json()))
+    proc = subprocess.run(
+        [sys.executable, "-m", "owl.condor.job", "a.1.spec.json", "a.1.result.json"],
+        cwd=scratch, env={"PYTHONPATH": wheel.name, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((scratch / "a.1.result.json").read_text())["ok"] is True
+    where = subprocess.run([sys.executable, "-c", "import owl; print(owl.__file__)"],
+                           cwd=scratch, env={"PYTHONPATH": wheel.name}, capture_output=True,
+                           text=True, timeout=60, check=True).stdout.strip()
+    assert where == str(wheel / "owl" / "__init__.py")  # from the wheel, not a checkout
