@@ -38,7 +38,9 @@ class Settings:
     default ``$OWL_HOME/work``), ``OWL_WAIT_REPLICAS`` (replicas each transition waits
     for with ``WAIT``, default 0: see "What a failover can lose" in the README),
     ``OWL_REDIS_TIMEOUT`` (seconds a Redis reply may take before the server counts as not
-    answering, default 10).
+    answering, default 10), ``OWL_REDIS_CA`` / ``OWL_REDIS_CERT`` / ``OWL_REDIS_KEY`` (TLS
+    with a ``rediss://`` URL: the CA bundle that signed the server's certificate, and this
+    client's certificate and key when the server asks for one; see owl.tls).
     """
 
     home: Path = field(default_factory=lambda: Path(".owl"))
@@ -52,6 +54,9 @@ class Settings:
     work: Path | None = None
     wait_replicas: int = 0
     redis_timeout: float = 10.0
+    redis_ca: Path | None = None
+    redis_cert: Path | None = None
+    redis_key: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -70,6 +75,9 @@ class Settings:
             work=Path(env["OWL_WORK"]) if env.get("OWL_WORK") else None,
             wait_replicas=int(_env_float("OWL_WAIT_REPLICAS", 0)),
             redis_timeout=_env_float("OWL_REDIS_TIMEOUT", 10.0),
+            redis_ca=Path(env["OWL_REDIS_CA"]) if env.get("OWL_REDIS_CA") else None,
+            redis_cert=Path(env["OWL_REDIS_CERT"]) if env.get("OWL_REDIS_CERT") else None,
+            redis_key=Path(env["OWL_REDIS_KEY"]) if env.get("OWL_REDIS_KEY") else None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **given).checked()

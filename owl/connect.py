@@ -55,24 +55,27 @@ def not_answering(url: str, timeout: float) -> UnreachableError:
         "stopped (SIGSTOP), overloaded or partitioned? OWL_REDIS_TIMEOUT sets the limit"))
 
 
-def connect(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> Client:
+def connect(url: str, timeout: float = DEFAULT_TIMEOUT_S,
+            tls: dict[str, Any] | None = None) -> Client:
     """A client for ``url``, reachable (PING answered within `timeout` seconds).
 
     ``redis+cluster://host:port`` (or ``rediss+cluster://``) opens redis-py's cluster client
     from that seed node. A ``redis://`` URL whose server reports ``cluster_enabled:1`` is
     switched to the cluster client too, so a cluster node's address just works; a plain
-    client would meet MOVED on the first key of another node.
+    client would meet MOVED on the first key of another node. ``tls`` holds the TLS options
+    of a ``rediss://`` URL (owl.tls).
     """
     _check_db(url)
+    extra = {**_timeouts(timeout), **(tls or {})}
     try:
         for scheme, plain in CLUSTER_SCHEMES.items():
             if url.startswith(scheme):
-                return _cluster(plain + url.removeprefix(scheme), timeout)
-        conn = Redis.from_url(url, decode_responses=True, **_timeouts(timeout))
+                return _cluster(plain + url.removeprefix(scheme), extra)
+        conn = Redis.from_url(url, decode_responses=True, **extra)
         _ping(conn)
         if not url.startswith("unix:") and _cluster_enabled(conn):
             conn.close()
-            return _cluster(url, timeout)
+            return _cluster(url, extra)
         return conn
     except redis.ResponseError as exc:  # e.g. "DB index is out of range", AUTH refused
         raise ConfigError(redact(f"Redis at {url} refused the connection: {exc}")) from exc
@@ -106,17 +109,21 @@ def _cluster_enabled(conn: Redis) -> bool:
     return bool(info.get("cluster_enabled"))
 
 
-def _cluster(url: str, timeout: float) -> Client:
+def _cluster(url: str, extra: dict[str, Any]) -> Client:
     base = url.split("?", 1)[0]
     if base.count("/") > 2 and base.rsplit("/", 1)[1] not in ("", "0"):
         raise ConfigError(redact(f"{url}: a Redis Cluster has database 0 only; drop the /N suffix"))
-    conn = RedisCluster.from_url(url, decode_responses=True, **_timeouts(timeout))
+    conn = RedisCluster.from_url(url, decode_responses=True, **extra)
     conn.ping()
     return conn
 
 
 def client(settings: Settings) -> Client:
-    return connect(redis_url(settings), settings.redis_timeout)
+    from owl.tls import tls_options
+
+    url = redis_url(settings)
+    tls = tls_options(url, settings.redis_ca, settings.redis_cert, settings.redis_key)
+    return connect(url, settings.redis_timeout, tls)
 
 
 def wait_for_board(settings: Settings, say: Callable[[str], object]) -> Board:

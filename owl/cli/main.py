@@ -121,8 +121,14 @@ class OwlGroup(click.Group):
             click.echo(redact(f"owl: error: {exc}"), err=True)
             sys.exit(1)
         except Exception as exc:
+            from redis.exceptions import NoPermissionError
+
             from owl.faults import explain, passing
 
+            if isinstance(exc, NoPermissionError):  # an ACL user without this right
+                click.echo(redact(f"owl: error: the Redis user may not do this (see "
+                                  f"'Redis users and TLS' in the README): {exc}"), err=True)
+                sys.exit(1)
             if not passing(exc):
                 raise
             # a full disk or a server lost mid-command: one line, not a traceback
