@@ -236,7 +236,7 @@ BAD = [
     pytest.param(
         minimal("  a:\n    task: m:f\n    retry: {no_retry: [error, oom]}\n"),
         "5: stages.a.retry.no_retry[1]: must be one of error, timeout, crash, lease, held, "
-        'memory, removed, evicted; got "oom"',
+        'memory, removed, evicted, permanent; got "oom"',
         id="enum-in-list",
     ),
     pytest.param(
