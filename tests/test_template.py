@@ -468,7 +468,7 @@ def test_explicit_file_must_be_a_template(tmp_path: Path) -> None:
         f"{path}:1: missing required key 'name'",
         f"{path}:1: missing required key 'stages'",
         f"{path}:1: unknown key 'rules'; allowed keys: name, version, description, match, "
-        "ingest, defaults, limits, stages",
+        "ingest, defaults, limits, scan, stages",
     ]
 
 
