@@ -26,7 +26,7 @@ from owl.condor.events import EventFollower
 from owl.condor.info import job_info as job_info  # owl show and the web import it here
 from owl.condor.outcome import outcome_of
 from owl.condor.schedd import Action, CondorError, HTCondorSchedd, ScheddClient
-from owl.condor.settings import CondorSettings
+from owl.condor.settings import CondorSettings, refuse_root
 from owl.condor.spool import Spool, item_files
 from owl.condor.submit import build_batch, group_jobs
 from owl.condor.tracker import Ending, TrackedJob, Tracker
@@ -171,17 +171,8 @@ class CondorExecutor:
                 f"{len(batch.items)} items of stage {group[0].spec.stage!r}"
             )
         for proc, item in enumerate(batch.items):
-            self._tracker.add(
-                TrackedJob(
-                    info.cluster,
-                    proc,
-                    item.dataset,
-                    item.stage,
-                    item.token,
-                    item.attempt,
-                    item.base,
-                )
-            )
+            self._tracker.add(TrackedJob(info.cluster, proc, item.dataset, item.stage,
+                                         item.token, item.attempt, item.base))
         log.info(
             "condor.submitted", stage=group[0].spec.stage, cluster=info.cluster, jobs=info.count
         )
@@ -410,15 +401,9 @@ class CondorExecutor:
         outcomes = []
         for ending in endings:
             outcome = outcome_of(ending)
-            log.debug(
-                "condor.ended",
-                dataset=outcome.dataset,
-                stage=outcome.stage,
-                token=outcome.token,
-                job=ending.job.name,
-                ok=outcome.ok,
-                failure=outcome.failure,
-            )
+            log.debug("condor.ended", dataset=outcome.dataset, stage=outcome.stage,
+                      token=outcome.token, job=ending.job.name, ok=outcome.ok,
+                      failure=outcome.failure)
             outcomes.append(outcome)
             self._finished.append(ending.job.base)
         return outcomes
@@ -448,36 +433,11 @@ class CondorExecutor:
         job_id = (int(ad["ClusterId"]), int(ad["ProcId"]))
         job = self._tracker.get(job_id)
         if job is None:
-            job = TrackedJob(
-                job_id[0],
-                job_id[1],
-                str(ad[attrs.DATASET]),
-                str(ad[attrs.STAGE]),
-                int(ad[attrs.TOKEN]),
-                int(ad.get(attrs.ATTEMPT) or 0),
-                Path(str(ad[attrs.ITEM])),
-            )
+            job = TrackedJob(job_id[0], job_id[1], str(ad[attrs.DATASET]), str(ad[attrs.STAGE]),
+                             int(ad[attrs.TOKEN]), int(ad.get(attrs.ATTEMPT) or 0),
+                             Path(str(ad[attrs.ITEM])))
             self._tracker.add(job)
         return job
-
-
-def refuse_root(euid: int) -> None:
-    """Refuse to submit as root: a schedd never lets root own a job.
-
-    The jobs belong to the account that runs the agent (HTCondor's ``Owner``), and they
-    write the spool and output files as that account on the execute points.
-
-    Raises
-    ------
-    ConfigError
-        When ``euid`` is 0.
-    """
-    if euid == 0:
-        raise ConfigError(
-            "a condor agent cannot run as root: a schedd never lets root own a job. Run "
-            "the agent as the account that should own the jobs and can write OWL_HOME and "
-            "the condor spool (for example: sudo -u owl owl agent ...)"
-        )
 
 
 def _adopted(job: TrackedJob, state: str) -> AdoptedJob:

@@ -155,3 +155,22 @@ def _seconds(env: os._Environ[str], name: str, default: float) -> float:
     if value < 0:
         raise ConfigError(f"{name} must not be negative, got {value}")
     return value
+
+
+def refuse_root(euid: int) -> None:
+    """Refuse to submit as root: a schedd never lets root own a job.
+
+    The jobs belong to the account that runs the agent (HTCondor's ``Owner``), and they
+    write the spool and output files as that account on the execute points.
+
+    Raises
+    ------
+    ConfigError
+        When ``euid`` is 0.
+    """
+    if euid == 0:
+        raise ConfigError(
+            "a condor agent cannot run as root: a schedd never lets root own a job. Run "
+            "the agent as the account that should own the jobs and can write OWL_HOME and "
+            "the condor spool (for example: sudo -u owl owl agent ...)"
+        )

@@ -11,8 +11,9 @@ import pytest
 from condor_jobs import make_job
 from condor_memschedd import MemorySchedd
 
-from owl.condor.executor import CondorExecutor, refuse_root
+from owl.condor.executor import CondorExecutor
 from owl.condor.schedd import Action, CondorError, HTCondorSchedd, plain
+from owl.condor.settings import refuse_root
 from owl.config import Settings
 from owl.errors import ConfigError
 
