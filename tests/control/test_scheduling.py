@@ -206,3 +206,20 @@ def test_campaign_cancel_leaves_nothing_running_or_stranded(board: Board) -> Non
         board.retry([(d, "a")], "op")
     _done(board, "two", ["a", "b"])
     assert queries.counts(board)[("two", "b", "done")] == 6
+
+
+def test_rerun_onto_a_newer_template_version(board: Board) -> None:
+    _register(board, TWO, "v", 1)
+    _done(board, "two", ["a", "b"])
+    newer = Template(name="two", version="2", stages=(
+        Stage("a", retry=FAST), Stage("b", after=("a",), retry=FAST),
+        Stage("c", after=("b",), retry=FAST)))
+    rep = rerun(board, [("v00000", "b")], who="op", target=newer)
+    assert rep.started == 1
+    ds = queries.dataset(board, "v00000")
+    assert ds.version == "2"
+    assert [(i.stage, i.state) for i in ds.items] == [("a", "done"), ("b", "ready"),
+                                                      ("c", "waiting")]
+    _done(board, "two", ["a", "b", "c"])
+    assert [i.state for i in queries.dataset(board, "v00000").items] == ["done"] * 3
+    assert queries.counts(board)[("two", "c", "done")] == 1
