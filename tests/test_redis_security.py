@@ -29,16 +29,15 @@ BOARD = "secb"
 
 
 def acl_lines(board: str) -> str:
-    """The README's users for board ``board`` (passwords aside)."""
-    return "\n".join([
-        "user default off",
-        f"user owl-view on >viewpw resetkeys %R~{board}:* resetchannels &{board}:* -@all "
-        "+@read +@connection -@dangerous +info +subscribe +ssubscribe",
-        f"user owl-agent on >agentpw resetkeys ~{board}:* resetchannels &{board}:* -@all "
-        "+@read +@write +@scripting +@pubsub +@connection +@transaction -@dangerous +info "
-        "+time -script|flush -script|kill -scan -unlink",
-        "user owl-admin on >adminpw ~* &* +@all",
-    ])
+    """The README's users (section "Redis users and TLS") for board ``board``, with the
+    passwords viewpw, agentpw and opspw."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    users = [line for line in readme.splitlines() if line.startswith("user owl-")]
+    assert len(users) == 3, users
+    text = "\n".join(users).replace("~B:*", f"~{board}:*").replace("&B:*", f"&{board}:*")
+    for role in ("VIEW", "AGENT", "OPS"):
+        text = text.replace(f">{role}PW", f">{role.lower()}pw")
+    return "user default off\n" + text
 
 
 def owl(env: dict[str, str], *args: str, code: int = 0) -> str:
@@ -72,12 +71,12 @@ def test_acl_users_get_what_their_role_needs(acl_port: int, base_env: dict[str, 
     def url(user: str) -> str:
         return f"redis://{user}:{user.removeprefix('owl-')}pw@127.0.0.1:{acl_port}/0"
 
-    admin = env_for(base_env, url("owl-admin"))
+    ops = env_for(base_env, url("owl-ops"))
     agent = env_for(base_env, url("owl-agent"))
     view = env_for(base_env, url("owl-view"))
     frames = make_demo_frames(tmp_path / "in", 3)
     try:
-        assert owl(admin, "ingest", str(frames[0].parent)).count("registered") == 3
+        assert owl(ops, "ingest", str(frames[0].parent)).count("registered") == 3
         # the read-only view: reads work, every write is refused with one clear line
         assert "demo" in owl(view, "status")
         out = owl(view, "hold", "demo0001", "-s", "combine", code=1)
@@ -100,10 +99,9 @@ def test_acl_users_get_what_their_role_needs(acl_port: int, base_env: dict[str, 
         with pytest.raises(NoPermissionError, match="access one of the keys"):
             agent_conn.get("otherboard:meta")
         agent_conn.close()
+        assert "keys of board" in owl(ops, "board", "destroy", "--yes")  # operators may
     finally:
-        conn = Redis.from_url(url("owl-admin"), decode_responses=True)
-        Board(conn, BOARD).destroy()
-        conn.close()
+        CliRunner().invoke(build_cli(), ["board", "destroy", "--yes"], env=ops)
 
 
 @pytest.fixture(scope="module")
