@@ -11,12 +11,14 @@ import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
 from starlette.testclient import TestClient
 from web_fixtures import _free_port, populate
 
 from owl import queries
 from owl.board import Board
 from owl.model import FailureClass
+from owl.server import ensure_server
 
 
 def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -75,15 +77,20 @@ def test_metrics_match_the_board_counters(board: Board, client_ro: TestClient) -
     assert items == {k: float(v) for k, v in queries.counts(board).items()}
 
 
-def test_agent_metrics_port(board: Board, owl_env: dict[str, str], tmp_path: Path,
-) -> None:
-    """`owl agent --metrics-port` serves the board's gauges and its own workers."""
-    (Path(owl_env["OWL_PIPELINES"].split(os.pathsep)[0]) / "idle.yaml").write_text(
+def test_agent_metrics_port(embedded_home: Path, board_name: str, tmp_path: Path) -> None:
+    """`owl agent --metrics-port` serves the board's gauges and its own workers (on the
+    embedded board only: the exporter's board reads are the ones tested above)."""
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "idle.yaml").write_text(
         "name: idle\nstages:\n  only:\n    task: owl_testtasks:record\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OWL_REDIS_URL": ensure_server(embedded_home), "OWL_BOARD": board_name,
+           "OWL_HOME": str(tmp_path / "home"), "OWL_PIPELINES": str(pipelines),
+           "PYTHONPATH": os.pathsep.join([str(repo / "tests" / "helpers"), str(repo)])}
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "idle", "-c", "1",
-                             "--metrics-port", str(port)], env={**owl_env, "OWL_BOARD":
-                                                                board.name},
+                             "--metrics-port", str(port)], env=env,
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -109,3 +116,4 @@ def test_agent_metrics_port(board: Board, owl_env: dict[str, str], tmp_path: Pat
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+        Board(Redis.from_url(env["OWL_REDIS_URL"], decode_responses=True), board_name).destroy()

@@ -8,14 +8,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import uvicorn
+from redis import Redis
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from owl.board import Board
 from owl.model import FailureClass
+from owl.server import ensure_server
 from owl.template import RetryPolicy, Stage, Template
 from owl.web.app import create_app
 
@@ -79,8 +82,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(board: Board) -> Iterator[Served]:
-    """The web app on a real uvicorn server in a thread, as `owl web` runs it."""
+def served(embedded_home: Path, board_name: str) -> Iterator[Served]:
+    """The web app on a real uvicorn server in a thread, as `owl web` runs it, on the
+    embedded board (the browser flow runs once; the API tests cover every backend)."""
+    conn: Redis[str] = Redis.from_url(ensure_server(embedded_home), decode_responses=True)
+    board = Board(conn, board_name, shards=4)
     app: Starlette = create_app(board, token=TOKEN)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -94,3 +100,5 @@ def served(board: Board) -> Iterator[Served]:
     yield Served(f"http://127.0.0.1:{port}", board)
     server.should_exit = True
     thread.join(15)
+    board.destroy()
+    conn.close()
