@@ -16,7 +16,6 @@ from owl.calib.acsccd import darktime
 from owl.calib.ccdtab import AmpCCD, CCDParams
 from owl.calib.simulate_header import Exposure, raw_primary
 from owl.calib.simulate_tables import DetectorModel, write_imphttab, write_oscntab
-from owl.calib.step import SM4MJD
 
 CCD = CCDParams(path=Path("ccd.fits"), row=1, amps={"A": AmpCCD(2.0, 4.0, 2000.0)},
                 saturate=80000.0, pedigree="", descrip="", overhead_flashed=22.0,
@@ -29,10 +28,6 @@ def _header(**values: object) -> fits.Header:
               "FLASHDUR": 0.0, "FLASHSTA": "NOT PERFORMED", "APERTURE": "WFC"})
     h.update(values)
     return h
-
-
-def test_sm4_date_is_hstcals() -> None:
-    assert SM4MJD == 54962.0
 
 
 @pytest.mark.parametrize(("values", "offset"), [
