@@ -26,7 +26,8 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:{sN}:ix:TPL:STAGE:STATE    zset   waiting / ready items "DATASET" by registration time
     B:{sN}:counts                hash   "TEMPLATE|STAGE|STATE" -> number of items
     B:{sN}:events                stream capped audit trail of every transition (t: us)
-    B:{sN}:tokens                string fencing-token counter
+    B:{sN}:tokens                string last fencing token issued (they follow the clock:
+                                        new_token in owl/lua/_lib.lua)
     B:{sN}:err:DATASET|STAGE     list   JSON failure records (reason, traceback), kept
     B:{sN}:hist:DATASET          list   the dataset's own history, one entry per transition
                                         (owl.history), capped per dataset, not per shard

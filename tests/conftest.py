@@ -50,7 +50,9 @@ def _server_answers() -> bool:
 @pytest.fixture(scope="session")
 def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("owl-home")
-    ensure_server(home)
+    # The shared board of the suite trades durability for speed (an fsync per reply costs
+    # minutes over the suite); tests/test_server.py checks both policies on servers of its own.
+    ensure_server(home, appendfsync="everysec")
     yield home
     stop_server(home)
 

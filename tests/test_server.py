@@ -118,10 +118,10 @@ def test_shared_by_processes_and_stopped_only_on_purpose(home: Path) -> None:
     finally:
         client.close()
     info = server_info(home)
-    assert info is not None and info["appendonly"] and info["appendfsync"] == "everysec"
-    ensure_server(home, appendfsync="always")
+    assert info is not None and info["appendonly"] and info["appendfsync"] == "always"
+    ensure_server(home, appendfsync="everysec")
     info = server_info(home)
-    assert info is not None and info["appendfsync"] == "always" and info["pid"] == pid
+    assert info is not None and info["appendfsync"] == "everysec" and info["pid"] == pid
 
     assert stop_server(home) is True
     assert not pid_alive(pid)

@@ -16,6 +16,21 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- A new fencing token from the shard's counter KEY: max(last + 1, NOW (ms) * 1000), as a
+-- decimal integer string. Tokens stay unique even when a Redis restart rolls the counter
+-- back (a SIGKILL with appendfsync everysec, a failover to a lagging replica): a token issued
+-- at millisecond m is below (m + 1) * 1000 while a shard issues fewer than 1000 claims per
+-- millisecond, and a restart takes longer than a millisecond of the server's clock, so the
+-- first token after it exceeds every token before it. (The server's clock must not step
+-- back across the restart by more than that.) Below 2^53 until the year 2255: exact as a
+-- Lua number, a Python int and a JSON number, and compared as the same string everywhere.
+local function new_token(key, now)
+  local last = tonumber(redis.call('GET', key) or '0')
+  local token = string.format('%d', math.max(last + 1, now * 1000))
+  redis.call('SET', key, token)
+  return token
+end
+
 local function context(prefix, ds, counts, events, maxlen, who, now)
   local dskey = prefix .. 'ds:' .. ds
   local head = redis.call('HMGET', dskey, 't', 'v', 'c', 'cp', 'g', 'P')

@@ -108,7 +108,7 @@ while taken < want do
     ok = false
   end
   if ok then
-    local token = redis.call('INCR', KEYS[5])
+    local token = new_token(KEYS[5], now)
     local attempt = redis.call('HINCRBY', c.dskey, it.stage .. '.a', 1)
     redis.call('HSET', c.dskey, it.stage .. '.k', token, it.stage .. '.o', who, 'st', 1)
     move(c, it.stage, 'ready', 'running', 'claimed', token, attempt)
