@@ -6,16 +6,19 @@ largest, and the smallest MEANEXP not below the mean exposure time), applies com
 overrides, combines each chip, writes the output and, when CRMASK is set, the CR flags back
 into the inputs' DQ.
 
-Header of the output: the first input's, with EXPTIME = TEXPTIME = the sum of the exposure
-times, EXPSTART/EXPEND the span of the set, DARKTIME and FLASHDUR summed (the dark and
-flash charge of a sum is the sum; ACS2D then scales the dark by it), SKYSUM, REJ_RATE
-(rejected pixels of all chips per second of total exposure), NCOMBINE, CRCORR=COMPLETE.
+Header of the output, as hstcal's ``acsrej_do``: the first input's, with EXPTIME = TEXPTIME =
+the sum of the exposure times, EXPSTART/EXPEND the span of the set, DARKTIME and FLASHDUR
+summed (float32), SKYSUM and REJ_RATE (rejected pixels per second of total exposure) of the
+first imset (EXTVER 1: hstcal computes them per chip but writes the primary header once),
+the CRREJ parameters (INITGUES, SKYSUB, CRSIGMAS, MEANEXP, CRRADIUS, CRTHRESH, SCALENSE,
+BADINPDQ, CRMASK), ROOTNAME (upper case) and EXPNAME (lower case) after the output's name,
+NCOMBINE in the SCI headers, ERR[0,0] = -1, CRCORR=COMPLETE.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,11 @@ class RejSummary:
     nrej: int
     sky: Mapping[int, tuple[float, ...]]
     params: CrRejParams
+    nrej_by_chip: Mapping[int, int] = field(default_factory=dict)
+
+
+#: CrRejParams fields that are owl options, not CRREJTAB columns.
+OPTIONS = frozenset({"symmetric_spill", "good_minimum"})
 
 
 def _params(frames: Sequence[Frame], table: Path | None, overrides: Mapping[str, Any],
@@ -90,7 +98,7 @@ def _params(frames: Sequence[Frame], table: Path | None, overrides: Mapping[str,
     unknown = set(overrides) - fields
     if unknown:
         raise CalibError(f"unknown ACSREJ parameter(s): {', '.join(sorted(unknown))}")
-    if table is None and fields <= set(overrides):
+    if table is None and fields - OPTIONS <= set(overrides):
         return CrRejParams(**overrides), "command line"
     path = table or ref_file(frames[0].primary, "CRREJTAB", str(frames[0].path))
     base = read_crrejtab(path, len(frames), exptot)
@@ -150,7 +158,12 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     total_rej, sky = 0, {}
     texpt = exptot if exptot > 0 else float(len(frames))
     masks: dict[int, np.ndarray] = {}
-    for imset in result_frame.imsets:
+    imagetyp = str(result_frame.primary.get("IMAGETYP", "")).strip().upper()
+    root = _product_root(out)
+    ph = result_frame.primary
+    rate_of: dict[str, float] = {}
+    by_chip: dict[int, int] = {}
+    for imset in sorted(result_frame.imsets, key=lambda s: s.extver):
         chip = imset.chip
         try:
             stack = [f.imset(chip) for f in frames]
@@ -160,27 +173,42 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
         if len(shapes) != 1:
             raise CalibError(f"ACSREJ: chip {chip} has different shapes in the inputs: {shapes}")
         res = crrej(np.stack([s.sci for s in stack]), np.stack([s.err for s in stack]),
-                    np.stack([s.dq for s in stack]), exptime, params)
+                    np.stack([s.dq for s in stack]), exptime, params,
+                    bias_or_dark=imagetyp.startswith(("BIAS", "DARK")))
+        # hstcal sets ERR[0,0] = -1 so that a uniform ERR still gets written as an array.
+        res.err[0, 0] = -1.0
         imset.sci, imset.err, imset.dq = res.sci, res.err, res.dq
         imset.sci_header["NCOMBINE"] = (len(frames), "number of image sets combined")
+        for h in (imset.sci_header, imset.err_header, imset.dq_header):
+            h["EXPNAME"] = (root.lower(), "exposure identifier")
         total_rej += res.nrej
+        by_chip[chip] = res.nrej
         sky[chip] = tuple(float(v) for v in res.sky)
         masks[chip] = res.crmask
+        # hstcal computes SKYSUM and REJ_RATE per chip into the primary header, which it
+        # writes with the first imset only: the file keeps EXTVER 1's values.
+        if "REJ_RATE" not in rate_of:
+            ph["SKYSUM"] = (res.skysum, "Total sky level (electrons)")
+            ph["REJ_RATE"] = (float(np.float32(res.nrej) / np.float32(texpt)),
+                              "Cosmic ray impact rate (pixels/sec)")
+            rate_of["REJ_RATE"] = float(ph["REJ_RATE"])
         report(f"  chip {chip}: sky {', '.join(f'{v:.3f}' for v in res.sky)} e, "
                f"{res.nrej} pixels rejected")
-    ph = result_frame.primary
-    rate = total_rej / texpt
-    ph["TEXPTIME"] = exptot
-    ph["EXPTIME"] = exptot
+    rate = rate_of["REJ_RATE"]
+    ph["TEXPTIME"] = float(np.float32(exptot))
+    ph["EXPTIME"] = float(np.float32(exptot))
     ph["EXPSTART"] = min(header_float(f.primary, "EXPSTART", 0.0) for f in frames)
     ph["EXPEND"] = max(header_float(f.primary, "EXPEND", 0.0) for f in frames)
-    for key in ("DARKTIME", "FLASHDUR"):
+    for key, text in (("DARKTIME", "Cumulative dark time in seconds"),
+                      ("FLASHDUR", "Cumulative exposure time in seconds")):
         if all(key in f.primary for f in frames):
-            ph[key] = sum(header_float(f.primary, key) for f in frames)
-    ph["SKYSUM"] = (float(sum(max(sum(v), 0.0) for v in sky.values())),
-                    "Total sky level (electrons)")
-    ph["REJ_RATE"] = (rate, "Cosmic ray impact rate (pixels/sec)")
-    ph["NCOMBINE"] = len(frames)
+            total = np.float32(0)
+            for f in frames:
+                total = np.float32(total + np.float32(header_float(f.primary, key)))
+            ph[key] = (float(total), text)
+    ph.remove("NCOMBINE", ignore_missing=True)
+    _record_params(ph, params, exptot / len(frames))
+    ph["ROOTNAME"] = (root.upper(), "Rootname of the observation set")
     complete(ph, "CRCORR", f"CRREJTAB={origin}; crsigmas={params.crsigmas} "
              f"crradius={params.crradius} crthresh={params.crthresh} "
              f"initgues={params.initgues} skysub={params.skysub} scalense={params.scalense}")
@@ -190,7 +218,30 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     if params.crmask:
         _flag_inputs(inputs, masks)
     return RejSummary(output=out, nimgs=len(frames), exptime=exptot, rej_rate=rate,
-                      nrej=total_rej, sky=sky, params=params)
+                      nrej=total_rej, sky=sky, params=params, nrej_by_chip=by_chip)
+
+
+def _product_root(out: Path) -> str:
+    """The output's rootname, as hstcal's ``FindAsnRoot``: the name before its suffix."""
+    name = out.name
+    for suffix in ("_crj_tmp", "_crc_tmp", "_crj", "_crc", "_blv_tmp", "_blc_tmp", "_flt",
+                   "_flc", "_raw", "_asn", ".fit"):
+        if suffix in name:
+            return name[:name.index(suffix)]
+    return name.split(".")[0]
+
+
+def _record_params(ph: Any, params: CrRejParams, meanexp: float) -> None:
+    """The CRREJ parameters in the primary header (hstcal's ``cr_history``)."""
+    ph["INITGUES"] = params.initgues
+    ph["SKYSUB"] = params.skysub
+    ph["CRSIGMAS"] = ",".join(f"{s:g}" for s in params.crsigmas)
+    ph["MEANEXP"] = float(np.float32(meanexp))
+    ph["CRRADIUS"] = float(np.float32(params.crradius))
+    ph["CRTHRESH"] = float(np.float32(params.crthresh))
+    ph["SCALENSE"] = float(np.float32(params.scalense))
+    ph["BADINPDQ"] = int(params.badinpdq)
+    ph["CRMASK"] = bool(params.crmask)
 
 
 def _flag_inputs(inputs: Sequence[str | Path], masks: Mapping[int, np.ndarray]) -> None:

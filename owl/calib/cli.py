@@ -195,12 +195,17 @@ def acscteforwardmodel_cmd(files: tuple[str, ...], timing: bool, verbose: bool, 
 @click.option("-radius", "crradius", type=float, help="CR propagation radius (pixels).")
 @click.option("-thresh", "crthresh", type=float, help="CR propagation threshold factor.")
 @click.option("-pdq", "badinpdq", type=int, help="DQ bits that exclude an input pixel.")
+@click.option("--symmetric-spill", is_flag=True,
+              help="owl fix: grow SPILL below hits too (hstcal: rows above and same row).")
+@click.option("--good-minimum", is_flag=True,
+              help="owl fix: minimum guess over good pixels only (hstcal's rule by default).")
 @_common
 def acsrej_cmd(inputs: tuple[str, ...], output: str, crmask: bool | None, table: Path | None,
                scalense: float | None, initgues: str | None, skysub: str | None,
                crsigmas: str | None, crradius: float | None, crthresh: float | None,
-               badinpdq: int | None, timing: bool, verbose: bool, quiet: bool,
-               nthreads: int | None, single: bool, overwrite: bool) -> None:
+               badinpdq: int | None, symmetric_spill: bool, good_minimum: bool, timing: bool,
+               verbose: bool, quiet: bool, nthreads: int | None, single: bool,
+               overwrite: bool) -> None:
     """Combine a CR-split set: INPUTS... (or a comma list) -> OUTPUT (*_crj.fits)."""
     report = _setup(verbose, quiet, nthreads, single)
     given: dict[str, Any] = {
@@ -208,6 +213,8 @@ def acsrej_cmd(inputs: tuple[str, ...], output: str, crmask: bool | None, table:
         "skysub": skysub,
         "crsigmas": parse_sigmas(crsigmas) if crsigmas else None, "crradius": crradius,
         "crthresh": crthresh, "badinpdq": badinpdq,
+        "symmetric_spill": True if symmetric_spill else None,
+        "good_minimum": True if good_minimum else None,
     }
     overrides = {k: v for k, v in given.items() if v is not None}
     paths = _files(inputs)

@@ -93,8 +93,15 @@ def test_output_header_records_the_combination(pair: dict[str, Any]) -> None:
     h = fits.getheader(pair["crj"])
     assert h["CRCORR"] == "COMPLETE"
     assert h["EXPTIME"] == h["TEXPTIME"] == 1000.0
-    assert h["NCOMBINE"] == 2
-    assert h["REJ_RATE"] == pytest.approx(pair["summary"].nrej / 1000.0)
+    # As hstcal: NCOMBINE in the SCI headers; SKYSUM and REJ_RATE of EXTVER 1 (CCDCHIP 2);
+    # the CRREJ parameters, ROOTNAME and EXPNAME after the product; ERR[0,0] = -1.
+    assert fits.getheader(pair["crj"], ("SCI", 1))["NCOMBINE"] == 2
+    assert "NCOMBINE" not in h
+    assert h["REJ_RATE"] == pytest.approx(pair["summary"].nrej_by_chip[2] / 1000.0)
+    assert h["CRSIGMAS"] and h["CRRADIUS"] > 0 and h["MEANEXP"] == 500.0
+    assert h["ROOTNAME"] == Path(pair["crj"]).name.split("_")[0].upper()
+    assert fits.getheader(pair["crj"], ("SCI", 2))["EXPNAME"] == h["ROOTNAME"].lower()
+    assert fits.getdata(pair["crj"], ("ERR", 1))[0, 0] == -1.0
     assert any("CRCORR complete" in str(c) for c in h["HISTORY"])
 
 
@@ -137,3 +144,65 @@ def test_existing_output_is_not_replaced(pair: dict[str, Any], tmp_path: Path) -
 
     with pytest.raises(CalibError, match="output exists"):
         acsrej(pair["blv"], pair["crj"])
+
+
+def _flat_stack(n: int = 3, shape: tuple[int, int] = (30, 40)) -> tuple[np.ndarray, ...]:
+    sci = np.full((n, *shape), 100.0, np.float32)
+    err = np.full(sci.shape, 10.0, np.float32)
+    return sci, err, np.zeros(sci.shape, np.int16)
+
+
+def test_input_dq_bits_2_4_8_stay_out_of_the_sum() -> None:
+    # hstcal seeds its rejection mask with the input DQ: bits 2, 4 and 8 never enter the
+    # combination, other bits (e.g. 256, saturation) do.
+    sci, err, dq = _flat_stack()
+    params = CrRejParams(skysub="none", initgues="median", badinpdq=0, crsigmas=(50.0,))
+    for bit in (2, 4, 8):
+        s = sci.copy()
+        s[0, 5, 5] = 130.0
+        d = dq.copy()
+        d[0, 5, 5] = bit | 16
+        res = crrej(s, err, d, [1.0, 1.0, 1.0], params)
+        assert res.sci[5, 5] == pytest.approx(300.0), bit
+    s = sci.copy()
+    s[0, 5, 5] = 130.0
+    d = dq.copy()
+    d[0, 5, 5] = 256
+    assert crrej(s, err, d, [1.0] * 3, params).sci[5, 5] == pytest.approx(330.0)
+
+
+def test_pixel_excluded_in_every_input_gets_the_sky() -> None:
+    sci, err, dq = _flat_stack()
+    sci[:] += np.random.default_rng(1).normal(0.0, 1.0, sci.shape).astype(np.float32)
+    dq[:, 7, 9] = 4
+    res = crrej(sci, err, dq, [1.0] * 3, CrRejParams(initgues="median", badinpdq=0))
+    assert res.sci[7, 9] == pytest.approx(res.skysum) and res.skysum > 0
+    assert res.dq[7, 9] == 4  # no CR bit: excluded is not rejected
+
+
+def test_spill_grows_down_the_rows_unless_symmetric() -> None:
+    # A hit on row 10: hstcal's scrolling buffer marks SPILL on rows 10-12 only (the rows
+    # above it in the buffer are already summed); symmetric growth marks rows 8-9 too.
+    sci, err, dq = _flat_stack(3)
+    sci[0, 10, 20] += 5000.0
+    sci[0, 8:13, 20] += 35.0  # above crthresh x 5 sigma (25), below 5 sigma (50)
+    base = CrRejParams(skysub="none", initgues="median", badinpdq=0, crsigmas=(5.0,),
+                       crthresh=0.5)
+    hst = crrej(sci, err, dq, [1.0] * 3, base).crmask[0, 8:13, 20]
+    sym = crrej(sci, err, dq, [1.0] * 3,
+                CrRejParams(**{**base.__dict__, "symmetric_spill": True})).crmask[0, 8:13, 20]
+    assert hst.tolist() == [False, False, True, True, True]
+    assert sym.tolist() == [True, True, True, True, True]
+
+
+def test_minimum_guess_rule_and_the_good_minimum_option() -> None:
+    from owl.calib import crrej_kernels as CK
+
+    sci = np.array([[[50.0]], [[80.0]], [[70.0]]], np.float32)
+    dq = np.array([[[1]], [[0]], [[0]]], np.int16)
+    sky, efac = np.zeros(3, np.float32), np.ones(3, np.float32)
+    ave = np.empty((1, 1), np.float32)
+    CK.minimum_guess(sci, dq, sky, efac, 1, False, ave)
+    assert ave[0, 0] == 0.0  # hstcal: the flagged first value resets the guess to 0
+    CK.minimum_guess(sci, dq, sky, efac, 1, True, ave)
+    assert ave[0, 0] == 70.0

@@ -16,6 +16,7 @@ import pytest
 
 from owl.calib.acs2d import acs2d
 from owl.calib.acsccd import acsccd
+from owl.calib.acsrej import acsrej
 from owl.calib.calacs import calacs
 from owl.calib.parity import compare, header_of, hstcal_bin, run_hstcal, stage
 from owl.calib.simulate import simulate_set
@@ -104,3 +105,23 @@ def test_calacs_products_and_expscorr_match(hst: dict[str, Any], tmp_path: Path)
                 assert header_of(ours)[key] == header_of(theirs)[key], (ours.name, key)
     text = products.files["tra"][0].read_text()
     assert "CALBEG*** ACSCCD" in text and "*** ACS2D complete ***" in text
+
+
+def test_acsrej_bit_identical(hst: dict[str, Any], tmp_path: Path) -> None:
+    # Same mask rules, SPILL growth and float32 order as hstcal's acsrej_loop: SCI, ERR and
+    # DQ of the product, its keywords, and the CR flags written back into the inputs agree
+    # exactly (measured: 0 of 8388608 pixels differ per chip).
+    blv = [_blv(r) for r in hst["ccd"]]
+    product = f"{hst['sim'].asn.name[:9]}_crj_tmp.fits"
+    theirs = stage(blv, tmp_path / "h")
+    run_hstcal("acsrej.e", [",".join(b.name for b in theirs), product], theirs[0].parent,
+               hst["jref"])
+    mine = stage(blv, tmp_path / "o")
+    ours = acsrej(mine, mine[0].with_name(product)).output
+    diff = compare(ours, theirs[0].with_name(product))
+    for a in diff.arrays:
+        assert a.ndiff == 0, a
+    assert diff.keywords == {}
+    for a, b in zip(mine, theirs, strict=True):
+        for extver in (1, 2):
+            assert compare(a, b).array(f"DQ,{extver}").ndiff == 0
