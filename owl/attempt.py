@@ -54,7 +54,7 @@ def input_records(spec: TaskSpec, extra: list[str], known: dict[str, FileRecord]
     (files a task said it read)."""
     paths = [*paths_in(spec.inputs), *(Path(p) for p in extra)]
     if spec.input_path:
-        paths.append(Path(spec.input_path).resolve())
+        paths.append(Path(os.path.abspath(spec.input_path)))
     recs = [file_record(p, known) for p in unique(paths)]
     return [r for r in recs if r is not None]
 
@@ -95,9 +95,13 @@ def run_attempt(spec: TaskSpec) -> dict[str, Any]:
         refs = ref_records(record.refs)
         env = environment(task=name, cv=cv, template_hash=spec.template_hash,
                           params=spec.params, refs=refs, executor=spec.executor)
-        item = {"k": provenance_key(name, cv, spec.params, refs, inputs),
-                "od": spec.output_dir, "in": inputs,
-                "out": output_records(Path(spec.output_dir), outputs), **timing()}
+        produced = output_records(Path(spec.output_dir), outputs)
+        item = {"k": provenance_key(name, cv, spec.params, refs, inputs), **timing()}
+        # Empty parts are left out: the record sits in the item's hash on the hot board.
+        if inputs:
+            item["in"] = inputs
+        if produced:
+            item.update(od=spec.output_dir, out=produced)
         selection = [[digest(kw, 10), kw, start] for kw, start in record.selections]
         prov = Provenance(item=item, env_id=digest(env, 12), env=env, selection=selection)
         return {"ok": True, "outputs": outputs, "seconds": item["du"],

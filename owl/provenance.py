@@ -132,20 +132,31 @@ def prior_of(values: Sequence[str]) -> dict[str, Any]:
     return {"last": last, "known": known, "refs": json.loads(refs) if refs else {}}
 
 
+def _files_under(top: str) -> Iterator[str]:
+    """Files below a directory, leaving out ``.owl`` (the attempt's own logs, owl.tasklog)."""
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return
+    for e in entries:
+        if e.is_dir(follow_symlinks=False):
+            if e.name != ".owl":
+                yield from _files_under(e.path)
+        elif e.is_file(follow_symlinks=False):
+            yield e.path
+
+
 def output_records(out_dir: Path, outputs: Mapping[str, Any]) -> list[FileRecord]:
     """Every file the attempt wrote: under its output directory, and any other file its
     outputs name. Paths under the output directory are stored relative to it."""
-    # OUTPUT_DIR/.owl holds the attempt's own logs (owl.tasklog), not results.
-    files = ([f for f in out_dir.rglob("*") if ".owl" not in f.relative_to(out_dir).parts]
-             if out_dir.is_dir() else [])
+    top = str(out_dir)
     recs = []
-    for p in unique([*(f for f in files if f.is_file()), *paths_in(dict(outputs))]):
+    for p in unique([*map(Path, _files_under(top)), *paths_in(dict(outputs))]):
         rec = file_record(p)
         if rec is None:
             continue
-        rel = os.path.relpath(rec[0], out_dir)
-        if not rel.startswith(".."):
-            rec[0] = rel
+        if rec[0].startswith(top + os.sep):
+            rec[0] = rec[0][len(top) + 1:]
         recs.append(rec)
     return recs
 
@@ -244,11 +255,9 @@ def peak_reset() -> None:
 
 
 def peak_kb() -> int:
-    """Peak resident size of this process (VmHWM, kB); 0 where /proc is absent."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
-    return 0
+    """Peak resident size (kB) of this process since :func:`peak_reset` (``ru_maxrss``
+    follows the reset high-water mark), or of the largest child a task ran."""
+    import resource
+
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)

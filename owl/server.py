@@ -513,6 +513,11 @@ def _config(files: _Files, policy: str) -> str:
         # The AOF is the only persistence; RDB snapshots would only cost forks.
         "save": '""',
         "maxmemory-policy": "noeviction",
+        # A dataset hash holds provenance values of a few hundred bytes; above 64 bytes
+        # (the default) Redis stores the whole hash as a hashtable, 2x its size. Listpacks
+        # of up to 512 fields of 2 KB stay fast to search (owl.provenance).
+        "hash-max-ziplist-value": "2048",
+        "hash-max-ziplist-entries": "512",
         "always-show-logo": "no",
     }
     lines = [f"{key} {value}" for key, value in settings.items()]

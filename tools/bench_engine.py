@@ -15,6 +15,11 @@ Prints, for the embedded board and (with --redis) for a Redis server or a Redis 
     python tests/helpers/redis_cluster.py /tmp/owl-cluster --port 7100 &   # 3+3 nodes
     python tools/bench_engine.py --no-embedded --redis redis+cluster://127.0.0.1:7100
 
+With provenance figures (completion cost with/without, bytes per dataset, refs diff time)::
+
+    python tools/bench_engine.py --datasets 0 --provenance 20000 \
+        --provenance-memory 10000 100000 --refs-diff 1000000
+
 Agents are real `owl agent --burst` processes running the no-op task in their child worker
 processes, exactly as in production.
 """
@@ -169,6 +174,17 @@ def memory_at_scale(client: Client, label: str, n: int, template: object, shards
     board.destroy()
 
 
+def provenance(url: str, args: argparse.Namespace) -> None:
+    """Provenance figures (completion cost, bytes per dataset, refs diff): bench_prov.py."""
+    if not (args.provenance or args.provenance_memory or args.refs_diff):
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_prov
+
+    bench_prov.run(Redis.from_url(url, decode_responses=True), argparse.Namespace(
+        cost=args.provenance, memory=args.provenance_memory, refs=args.refs_diff))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=int, default=3000)
@@ -182,13 +198,23 @@ def main() -> None:
                         help="skip the embedded board (only --redis)")
     parser.add_argument("--memory-datasets", type=int, default=0,
                         help="also measure memory at this many datasets (e.g. 100000)")
+    parser.add_argument("--provenance", type=int, default=0, metavar="N",
+                        help="also time N completions with and without provenance "
+                             "(tools/bench_prov.py)")
+    parser.add_argument("--provenance-memory", type=int, nargs="*", default=[],
+                        metavar="N", help="bytes per dataset with provenance at N datasets")
+    parser.add_argument("--refs-diff", type=int, default=0, metavar="N",
+                        help="time `owl refs diff` at N datasets")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         home = work / "embedded"
         if not args.no_embedded:
             try:
-                run_once(ensure_server(home), "embedded", args, work)
+                url = ensure_server(home)
+                if args.datasets:
+                    run_once(url, "embedded", args, work)
+                provenance(url, args)
             finally:
                 stop_server(home)
         if args.redis:

@@ -82,10 +82,18 @@ end
 -- last so it may hold anything: ms since registration, stage, from and to letters, token,
 -- attempt, actor, reason. Stage '*' marks a dataset-wide entry (operator action, refs).
 local function remember(c, stage, from, to, why, token, attempt)
+  -- Transitions the template implies are not kept: a registered stage waiting for its
+  -- predecessors, and its becoming ready when the last of them is done (the 'done' entry
+  -- before it says when). Reruns, retries and operator actions are all kept.
+  why = why or ''
+  if (to == 'waiting' and why == 'registered')
+      or (from == 'waiting' and to == 'ready' and string.sub(why, 1, 6) == 'after ') then
+    return
+  end
   local hk = c.prefix .. 'hist:' .. c.ds
   local n = redis.call('RPUSH', hk, table.concat({tostring(c.now - (c.created or c.now)),
     stage, letter(from) .. letter(to), tostring(token or ''), tostring(attempt or ''),
-    c.who or '', string.sub(why or '', 1, 160)}, '\t'))
+    c.who or '', string.sub(why, 1, 160)}, '\t'))
   if n > HISTORY_CAP + 20 then redis.call('LTRIM', hk, -HISTORY_CAP, -1) end
 end
 
