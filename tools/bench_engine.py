@@ -181,7 +181,7 @@ def provenance(url: str, args: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     import bench_prov
 
-    bench_prov.run(Redis.from_url(url, decode_responses=True), argparse.Namespace(
+    bench_prov.run(connect(url), argparse.Namespace(
         cost=args.provenance, memory=args.provenance_memory, refs=args.refs_diff))
 
 
