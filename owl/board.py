@@ -20,6 +20,7 @@ from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
 from owl.model import Claim, FailureClass, Provenance, State
 from owl.scripts import Client, is_cluster, load_scripts
+from owl.tasklog import MAX_ERROR_CHARS, MAX_TRACEBACK_CHARS, TAIL_BYTES, bounded
 from owl.template import Template, stage_graph
 
 #: Format version of the key layout and scripts, stored in the board's meta hash.
@@ -306,9 +307,14 @@ class Board:
 
         ``memory_mb`` records an escalated memory request for the next attempt; ``final``
         makes the item dead at once (no attempt could succeed). ``log_tail`` (the end of
-        what the task printed) is kept in the failure record.
+        what the task printed) is kept in the failure record. Whatever the executor, the
+        record stays within `owl.tasklog`'s limits (the local executor already cut them and
+        kept the full text in the attempt's ``.owl/error.txt``).
         """
         s = self.shard(claim.dataset)
+        message = bounded(message, MAX_ERROR_CHARS + 512, "error message")
+        traceback = bounded(traceback, MAX_TRACEBACK_CHARS + 512, "traceback", tail=True)
+        log_tail = bounded(log_tail, TAIL_BYTES, "output", tail=True)
         record = json.dumps({"attempt": claim.attempt, "class": str(failure),
                              "message": message, "traceback": traceback,
                              "token": claim.token, "who": who,

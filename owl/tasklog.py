@@ -83,6 +83,14 @@ def log_tail(output_dir: str | Path) -> str:
     return tail(logs / "stderr.log") or tail(logs / "stdout.log")
 
 
+def bounded(text: str, limit: int, what: str, *, tail: bool = False) -> str:
+    """`text` cut to `limit` characters (its end when `tail`), saying that it was cut."""
+    if len(text) <= limit:
+        return text
+    note = f"[{what} of {len(text)} characters cut to {limit}]"
+    return f"{note}\n{text[-limit:]}" if tail else f"{text[:limit]}... {note}"
+
+
 def capped_error(error: str, trace: str, output_dir: str | Path) -> tuple[str, str]:
     """Cut an oversized error message or traceback to the board's limits; the full text is
     written to ``.owl/error.txt`` and the cut message says so."""
