@@ -131,6 +131,32 @@ def test_connect_picks_the_cluster_client(redis_url: str) -> None:
         connect(redis_url + "/3")
 
 
+def test_a_shard_moved_to_another_node_is_followed(redis_cluster: LocalCluster,
+                                                  board_name: str) -> None:
+    """Resharding a live board: one shard's slot moves to another primary; the board's
+    client, still holding the old slot map, meets MOVED, refreshes and carries on."""
+    board = Board(connect(redis_cluster.url), board_name, shards=4)
+    try:
+        board.register_many(CHAIN, [(f"m{i:02d}", "") for i in range(20)])
+        key = board.keys.counts(0)
+        slot = int(redis_cluster.node(redis_cluster.port).execute_command(
+            "CLUSTER", "KEYSLOT", key))
+        src = redis_cluster.master_of(key)
+        masters = {redis_cluster.master_of(board.keys.counts(s)) for s in range(4)}
+        dst = next(p for p in [*masters, *redis_cluster.ports[:3]] if p != src)
+        redis_cluster.move_slot(slot, src, dst)
+        assert redis_cluster.master_of(key) == dst
+        done = 0
+        for stage in CHAIN.stage_names:
+            claims = board.claim("w", "chain", [stage], 30, 100)
+            results, _ = board.complete_many([(c, {}) for c in claims], "w")
+            done += sum(r.ok for r in results)
+        assert done == 60
+        assert queries.counts(board) == {("chain", st, "done"): 20 for st in ("a", "b", "c")}
+    finally:
+        board.destroy()
+
+
 # -- failover ---------------------------------------------------------------------------
 
 N = 40

@@ -172,6 +172,21 @@ class LocalCluster:
                 return int(primary[1])
         raise RuntimeError(f"slot {slot} is not covered")
 
+    def move_slot(self, slot: int, src: int, dst: int) -> None:
+        """Move one hash slot and its keys from primary ``src`` to primary ``dst`` the way
+        ``redis-cli --cluster reshard`` does (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE)."""
+        s, d = self.node(src), self.node(dst)
+        src_id = s.execute_command("CLUSTER", "MYID")
+        dst_id = d.execute_command("CLUSTER", "MYID")
+        d.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        s.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        while keys := s.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            s.execute_command("MIGRATE", "127.0.0.1", dst, "", 0, 5000, "KEYS", *keys)
+        for p in self.ports:
+            if p in self.procs and self.node(p).info("replication")["role"] == "master":
+                self.node(p).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        self._wait(self.healthy, f"slot {slot} to settle on port {dst}")
+
     def kill(self, port: int) -> None:
         """SIGKILL one node (a crash: no shutdown, no final AOF rewrite)."""
         proc = self.procs.pop(port)
