@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from owl.errors import TaskError
+from owl.errors import PermanentError, TaskError
 from owl.model import TaskSpec
 from owl.tasklog import captured, checked_outputs, start_attempt, tail
 
@@ -99,8 +99,8 @@ def expand_argv(spec: TaskSpec) -> list[str]:
               "token": str(spec.token), "attempt": str(spec.attempt)}
     try:
         return expand(spec.argv, values, spec.params)
-    except ValueError as exc:
-        raise TaskError(f"stage {spec.stage!r}: {exc}") from exc
+    except ValueError as exc:  # the same every attempt: not retried
+        raise PermanentError(f"stage {spec.stage!r}: {exc}") from exc
 
 
 class TaskLog:

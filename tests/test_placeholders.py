@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from owl.errors import TaskError
+from owl.errors import PermanentError
 from owl.model import TaskSpec
 from owl.placeholders import PLACEHOLDERS, problems
 from owl.task import expand_argv, run_task
@@ -43,7 +43,7 @@ def test_param_placeholder_validates_and_runs(tmp_path: Path) -> None:
 
 
 def test_unknown_placeholder_at_run_time_names_it(tmp_path: Path) -> None:
-    with pytest.raises(TaskError, match=r"argv element '\{nope\}': unknown placeholder"):
+    with pytest.raises(PermanentError, match=r"argv element '\{nope\}': unknown placeholder"):
         expand_argv(spec(tmp_path, ("{nope}",)))
 
 
