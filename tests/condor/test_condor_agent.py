@@ -121,8 +121,9 @@ def test_hybrid_template_runs_short_stages_locally_and_heavy_ones_on_condor(
         agent._report(outcomes)  # completes quick, and claims heavy in the same round trip
         [(_description, items)] = schedd.submitted
         assert [ad["OwlStage"] for ad in schedd.queue.values()] == ["heavy"]
-        assert [i["owl_token"] for i in items] == ["2"]
-        assert queries.dataset(board, "ds1").items[1].state == "running"
+        heavy = queries.dataset(board, "ds1").items[1]
+        assert [i["owl_token"] for i in items] == [str(heavy.token)]
+        assert heavy.state == "running"
     finally:
         routing.close()
 
