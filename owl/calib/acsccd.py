@@ -7,9 +7,10 @@ the bias level measured in the physical overscan of each amp, fitted as a line i
 subtracted with the virtual-overscan drift; DARKTIME; full-well saturation flags; the ERR
 array from read noise and Poisson noise; and, when BLEVCORR ran, the overscan trimmed.
 
-hstcal's post-SM4 full-frame path (bias shift, cross talk, destriping) is not reproduced:
-every exposure gets the ``doBlev`` fit. SINKCORR is not implemented and its switch is left
-as found. A BIASFILE with BUNIT=ELECTRONS is subtracted after the gain (same arithmetic as
+Post-SM4 WFC full frames take hstcal's other path instead of the line fit: bias shift and
+cross talk (DS_INT readouts at gain 2) and destriping (:mod:`owl.calib.blev_postsm4`).
+SINKCORR is not implemented and its switch is left as found. A BIASFILE with
+BUNIT=ELECTRONS is subtracted after the gain (same arithmetic as
 subtracting it divided by the gain before).
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib import kernels as K
+from owl.calib.blev_postsm4 import post_sm4_blev
 from owl.calib.ccdtab import CCDParams
 from owl.calib.fitsio import (
     Frame,
@@ -145,6 +147,35 @@ def _blevcorr(imset: Imset, o: Overscan | None, lay: AmpLayout, ccd: CCDParams,
     return float(np.mean(levels)), True
 
 
+def _post_sm4_full_frame(ph: fits.Header, frame: Frame,
+                         overscans: Mapping[int, Overscan | None], source: str) -> bool:
+    """hstcal's test for the post-SM4 path: WFC, EXPSTART >= SM4, full frame, both chips
+    with an OSCNTAB row (otherwise the ``doBlev`` line fit is used, as for pre-SM4 data)."""
+    return (str(ph.get("DETECTOR", "")).strip().upper() == "WFC"
+            and header_float(ph, "EXPSTART", 0.0, source) >= SM4MJD
+            and not bool(ph.get("SUBARRAY", False))
+            and {s.chip for s in frame.imsets} == {1, 2}
+            and all(overscans.get(c) is not None for c in (1, 2)))
+
+
+def _destripe(frame: Frame, ph: fits.Header, report: Report) -> None:
+    """Post-SM4 BLEVCORR (:mod:`owl.calib.blev_postsm4`) on both chips, MEANBLEV per chip."""
+    shift = (str(ph.get("JWROTYPE", "")).strip().upper() == "DS_INT"
+             and float(ph.get("CCDGAIN", 0.0)) == 2.0)
+    chip1, chip2 = frame.imset(1), frame.imset(2)
+    res = post_sm4_blev(chip1.sci, chip2.sci, shift)
+    m = res.bias_mean
+    chip1.sci_header["MEANBLEV"] = (float(np.float32((m[0] + m[1]) / 2.0)),
+                                    "mean of bias levels subtracted in electrons")
+    chip2.sci_header["MEANBLEV"] = (float(np.float32((m[2] + m[3]) / 2.0)),
+                                    "mean of bias levels subtracted in electrons")
+    add_history(ph, f"DESTRIPE: number of rows fixed per amp: {res.rows_fixed}")
+    add_history(ph, f"DESTRIPE: number of rows skipped per amp: {res.rows_skipped}")
+    report("  post-SM4 BLEVCORR: " + ("bias shift and cross talk corrected, " if shift else
+                                      "no bias shift (not DS_INT at gain 2), ")
+           + "destriped; bias levels A-D " + ", ".join(f"{v:.6g}" for v in m) + " e")
+
+
 def dqicorr(frame: Frame, source: str, report: Report) -> str:
     """OR the BPIXTAB flags into every imset's DQ; return the BPIXTAB keyword value."""
     path = ref_file(frame.primary, "BPIXTAB", source)
@@ -253,11 +284,17 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
         binning = (int(ph.get("BINAXIS1", 1)), int(ph.get("BINAXIS2", 1)))
         report(f"BLEVCORR: {ph['OSCNTAB']}")
         for imset in frame.imsets:
-            o = find_overscan(oscn, ccdamp, imset.chip, binning, imset.sci.shape)
-            overscans[imset.chip] = o
-            sdq = int(imset.sci_header.get("SDQFLAGS", DEFAULT_SDQFLAGS))
-            mean, _ = _blevcorr(imset, o, lays[imset.chip], ccd[imset.chip], sdq, report)
-            imset.sci_header["MEANBLEV"] = (mean, "mean of bias levels subtracted in electrons")
+            overscans[imset.chip] = find_overscan(oscn, ccdamp, imset.chip, binning,
+                                                  imset.sci.shape)
+        if _post_sm4_full_frame(ph, frame, overscans, source):
+            _destripe(frame, ph, report)
+        else:
+            for imset in frame.imsets:
+                sdq = int(imset.sci_header.get("SDQFLAGS", DEFAULT_SDQFLAGS))
+                mean, _ = _blevcorr(imset, overscans[imset.chip], lays[imset.chip],
+                                    ccd[imset.chip], sdq, report)
+                imset.sci_header["MEANBLEV"] = (mean,
+                                                "mean of bias levels subtracted in electrons")
         complete(ph, "BLEVCORR", f"OSCNTAB={ph['OSCNTAB']}")
     # hstcal takes the overhead from the first imset's CCDTAB row.
     ph["DARKTIME"] = (darktime(ph, source, ccd[frame.imsets[0].chip]), "dark time (s)")

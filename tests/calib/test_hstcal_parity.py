@@ -61,15 +61,16 @@ def test_hstcal_accepts_the_simulated_files(hst: dict[str, Any]) -> None:
     assert "Full-frame full-well saturation image flagging step done" in hst["log"]
 
 
-def test_darktime_and_saturation_flags_match(hst: dict[str, Any], tmp_path: Path) -> None:
+def test_acsccd_bit_identical(hst: dict[str, Any], tmp_path: Path) -> None:
+    # Post-SM4 DS_INT full frames: bias shift, cross talk and destriping in hstcal's float64
+    # loop order, SATUFILE flags over the image area, DARKTIME with the CCDTAB overhead:
+    # SCI, ERR, DQ and the keywords agree exactly (measured: 0 of 8388608 pixels differ).
     for raw in hst["ccd"]:
         ours = acsccd(hst["sim"].directory / raw.name, tmp_path / _blv(raw).name)
         diff = compare(ours, _blv(raw))
-        assert "[0] DARKTIME" not in diff.keywords
-        for extver in (1, 2):
-            # Full-well flags (256) follow the SCI values, which still differ by the
-            # post-SM4 bias path; the flags of pixels far above the well agree.
-            assert diff.array(f"DQ,{extver}").ndiff < 200
+        for a in diff.arrays:
+            assert a.ndiff == 0, a
+        assert diff.keywords == {}
 
 
 def test_acs2d_pixels_identical(hst: dict[str, Any], tmp_path: Path) -> None:

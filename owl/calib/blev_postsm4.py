@@ -1,0 +1,313 @@
+"""BLEVCORR of post-SM4 WFC full frames, hstcal's ``blev_funcs_postsm4.c``.
+
+From SM4 on, hstcal does not fit the overscan line per amp: for full frames with both chips'
+overscan it runs, on the four amps turned so that each amp's readout corner is at row 0,
+column 0 (2068 x 2072 arrays incl. 24 prescan columns and 20 virtual rows):
+
+1. for DS_INT readouts at CCDGAIN 2, the bias shift (ACS ISR 2012-02): a per-amp recursive
+   model of the DC bias level driven by the signal, removed, then the "magic square" mean
+   (virtual rows 2057-2066, prescan columns 13-22) subtracted; and the amplifier cross talk
+   (each pixel gains 9.1e-5 of its mirror pixel across the chip);
+2. the destriping (``doDestripe``): each prescan column's clipped mean (after removing each
+   row's mean of columns 12-23, skipping rows next to saturated pixels) is subtracted from
+   that column; each amp's clipped bias mean (good rows only) is subtracted from the whole
+   amp (MEANBLEV is the mean of a chip's two); the mean over the amps of each prescan row,
+   interpolated along the row for the readout time, is subtracted from all four amps.
+
+The arithmetic is hstcal's (float64 in the same loop order, float32 in between the steps),
+so the result is the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+from numba import prange
+from numpy.typing import NDArray
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+NBIAS_COLS = 24
+NOSCN_ROWS = 20
+#: Per amp A-D: AC time constant (us), DC ratio, DSI sensitivity (hstcal's constants).
+TIME_CONST = (37.290251, 36.180001, 37.867770, 42.461249)
+DC_RATIO = (0.3, 0.3, 0.3, 0.3)
+DSI_SENS = (2.9188919e-3, 10.805754e-3, 12.432145e-3, 3.8596253e-3)
+CROSS_SCALE = 9.1e-5
+
+
+def _jit(parallel: bool) -> Callable[[_F], _F]:
+    # numba ships no type information; the cast keeps each kernel's signature for mypy.
+    return cast(Callable[[_F], _F], numba.njit(cache=True, parallel=parallel, nogil=True))
+
+
+def amp_view(chip1: F32, chip2: F32, amp: int) -> F32:
+    """Amp ``amp`` (0-3 = A-D) of a raw chip pair, turned so its corner is at [0, 0]."""
+    half = chip1.shape[1] // 2
+    if amp == 0:
+        return chip1[::-1, :half]
+    if amp == 1:
+        return chip1[::-1, ::-1][:, :half]
+    if amp == 2:
+        return chip2[:, :half]
+    return chip2[:, ::-1][:, :half]
+
+
+@_jit(parallel=False)
+def _magic_square(a: F64) -> float:
+    s = 0.0
+    num = 0
+    for j in range(2057, 2067):
+        for k in range(13, 23):
+            s += a[j, k]
+            num += 1
+    return s / num
+
+
+@_jit(parallel=False)
+def bias_shift(a: F64, time_const: float, dc_ratio: float, dsi: float) -> float:
+    """Remove the signal-dependent bias shift from one amp in place; return the level."""
+    rows, cols = a.shape
+    serial_freq = 1000.0 / 22.0
+    ngap = int(serial_freq * 3.212 + 0.5)
+    msm = _magic_square(a)
+    width = cols + ngap
+    factor = 1.0 - math.exp(-1.0 / (time_const * serial_freq))
+    prev = msm * dc_ratio
+    for j in range(rows):
+        for k in range(width):
+            v = a[j, k] if k < cols else msm
+            cur = v * factor * dc_ratio + (1.0 - factor) * prev
+            if k < cols:
+                a[j, k] = (v - dsi * cur) - (10.0 / 22.0) * (cur - prev)
+            prev = cur
+    level = _magic_square(a)
+    for j in range(rows):
+        for k in range(cols):
+            a[j, k] -= level
+    return level
+
+
+@_jit(parallel=True)
+def cross_talk(sci: F32) -> None:
+    """Add 9.1e-5 of the mirror pixel to each pixel, in hstcal's in-place order."""
+    ny, nx = sci.shape
+    for i in prange(ny):
+        for j in range(nx):
+            temp = np.float64(sci[i, nx - j - 1]) * 9.1e-5
+            sci[i, j] = sci[i, j] + np.float32(temp)
+
+
+@_jit(parallel=False)
+def _mean_std_clipped(x: F64, n: int, sig: float) -> float:
+    s = 0.0
+    for i in range(n):
+        s += x[i]
+    mean = s / n
+    s2 = 0.0
+    for i in range(n):
+        s2 += (x[i] - mean) ** 2
+    std = math.sqrt(s2 / (n - 1))
+    for _ in range(4):
+        used = 0
+        s = 0.0
+        s2 = 0.0
+        for i in range(n):
+            if abs(x[i] - mean) <= sig * std:
+                s += x[i]
+                s2 += (x[i] - mean) ** 2
+                used += 1
+        mean = s / used
+        std = math.sqrt(s2 / (used - 1))
+    return mean
+
+
+@_jit(parallel=False)
+def _column_means(a: F64) -> None:
+    """bias_col_mean_std + sub_bias_col_means for one amp, in place."""
+    rows = a.shape[0]
+    minus = np.empty((rows, NBIAS_COLS))
+    for i in range(rows):
+        s = 0.0
+        for j in range(12, NBIAS_COLS):
+            s += a[i, j]
+        m = s / 12.0
+        for j in range(NBIAS_COLS):
+            minus[i, j] = a[i, j] - m
+    col = np.empty(rows)
+    means = np.empty(NBIAS_COLS)
+    for j in range(NBIAS_COLS):
+        n = 0
+        for i in range(rows):
+            if (a[i, 24] < 50000 and a[i, 25] < 50000 and a[i, 26] < 50000
+                    and a[i, 27] < 50000 and a[i, 28] < 50000 and a[i, 29] < 50000):
+                col[n] = minus[i, j]
+                n += 1
+        means[j] = _mean_std_clipped(col, n, 5.0)
+    for j in range(NBIAS_COLS):
+        for i in range(rows):
+            a[i, j] = a[i, j] - means[j]
+
+
+@_jit(parallel=False)
+def _good_rows(a: F64, good: NDArray[np.uint8]) -> None:
+    rows, cols = a.shape
+    s = 0.0
+    for i in range(rows - NOSCN_ROWS):
+        for j in range(NBIAS_COLS):
+            s += a[i, j]
+    bias_mean = s / ((rows - NOSCN_ROWS) * NBIAS_COLS)
+    s = 0.0
+    for i in range(rows - NOSCN_ROWS):
+        for j in range(NBIAS_COLS, cols):
+            s += a[i, j] - bias_mean
+    amp_mean = s / ((cols - NBIAS_COLS) * (rows - NOSCN_ROWS))
+    good[0] = 0
+    for i in range(1, rows):
+        s = 0.0
+        for j in range(NBIAS_COLS):
+            s += a[i, j] + a[i - 1, j]
+        ref = s / (2 * NBIAS_COLS)
+        s = 0.0
+        for j in range(NBIAS_COLS, cols):
+            s += a[i, j] - ref
+        row_mean = s / (cols - NBIAS_COLS)
+        bright = False
+        for j in range(24, 30):
+            if a[i, j] > 70000:
+                bright = True
+        # C's abs() of a double goes through int: |trunc(x)| > 100.
+        good[i] = 0 if (abs(int(row_mean - amp_mean)) > 100 or bright) else 1
+
+
+@_jit(parallel=False)
+def _bias_mean(a: F64, good: NDArray[np.uint8]) -> float:
+    rows = a.shape[0]
+    gp = np.empty((rows, NBIAS_COLS), dtype=np.uint8)
+    ntot1 = 0
+    for j in range(NBIAS_COLS):
+        for i in range(rows):
+            gp[i, j] = good[i]
+            if good[i] == 1:
+                ntot1 += 1
+    nits = 0
+    while True:
+        ntot2 = ntot1
+        ntot1 = 0
+        nits += 1
+        s = 0.0
+        for j in range(NBIAS_COLS):
+            for i in range(rows):
+                if gp[i, j] == 1:
+                    s += a[i, j]
+                    ntot1 += 1
+        mean = s / ntot1 if ntot1 != 0 else 0.0
+        s = 0.0
+        for j in range(NBIAS_COLS):
+            for i in range(rows):
+                if gp[i, j] == 1:
+                    s += abs(a[i, j] - mean)
+        dev = s / ntot1 if ntot1 != 0 else 0.0
+        ntot1 = 0
+        for j in range(NBIAS_COLS):
+            for i in range(rows):
+                if gp[i, j] == 1 and abs(a[i, j] - mean) > 6.0 * dev:
+                    gp[i, j] = 0
+                elif gp[i, j] == 1:
+                    ntot1 += 1
+        if not (nits <= 5 or (nits <= 10 and ntot1 < ntot2)):
+            break
+    s = 0.0
+    for j in range(NBIAS_COLS):
+        for i in range(rows):
+            if gp[i, j] == 1:
+                s += a[i, j]
+    return s / ntot1 if ntot1 != 0 else 0.0
+
+
+@_jit(parallel=False)
+def _remove_stripes(amps: F64, good: NDArray[np.uint8]) -> tuple[int, int]:
+    namps, rows, cols = amps.shape
+    rowmeans = np.zeros(rows)
+    fixed = skipped = 0
+    means = np.empty(namps)
+    for i in range(rows):
+        for k in range(namps):
+            s = 0.0
+            for j in range(NBIAS_COLS):
+                s += amps[k, i, j]
+            means[k] = s / NBIAS_COLS
+        for k in range(namps):
+            s = 0.0
+            for j in range(NBIAS_COLS):
+                s += (amps[k, i, j] - means[k]) ** 2
+            if math.sqrt(s / (NBIAS_COLS - 1)) >= 15:
+                good[k, i] = 0
+        s = 0.0
+        num = 0
+        for k in range(namps):
+            if good[k, i] == 1:
+                s += good[k, i] * means[k]
+                num += 1
+        if num >= 2:
+            rowmeans[i] = s / num
+            fixed += 1
+        else:
+            skipped += 1
+    for j in range(cols):
+        for i in range(rows):
+            pt = i + (j - 11.5) / (cols + 146)
+            lower = math.floor(pt)
+            lower = min(max(lower, 0), rows - 2)
+            dist = pt - lower
+            m = rowmeans[lower] + dist * (rowmeans[lower + 1] - rowmeans[lower])
+            for k in range(namps):
+                amps[k, i, j] -= m
+    return fixed, skipped
+
+
+@dataclass(frozen=True)
+class PostSM4Result:
+    """What the post-SM4 BLEVCORR did: per-amp levels (A-D) and destriping counts."""
+
+    bias_shift: tuple[float, ...]
+    bias_mean: tuple[float, float, float, float]
+    rows_fixed: int
+    rows_skipped: int
+
+
+def post_sm4_blev(chip1: F32, chip2: F32, shift_and_crosstalk: bool) -> PostSM4Result:
+    """Run hstcal's post-SM4 full-frame BLEVCORR on the raw chips (float32, in place)."""
+    shifts: list[float] = []
+    if shift_and_crosstalk:
+        for amp in range(4):
+            view = amp_view(chip1, chip2, amp)
+            a = np.ascontiguousarray(view, dtype=np.float64)
+            shifts.append(bias_shift(a, TIME_CONST[amp], DC_RATIO[amp], DSI_SENS[amp]))
+            view[...] = a.astype(np.float32)
+        cross_talk(chip2)
+        cross_talk(chip1)
+    amps = np.stack([np.asarray(amp_view(chip1, chip2, k), dtype=np.float64)
+                     for k in range(4)])
+    for k in range(4):
+        _column_means(amps[k])
+    good = np.empty((4, amps.shape[1]), dtype=np.uint8)
+    for k in range(4):
+        _good_rows(amps[k], good[k])
+    means = []
+    for k in range(4):
+        m = _bias_mean(amps[k], good[k])
+        amps[k] -= m
+        means.append(m)
+    fixed, skipped = _remove_stripes(amps, good)
+    for k in range(4):
+        amp_view(chip1, chip2, k)[...] = amps[k].astype(np.float32)
+    return PostSM4Result(tuple(shifts), (means[0], means[1], means[2], means[3]), fixed,
+                         skipped)
