@@ -115,7 +115,8 @@ class EventMetrics:
         self._lock = threading.Lock()
 
     def template(self, shard: int, dataset: str, stage: str) -> str:
-        if time.monotonic() - self._learnt > 30 or stage not in self._stage_templates:
+        age = time.monotonic() - self._learnt
+        if age > 30 or (stage not in self._stage_templates and age > 1):
             found: dict[str, set[str]] = {}
             for tpl, st, _ in queries.counts(self.board):
                 found.setdefault(st, set()).add(tpl)

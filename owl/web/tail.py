@@ -87,7 +87,10 @@ class EventTail:
                     with self._lock:
                         listeners = list(self.listeners)
                     for listener in listeners:
-                        listener(shard, entry_id, fields)
+                        try:
+                            listener(shard, entry_id, fields)
+                        except Exception as exc:  # one listener's fault must not stop the tail
+                            log.error("web.listener_failed", shard=shard, error=repr(exc))
 
 
 @dataclass(frozen=True)

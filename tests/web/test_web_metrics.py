@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -116,4 +117,43 @@ def test_agent_metrics_port(embedded_home: Path, board_name: str, tmp_path: Path
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
+        Board(Redis.from_url(env["OWL_REDIS_URL"], decode_responses=True), board_name).destroy()
+
+
+def test_owl_web_command_serves_the_board(embedded_home: Path, board_name: str,
+                                          tmp_path: Path) -> None:
+    """`owl web` as an operator runs it: read-only without a token, refuses a short one."""
+    env = {**os.environ, "OWL_REDIS_URL": ensure_server(embedded_home), "OWL_BOARD": board_name,
+           "OWL_HOME": str(tmp_path / "home")}
+    env.pop("OWL_WEB_TOKEN", None)
+    short = subprocess.run([sys.executable, "-m", "owl", "web"], env={**env,
+                           "OWL_WEB_TOKEN": "short"}, capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert short.returncode != 0 and "at least 16 characters" in short.stderr
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "owl", "web", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status",
+                                                timeout=2).read()
+            except OSError:
+                time.sleep(0.2)
+        assert status == b"{}"
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/retry", method="POST",
+                                         data=b'{"stages": ["x"]}')
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError("a read-only server accepted an action")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 403
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        assert proc.stderr is not None
+        assert "read-only (OWL_WEB_TOKEN not set)" in proc.stderr.read()
+        proc.stderr.close()
         Board(Redis.from_url(env["OWL_REDIS_URL"], decode_responses=True), board_name).destroy()
