@@ -59,8 +59,8 @@ def chart(series: list[Minute], width: int = 720, height: int = 140) -> Markup:
         return Markup("<p class=muted>no throughput yet</p>")
     top = max(1, *(m.done + m.failed for m in series))
     bar = width / len(series)
-    parts = [f'<svg class=chart viewBox="0 0 {width} {height + 16}" width="{width}" '
-             f'height="{height + 16}" role="img" aria-label="completions per minute">']
+    parts = [f'<svg class=chart viewBox="0 -14 {width} {height + 30}" width="{width}" '
+             f'height="{height + 30}" role="img" aria-label="completions per minute">']
     for i, m in enumerate(series):
         x = i * bar
         h_done = height * m.done / top
@@ -74,7 +74,8 @@ def chart(series: list[Minute], width: int = 720, height: int = 140) -> Markup:
     first = time.strftime("%H:%M", time.localtime(series[0].start))
     parts.append(f'<text x="0" y="{height + 13}">{first}</text>'
                  f'<text x="{width}" y="{height + 13}" text-anchor="end">now</text>'
-                 f'<text x="{width}" y="11" text-anchor="end">{top}/min</text></svg>')
+                 f'<text x="0" y="-3">{top} per minute at most; green done, red failed'
+                 '</text></svg>')
     return Markup("".join(parts))
 
 
