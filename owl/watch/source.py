@@ -199,6 +199,25 @@ class Source:
         self.board = board
         self.dead_limit = dead_limit
         self.rates = RateMeter()
+        self._order: dict[str, tuple[str, ...]] = {}
+        self._looked_up: set[tuple[str, str]] = set()
+
+    def _stage_order(self, shown: dict[tuple[str, str], Any]) -> Any:
+        """A sort key putting stages in template order; the pinned templates are read again
+        only when a stage appears that the cached order does not know."""
+        unknown = {(t, st) for t, st in shown if st not in self._order.get(t, ())}
+        if unknown - self._looked_up:  # a stage no pinned version names is looked up once
+            from owl.names import board_stages
+
+            self._order = board_stages(self.board, None)
+            self._looked_up |= unknown
+
+        def key(row: tuple[tuple[str, str], Any]) -> tuple[str, int, str]:
+            (tpl, stage), _ = row
+            names = self._order.get(tpl, ())
+            return tpl, names.index(stage) if stage in names else len(names), stage
+
+        return key
 
     def snapshot(self) -> Snapshot:
         """One refresh's worth of board state (see the module docstring for its cost)."""
@@ -215,9 +234,10 @@ class Source:
         by_stage: dict[tuple[str, str], dict[str, int]] = {}
         for (tpl, stage, state), n in counts.items():
             by_stage.setdefault((tpl, stage), {})[state] = n
+        order = self._stage_order(by_stage)
         rows = tuple(StageRow(template=tpl, stage=stage, counts=c,
                               done_per_s=rates.get((tpl, stage), 0.0),
                               oldest_ready_s=oldest.get((tpl, stage)))
-                     for (tpl, stage), c in sorted(by_stage.items()))
+                     for (tpl, stage), c in sorted(by_stage.items(), key=order))
         return Snapshot(stages=rows, agents=tuple(agents), dead=tuple(dead),
                         dead_total=dead_total, pauses=pauses, board_ms=board_ms)
