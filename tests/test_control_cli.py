@@ -27,7 +27,8 @@ def test_typos_are_errors_with_a_suggestion(owl_env: dict[str, str], board: Boar
     _board_with(board)
     got = owl(owl_env, "pause", "stage", "acs:flx")
     assert got.returncode == 1
-    assert "no stage 'flx'" in got.stderr and "did you mean 'flt'" in got.stderr
+    assert "stage 'flx' is not a stage of template 'acs'" in got.stderr
+    assert "did you mean 'flt'" in got.stderr
     got = owl(owl_env, "pause", "template", "acz")
     assert got.returncode == 1 and "did you mean 'acs'" in got.stderr
     got = owl(owl_env, "campaign", "show", "nosuch")

@@ -15,10 +15,10 @@ from owl.connect import open_board
 from owl.control import actions
 from owl.control import campaigns as camps
 from owl.control.model import Band, CampaignState, parse_band
-from owl.control.names import check_stage, check_template
 from owl.control.rerun import RerunReport
 from owl.control.select import Selector, check_filters, parse_filter, read_list
 from owl.errors import BoardError
+from owl.names import check_selection, check_template
 from owl.template import Template
 
 
@@ -330,8 +330,7 @@ def _check_pause_target(board: Board, kind: str, name: str) -> None:
         tpl, _, stage = name.partition(":")
         if not stage:
             raise BoardError(f"stage {name!r}: write TEMPLATE:STAGE, e.g. demo:calibrate")
-        check_template(board, tpl)
-        check_stage(board, tpl, stage)
+        check_selection(board, tpl, [stage], [])
     elif kind == "template":
         check_template(board, name)
     elif kind == "campaign":

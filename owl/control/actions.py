@@ -44,10 +44,10 @@ def _fan_out(board: Any, ops: Sequence[tuple[str, str, str]]) -> None:
 def wake_all(board: Any) -> None:
     """Wake every agent of every template on the board (a control change may free work);
     this process's own cached control view is read again at its next claim."""
-    from owl.control.names import known
+    from owl.names import board_stages
 
     board.claimer.view.invalidate()
-    for template in known(board):
+    for template in board_stages(board, None):
         for channel in board.wake_channels(template):
             if board.sharded_pubsub:
                 board.redis.spublish(channel, "1")
