@@ -4,7 +4,9 @@ Prints, in one run (so all numbers share the machine's load): the memory-pass fl
 plain numpy copy of the frame's SCI, ERR and DQ), every per-pixel step as numba and as the
 numpy reference (and ccdproc for bias, dark and flat) with its ratio to the floor, and ACSREJ
 against ``ccdproc.combine(method="median")`` on the same CR-split pair. Times are the best of
-``--repeat`` runs after a warm-up (numba compiles on first call and caches). Then runs
+``--repeat`` runs after a warm-up (numba compiles on first call and caches). With
+``HSTCAL_BIN`` set, then runs ``tools/bench_hstcal.py`` (owl vs hstcal's executables per
+step on the same full frames, same thread count, plus a dense full-frame PCTECORR). Then runs
 ``tools/bench_cte.py`` (PCTECORR) when it exists, unless ``--no-cte``.
 
 Usage: ``python3 tools/bench_calib.py [--repeat 5] [--threads N] [--no-cte]``
@@ -13,6 +15,7 @@ Usage: ``python3 tools/bench_calib.py [--repeat 5] [--threads N] [--no-cte]``
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -238,6 +241,12 @@ def main() -> int:
           f"({t_rej / floor:.1f} x floor)")
     print(f"ccdproc.combine(method='median') on the same pair: {t_med * 1e3:9.1f} ms "
           f"-> ACSREJ is {t_med / t_rej:.1f}x faster")
+    if os.environ.get("HSTCAL_BIN"):
+        print("\n--- bench_hstcal.py (owl vs hstcal per step, same frames and threads) ---",
+              flush=True)
+        threads = ["--threads", str(numba.get_num_threads())]
+        subprocess.call([sys.executable, str(Path(__file__).with_name("bench_hstcal.py")),
+                         *threads, *(["--no-cte"] if args.no_cte else [])])
     cte = Path(__file__).with_name("bench_cte.py")
     if cte.exists() and not args.no_cte:
         print(f"\n--- {cte.name} ---", flush=True)

@@ -1,7 +1,7 @@
 """Write a simulated ACS/WFC data set: N raw exposures of one scene plus reference files.
 
 Usage: python3 tools/simulate_acs.py OUTDIR [--exposures N] [--seed S] [--exptime T]
-       [--filter F606W] [--visit 01] [--pctetab PCTETAB]
+       [--filter F606W] [--visit 01] [--pctetab PCTETAB] [--expstart MJD]
 
 The reference files land in OUTDIR/refs; calibrate with ``export jref=OUTDIR/refs/``.
 """
@@ -24,10 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--filter", default="F606W", choices=FILTERS, help="FILTER1")
     parser.add_argument("--visit", default="01", help="two characters of the rootnames")
     parser.add_argument("--pctetab", default=None, help="add CTE trails with this PCTETAB")
+    parser.add_argument("--expstart", type=float, default=58853.20733,
+                        help="EXPSTART (MJD); before 54962 gives pre-SM4 frames (CLAMP readout)")
     args = parser.parse_args(argv)
     result = simulate_set(args.outdir, n_exposures=args.exposures, seed=args.seed,
                           exptime=args.exptime, filt=args.filter, visit=args.visit,
-                          pctetab=args.pctetab)
+                          pctetab=args.pctetab, expstart=args.expstart)
     for exposure in result.exposures:
         print(exposure.raw)
     if result.asn is not None:

@@ -290,7 +290,7 @@ def _subtract_bias_level(sci: F32, row0: int, row1: int, col0: int, col1: int,
     for j in prange(row0, row1):
         level = per_row[j - row0]
         for i in range(col0, col1):
-            sci[j, i] -= np.float32(level + per_col[i - col0])
+            sci[j, i] = np.float32(np.float64(sci[j, i]) - level - per_col[i - col0])
 
 
 def subtract_bias_level(sci: F32, row0: int, row1: int, col0: int, col1: int,

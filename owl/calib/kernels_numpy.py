@@ -209,8 +209,9 @@ def subtract_bias_level(sci: F32, row0: int, row1: int, col0: int, col1: int,
     cols = np.arange(col0, col1, dtype=np.float64)
     per_row = level.intercept + level.slope * (rows - level.mid_row)
     per_col = level.drift_slope * (cols - level.drift_zero)
-    sub = (per_row[:, None] + per_col[None, :]).astype(np.float32)
-    sci[row0:row1, col0:col1] -= sub
+    # hstcal's doBlev: pixel - level - drift in double, stored as float32.
+    region = sci[row0:row1, col0:col1].astype(np.float64)
+    sci[row0:row1, col0:col1] = (region - per_row[:, None] - per_col[None, :]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -240,21 +241,23 @@ def clean_bias_levels(levels: NDArray[np.float64], readnoise: float) -> NDArray[
     Rows with no level (NaN) are dropped. Then, in two passes, levels above the mean by
     more than 3 sigma are rejected: first with sigma the scatter (capped at the Poisson value
     √mean so a bright bleed into the overscan cannot widen the window), then with sigma the
-    read noise. Only high outliers are rejected: cosmic rays and bleeding add charge.
+    read noise. Only high outliers are rejected: cosmic rays and bleeding add charge. As in
+    hstcal, each threshold is truncated to an integer (C's ``abs()`` of a double).
     """
     keep = np.isfinite(levels)
     n = int(keep.sum())
     if n == 0:
         return keep
-    mean = float(levels[keep].mean())
-    sdev = float(levels[keep].std(ddof=1)) if n > 1 else 0.0
+    mean = float(np.cumsum(levels[keep])[-1]) / n
+    sdev = float(np.sqrt(np.cumsum((levels[keep] - mean) ** 2)[-1] / (n - 1))) if n > 1 else 0.0
     if mean > 0 and sdev > np.sqrt(mean):
         sdev = float(np.sqrt(mean))
-    keep &= ~(levels > abs(3.0 * sdev + mean))
+    # hstcal compares with C's int abs(): the threshold is truncated to an integer first.
+    keep &= ~(levels > abs(int(3.0 * sdev + mean)))
     if not keep.any():
         return keep
-    mean = float(levels[keep].mean())
-    keep &= ~(levels > abs(3.0 * readnoise + mean))
+    mean = float(np.cumsum(levels[keep])[-1]) / int(keep.sum())
+    keep &= ~(levels > abs(int(float(np.float32(3.0) * np.float32(readnoise)) + mean)))
     return keep
 
 
@@ -266,12 +269,13 @@ def fit_line(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, flo
     n = x.size
     if n < 1:
         return None
-    sx, sy = float(x.sum()), float(y.sum())
-    d = float((x * x).sum()) - sx * sx / n
+    # Sequential sums (cumsum), in hstcal's BlevAccum/DriftAccum order.
+    sx, sy = float(np.cumsum(x)[-1]), float(np.cumsum(y)[-1])
+    d = float(np.cumsum(x * x)[-1]) - sx * sx / n
     if abs(d) < np.finfo(np.float32).tiny:
         return None
     xmean, ymean = sx / n, sy / n
-    slope = (float((x * y).sum()) - xmean * ymean * n) / d
+    slope = (float(np.cumsum(x * y)[-1]) - xmean * ymean * n) / d
     return slope, ymean - slope * xmean
 
 
@@ -289,7 +293,9 @@ def fit_bias_level(levels: NDArray[np.float64], row0: int, readnoise: float,
     nrej = int(np.isfinite(levels).sum() - keep.sum())
     if fit is None:
         return BiasLevel(default, 0.0, float(mid), nrejected=nrej, from_overscan=False)
-    return BiasLevel(fit[1], fit[0], float(mid), nrejected=nrej)
+    # hstcal fits against j - ny/2 (j counted from the first image row) but evaluates
+    # BlevEval at the raw row number, i.e. around ny/2 without the TRIMY1 offset.
+    return BiasLevel(fit[1], fit[0], float(levels.size // 2), nrejected=nrej)
 
 
 def drift_slope(column_levels: NDArray[np.float64], vx0: int) -> float:

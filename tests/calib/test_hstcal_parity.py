@@ -126,3 +126,20 @@ def test_acsrej_bit_identical(hst: dict[str, Any], tmp_path: Path) -> None:
     for a, b in zip(mine, theirs, strict=True):
         for extver in (1, 2):
             assert compare(a, b).array(f"DQ,{extver}").ndiff == 0
+
+
+def test_acsccd_pre_sm4_bit_identical(tmp_path: Path) -> None:
+    # Pre-SM4 (CLAMP readout): hstcal's doBlev line fit with cleanBiasFit (thresholds
+    # truncated to integers), evaluated at raw row numbers, one drift line through the VX
+    # box; pixel - level - drift in double. Measured: 0 pixels differ.
+    sim = simulate_set(tmp_path / "in", n_exposures=1, seed=6, visit="42", expstart=54500.3)
+    jref = sim.refs.directory
+    raw = stage([sim.exposures[0].raw], tmp_path / "h")[0]
+    run_hstcal("acsccd.e", [raw.name], raw.parent, jref)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("jref", f"{jref}/")
+        ours = acsccd(sim.exposures[0].raw, tmp_path / _blv(raw).name)
+    diff = compare(ours, _blv(raw))
+    for a in diff.arrays:
+        assert a.ndiff == 0, a
+    assert diff.keywords == {}
