@@ -2,9 +2,10 @@
 
 Used by ``tools/bench_condor.py --pool-items 1000,5000``. The payload is one no-op job per
 item running ``python -m owl.condor.job SPEC RESULT`` with the no-op benchmark task
-(``owl.bench_tasks:noop``): what every owl condor item runs. ``condor_submit`` gets one
-cluster of N jobs (``queue item from FILE``); owl gets N datasets of a one-stage condor
-template served by one ``owl agent --executor condor --burst -c N``. Each side reports its
+(``owl.bench_tasks:noop``): what every owl condor item runs (batches this big write spec
+files). ``condor_submit`` gets one cluster of N jobs (``queue item from FILE``); owl gets
+N datasets of a one-stage condor template served by one ``owl agent --executor condor
+--burst -c N``. Each side reports its
 submit time (condor_submit's run; the agent's start to its last ``condor.submitted`` log
 line) and its completion rate (N over the time until the last job ended).
 """
@@ -52,7 +53,7 @@ def raw_condor_submit(n: int, root: Path, limit_s: float) -> tuple[float, float]
                         attempt=1, task="owl.bench_tasks:noop", argv=None, input_path="",
                         inputs={}, output_dir=str(root / "out" / str(i)), params={})
         write_json_atomic(base.with_name(base.name + ".spec.json"), spec.to_json())
-        names.append(str(base))
+        names.append(str(base))  # a spec file each, as owl writes for batches this big
     (root / "items.txt").write_text("\n".join(names) + "\n")
     log = root / "events.log"
     (root / "raw.sub").write_text(

@@ -13,6 +13,7 @@ that from the event log.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
@@ -25,16 +26,33 @@ from owl.attempt import run_attempt
 from owl.condor.spool import write_json_atomic
 from owl.model import TaskSpec
 
-USAGE = "usage: python -m owl.condor.job SPEC_JSON RESULT_JSON"
+USAGE = "usage: python -m owl.condor.job SPEC_JSON|b64:SPEC RESULT_JSON"
+#: Prefix of a spec given inline on the command line (base64url of its JSON).
+INLINE = "b64:"
 
 
-def run(spec_path: Path, result_path: Path) -> dict[str, Any]:
+def inline_spec(text: str) -> str:
+    """The command-line form of a spec's JSON ``text``: ``b64:`` and its base64url (only
+    letters, digits, ``-``, ``_`` and ``=``: nothing the submit language expands)."""
+    return INLINE + base64.urlsafe_b64encode(text.encode()).decode("ascii")
+
+
+def read_spec(arg: str | Path) -> dict[str, Any]:
+    """A spec given as a file path or inline (:func:`inline_spec`)."""
+    text = str(arg)
+    if text.startswith(INLINE):
+        return json.loads(base64.urlsafe_b64decode(text[len(INLINE):]))  # type: ignore[no-any-return]
+    return json.loads(Path(text).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def run(spec_path: Path | str, result_path: Path) -> dict[str, Any]:
     """Run the task described in ``spec_path`` and return the result record.
 
     Parameters
     ----------
-    spec_path : Path
-        JSON of a :class:`~owl.model.TaskSpec` (``TaskSpec.to_json``).
+    spec_path : Path or str
+        A file holding the JSON of a :class:`~owl.model.TaskSpec` (``TaskSpec.to_json``),
+        or that JSON inline (:func:`inline_spec`).
     result_path : Path
         Where the result record is written.
 
@@ -45,7 +63,7 @@ def run(spec_path: Path, result_path: Path) -> dict[str, Any]:
     """
     started = time.monotonic()
     try:
-        spec = TaskSpec.from_json(json.loads(spec_path.read_text(encoding="utf-8")))
+        spec = TaskSpec.from_json(read_spec(spec_path))
         result: dict[str, Any] = {"outputs": {}, "error": "", "traceback": "",
                                   **run_attempt(spec)}
     except Exception as exc:  # an unreadable spec becomes a result, not a crash
@@ -66,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 2:
         print(USAGE, file=sys.stderr)
         return 2
-    result = run(Path(args[0]), Path(args[1]))
+    result = run(args[0], Path(args[1]))
     if not result["ok"]:
         print(result["traceback"], file=sys.stderr)
     return 0 if result["ok"] else 1

@@ -46,6 +46,10 @@ class CondorSettings:
         Most items per submit transaction (one cluster). ``Schedd.submit`` builds its
         submit text by repeated string concatenation, quadratic in the item count: 2,000
         items take milliseconds, 20,000 take seconds, so bigger batches are split.
+    inline_spec : int
+        Shared-filesystem mode: a TaskSpec whose JSON has at most this many bytes travels
+        in the job's arguments (base64) instead of a spec file, saving a file written on
+        the shared disk and read by the job per item; 0 always writes spec files.
     submit_window : float
         Seconds a submitted job may wait for others before its transaction goes to the
         schedd: items that become ready within the window (one completion after another)
@@ -78,6 +82,7 @@ class CondorSettings:
     reconcile_interval: float = 60.0
     poll_interval: float = 0.5
     max_batch: int = 2000
+    inline_spec: int = 2048
     submit_window: float = 0.5
     adopt_window: float = 86400.0
     python: str = sys.executable

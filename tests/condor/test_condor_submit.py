@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import htcondor2
 import pytest
 from condor_jobs import make_job
 
+from owl.condor.job import inline_spec, read_spec
 from owl.condor.settings import CondorSettings
 from owl.condor.spool import Spool, item_files, safe_name
 from owl.condor.submit import build_batch, group_jobs
 from owl.errors import ConfigError
+from owl.executor import Job
 from owl.model import TaskSpec
 
 
@@ -60,18 +63,34 @@ def test_one_description_with_per_item_memory_and_attributes(tmp_path, settings)
     assert first.expand("should_transfer_files") == "NO"
     assert first.expand("allowed_execute_duration") == "600"
     base = Spool(settings.spool_dir).item_base("calib", "jcxx01abq", 7)
-    assert first.expand("arguments") == (
-        f"\"-m owl.condor.job '{base}.spec.json' '{base}.result.json'\""
-    )
+    spec = inline_spec(json.dumps(jobs[0].spec.to_json()))
+    assert first.expand("arguments") == f"\"-m owl.condor.job '{spec}' '{base}.result.json'\""
     assert first.expand("output") == f"{base}.out"
     assert first.expand("My.OwlItem") == f'"{base}"'
 
 
 def test_spec_files_hold_the_task_spec(tmp_path, settings):
     job = make_job(tmp_path, "jcxx01abq", 7)
-    batch = build_batch([job], settings, Spool(settings.spool_dir))
+    files = CondorSettings(**{**settings.__dict__, "inline_spec": 0})
+    batch = build_batch([job], files, Spool(files.spool_dir))
     spec_path = item_files(batch.items[0].base)[0]
     assert TaskSpec.from_json(json.loads(spec_path.read_text())) == job.spec
+    assert _expanded(batch, 0).expand("arguments").startswith(
+        f"\"-m owl.condor.job '{spec_path}' ")
+
+
+def test_small_specs_travel_inline_and_big_ones_in_files(tmp_path, settings):
+    small = make_job(tmp_path, "small", 1)
+    big = make_job(tmp_path, "big", 2)
+    big = Job(spec=TaskSpec(**{**big.spec.__dict__, "params": {"notes": "x" * 5000}}),
+              resources=big.resources, extra=big.extra)
+    batch = build_batch([small, big], settings, Spool(settings.spool_dir))
+    small_files, big_files = (item_files(i.base)[0] for i in batch.items)
+    assert not small_files.exists() and big_files.exists()  # no spec file for the small one
+    args = [shlex.split(_expanded(batch, i).expand("arguments").strip('"'))[2] for i in (0, 1)]
+    assert TaskSpec.from_json(read_spec(args[0])) == small.spec  # as the job reads it
+    assert args[1] == str(big_files)
+    assert TaskSpec.from_json(read_spec(args[1])) == big.spec
 
 
 def test_awkward_names_are_quoted_not_expanded(tmp_path, settings):
@@ -207,3 +226,11 @@ def test_a_job_runs_owl_from_a_wheel_in_its_scratch_directory(tmp_path, task_dir
                            cwd=scratch, env={"PYTHONPATH": wheel.name}, capture_output=True,
                            text=True, timeout=60, check=True).stdout.strip()
     assert where == str(wheel / "owl" / "__init__.py")  # from the wheel, not a checkout
+
+
+def test_a_big_batch_writes_spec_files(tmp_path, settings):
+    # Schedd.submit's text building is quadratic in the itemdata: big batches keep files.
+    jobs = [make_job(tmp_path, f"d{i}", i + 1) for i in range(1000)]
+    batch = build_batch(jobs, settings, Spool(settings.spool_dir))
+    assert all(item_files(i.base)[0].exists() for i in batch.items)
+    assert sum(len(i["owl_spec"]) for i in batch.itemdata) < 200 * len(jobs)
