@@ -53,10 +53,7 @@ class AgentControl:
             log.info("agent.control", agent=self.id, mode=self.mode,
                      reason=(why or {}).get("why", ""), by=(why or {}).get("by", ""))
         if self.mode == SERVE:
-            mine = {n: c for n, c in view.campaigns.items()
-                    if c.schedule and c.template in ("", self.template.name)}
-            if mine:
-                self.cron.check(_Only(view, mine))
+            self.cron.check(view, self.template.name)
             self._scan_tick()
         return self.mode
 
@@ -88,11 +85,3 @@ class AgentControl:
         report = campaigns.rerun_selection(self.board, campaign, self.id)
         log.info("schedule.fired", schedule=name, started=report.started,
                  pending=report.pending)
-
-
-class _Only:
-    """A view restricted to some campaigns (the ones this agent's template schedules)."""
-
-    def __init__(self, view: Any, campaigns: dict[str, Any]) -> None:
-        self.campaigns = campaigns
-        self.state = view.state

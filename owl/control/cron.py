@@ -62,12 +62,14 @@ class Cron:
         self.on_tick = on_tick  # (schedule name, campaign) -> runs the tick's work
         self._last: dict[str, int] = {}
 
-    def check(self, view: Any, now_ms: int | None = None) -> list[Fired]:
-        """Fire the due ticks of the active campaigns' schedules."""
+    def check(self, view: Any, template: str, now_ms: int | None = None) -> list[Fired]:
+        """Fire the due ticks of the schedules of the active campaigns of ``template``
+        (or of campaigns over any template)."""
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         fired = []
         for name, camp in view.campaigns.items():
-            if camp.schedule and view.state(name) == CampaignState.ACTIVE:
+            if (camp.schedule and camp.template in ("", template)
+                    and view.state(name) == CampaignState.ACTIVE):
                 got = self.fire(f"campaign:{name}", camp.schedule, camp.created_ms, now)
                 if got is not None:
                     fired.append(got)
