@@ -119,11 +119,15 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
         hot = [f"h{i:07d}" for i in range(max(50, n // 10))]
         board.register_many(template, [(d, "") for d in hot])
         # the datasets registered above ran nowhere yet: move them into their campaigns
+        t0 = time.monotonic()
         for prefix, camp, weight in (("a", "redo3", 3.0), ("b", "redo1", 1.0)):
             ids = tuple((f"{prefix}{j:07d}", "") for j in range(n))
             camps.create(board, name=camp, selector=Selector(template="benchsched",
                                                              datasets=ids),
                          who="bench", band=Band.REPROCESSING, weight=weight)
+        create_s = time.monotonic() - t0
+        print(f"campaign creation: {2 * n} datasets in {create_s:.2f} s "
+              f"({2 * n / create_s:.0f} datasets/s, batches of 1000 rerun scripts)")
         camps.create(board, name="hot", selector=Selector(template="benchsched",
                                                           datasets=((hot[0], ""),)),
                      who="bench", band=Band.URGENT)
