@@ -59,14 +59,24 @@ class BoardCollector(Collector):
                                    "it started.", labels=["agent"])
         failed = CounterMetricFamily("owl_agent_failed", "Failed attempts each agent reported "
                                      "since it started.", labels=["agent"])
+        cpu = GaugeMetricFamily("owl_agent_workers_cpu_percent", "CPU use of each agent's "
+                                "local workers, as its last heartbeat says (100 = one core).",
+                                labels=["agent"])
+        rss = GaugeMetricFamily("owl_agent_workers_memory_bytes", "Resident memory of each "
+                                "agent's local workers, as its last heartbeat says.",
+                                labels=["agent"])
         for a in agents(self.board):
+            if "cpu_percent" in a:
+                cpu.add_metric([a["id"]], float(a["cpu_percent"]))
+            if "rss_mb" in a:
+                rss.add_metric([a["id"]], float(a["rss_mb"]) * 1024 * 1024)
             beat.add_metric([a["id"], a.get("host", ""), a.get("template", "")],
                             a["heartbeat_age"])
             held.add_metric([a["id"]], len(a.get("items", [])))
             jobs.add_metric([a["id"]], int(a.get("jobs", 0)))
             done.add_metric([a["id"]], int(a.get("done", 0)))
             failed.add_metric([a["id"]], int(a.get("failed", 0)))
-        yield from (beat, held, jobs, done, failed)
+        yield from (beat, held, jobs, done, failed, cpu, rss)
 
 
 class _Bounded(OrderedDict[Any, Any]):

@@ -112,6 +112,9 @@ def test_agent_metrics_port(embedded_home: Path, board_name: str, tmp_path: Path
         assert "owl_condor_jobs" not in samples  # a local agent runs no pool jobs
         beats = [lab["agent"] for lab, _ in samples["owl_agent_heartbeat_age_seconds"]]
         assert len(beats) == 1
+        # every exporter (owl web's too) shows each agent's workers from its heartbeat
+        heartbeat_rss = [v for lab, v in samples["owl_agent_workers_memory_bytes"]]
+        assert len(heartbeat_rss) == 1 and heartbeat_rss[0] > 1e6
     finally:
         proc.terminate()
         proc.wait(30)
