@@ -12,8 +12,10 @@ job entry point (``owl.condor.job``). The result is JSON::
 
 from __future__ import annotations
 
+import calendar
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,11 @@ from owl.provenance import (
 from owl.reuse import Current, differences
 from owl.task import Recorder, run_task
 from owl.tasklog import failure
+
+
+def epoch_s(start: str) -> int:
+    """An exposure start ``YYYY-MM-DDTHH:MM:SS`` (UTC) as seconds since 1970."""
+    return calendar.timegm(datetime.strptime(start, "%Y-%m-%dT%H:%M:%S").timetuple())
 
 
 def _cpu() -> float:
@@ -102,7 +109,8 @@ def run_attempt(spec: TaskSpec) -> dict[str, Any]:
             item["in"] = inputs
         if produced:
             item.update(od=spec.output_dir, out=produced)
-        selection = [[digest(kw, 10), kw, start] for kw, start in record.selections]
+        selection = [[digest(kw, 10), kw, start, epoch_s(start)]
+                     for kw, start in record.selections]
         prov = Provenance(item=item, env_id=digest(env, 12), env=env, selection=selection)
         return {"ok": True, "outputs": outputs, "seconds": item["du"],
                 "provenance": prov.to_json()}

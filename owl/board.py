@@ -97,6 +97,7 @@ class Board:
         self.scripts = load_scripts(client, wait_replicas)
         self.shards = self._open(shards) if create else self._read_meta(shards)
         self._claimer: Claimer | None = None
+        self._envs_sent: set[tuple[int, str]] = set()  # provenance environments stored
         self.sharded_pubsub = _sharded_pubsub(client)
 
     def _open(self, shards: int) -> int:
@@ -254,15 +255,16 @@ class Board:
         """
         pipe = self.scripts.batch()
         records = list(provenance) + [None] * (len(done) - len(provenance))
-        for (claim, outputs), prov in zip(done, records, strict=True):
+        fresh: dict[tuple[int, str], int] = {}  # environment -> the completion sending it
+        for i, ((claim, outputs), prov) in enumerate(zip(done, records, strict=True)):
             s = self.shard(claim.dataset)
             k = self.keys
             self.scripts["complete"](
                 keys=[*self._common(s), k.leases(s), k.dataset(s, claim.dataset),
-                      k.pvenv(s), k.refsel(s), k.selcfg(s), k.refuse(s)],
+                      k.pvenv(s), k.selcfg(s), k.refuse(s)],
                 args=[k.prefix(s), claim.dataset, claim.stage, claim.token,
                       json.dumps(outputs, sort_keys=True), who, self.event_cap,
-                      self.wake(s), *_provenance_args(prov)],
+                      self.wake(s), *_provenance_args(prov, self._envs_sent, s, fresh, i)],
                 client=pipe,
             )
         self._release([c for c, _ in done], pipe)
@@ -277,6 +279,8 @@ class Board:
             else:
                 then_claim = None
         replies = self.scripts.execute(pipe, self.redis)
+        # An environment counts as stored once a completion that sent it succeeded.
+        self._envs_sent |= {key for key, i in fresh.items() if replies[i][0] == 1}
         out = []
         for res in replies[:len(done)]:
             if res[0] == 1:
@@ -453,13 +457,20 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def _provenance_args(prov: Provenance | None) -> list[str]:
-    """ARGV[9..14] of complete.lua for one record."""
+def _provenance_args(prov: Provenance | None, sent: set[tuple[int, str]], shard: int,
+                     fresh: dict[tuple[int, str], int], index: int) -> list[str]:
+    """ARGV[9..14] of complete.lua for one record. An environment is sent once per shard
+    and process (thousands of items share it); should it be gone from the board, a later
+    reuse check finds no environment and the item runs."""
     if prov is None:
         return ["", "", "", "", "", ""]
-    index, configs = "", ""
+    env = ""
+    if prov.env and (shard, prov.env_id) not in sent and (shard, prov.env_id) not in fresh:
+        env = _compact(prov.env)
+        fresh[(shard, prov.env_id)] = index
+    selected, configs = "", ""
     if prov.selection:
-        index = ";".join(f"{cid}|{start}" for cid, _, start in prov.selection)
-        configs = _compact({cid: _compact(cfg) for cid, cfg, _ in prov.selection})
-    return [_compact(prov.item), prov.env_id, _compact(prov.env) if prov.env else "",
-            "1" if prov.reused else "", index, configs]
+        selected = ";".join(f"{sel[0]}|{sel[3]}" for sel in prov.selection)
+        configs = _compact({sel[0]: _compact(sel[1]) for sel in prov.selection})
+    return [_compact(prov.item), prov.env_id, env, "1" if prov.reused else "", selected,
+            configs]

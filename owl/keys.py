@@ -32,9 +32,11 @@ Layout (``B`` is the board name, default ``owl``; ``n`` a shard number)::
     B:{sN}:hist:DATASET          list   the dataset's own history, one entry per transition
                                         (owl.history), capped per dataset, not per shard
     B:{sN}:pvenv                 hash   provenance environment id -> JSON (owl.provenance)
-    B:{sN}:refsel                hash   dataset -> "CONFIG|START;..." header keywords the
-                                        reference rules select on (owl.refs)
-    B:{sN}:selcfg                hash   config id -> JSON of those keywords
+    B:{sN}:refsel:TEMPLATE:CFG   zset   "DATASET" (or "DATASET#N", the Nth member) -> its
+                                        exposure start (epoch s), for datasets whose header
+                                        keywords the reference rules select on are config
+                                        CFG (owl.refs); the dataset's own list is its 'sel'
+    B:{sN}:selcfg                hash   "TEMPLATE|CFG" -> JSON of those keywords
     B:{sN}:refuse                hash   "TEMPLATE|STAGE|REFNAME" -> first use (ms)
     B:refs                       hash   reference rules versions: "current" -> id, id -> JSON
 
@@ -62,7 +64,8 @@ per stage S: ``S.s`` state, ``S.a`` attempts, ``S.k`` token, ``S.o`` owner, ``S.
 (ms), ``S.d`` retry due (ms), ``S.out`` outputs (JSON), ``S.e`` last error, ``S.hp`` state
 before a hold, ``S.pv`` provenance of the last completion (JSON, any generation: a rerun
 keeps it until the next completion replaces it, for skip-if-done), ``S.pe`` the id of its
-environment in ``pvenv``; ``rf`` reference overrides (JSON name -> file, ``owl refs apply``).
+environment in ``pvenv``; ``rf`` reference overrides (JSON name -> file, ``owl refs apply``);
+``sel`` its reference selection entries ``CFG|EPOCH;...`` (one per member).
 """
 
 from __future__ import annotations
@@ -162,8 +165,8 @@ class Keys:
     def pvenv(self, shard: int) -> str:
         return f"{self.prefix(shard)}pvenv"
 
-    def refsel(self, shard: int) -> str:
-        return f"{self.prefix(shard)}refsel"
+    def refsel(self, shard: int, template: str, config: str) -> str:
+        return f"{self.prefix(shard)}refsel:{template}:{config}"
 
     def selcfg(self, shard: int) -> str:
         return f"{self.prefix(shard)}selcfg"

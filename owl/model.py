@@ -156,7 +156,7 @@ class Provenance:
     env: dict[str, Any] | None  # None when it is already on the board (a reused item)
     reused: bool = False
     # Header keywords reference rules select on, per member: [[config digest, config,
-    # exposure start], ...]; indexed per shard for `owl refs diff`.
+    # exposure start, its epoch seconds], ...]; indexed per shard for `owl refs diff`.
     selection: list[list[Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -3,34 +3,37 @@
 Everything comes from what completions recorded on the board, never from opening the
 datasets' files:
 
-- ``B:{sN}:refsel``: per dataset, the header keywords the rules select on (interned as
-  configs in ``B:{sN}:selcfg``) and each member's exposure start, recorded by the bestrefs
-  stage's provenance (``TEMPLATE CONFIG|START;CONFIG|START``);
+- ``B:{sN}:refsel:TEMPLATE:CFG``: per distinct config of the header keywords the rules
+  select on (the config itself in ``B:{sN}:selcfg``), a zset of the datasets (members)
+  that have it, scored by exposure start; recorded by the bestrefs stage's provenance;
 - ``B:{sN}:refuse``: which stages of a template used which reference names
   (``TEMPLATE|STAGE|NAME``), recorded when a completion brought a new provenance
   environment.
 
 A change is evaluated per distinct config, not per dataset: for each config and reftype the
-matching rules are sorted by USEAFTER once, and every dataset's choice is a binary search of
-its exposure start (numpy), so a million datasets cost seconds.
+matching rules of both sides give the exposure-start ranges where the choice moves, and one
+ZRANGEBYSCORE per range returns exactly the datasets in it. The cost grows with the number
+of configs and of datasets affected, not with the board.
 """
 
 from __future__ import annotations
 
+import bisect
+import calendar
+import itertools
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from owl.board import Board
 from owl.calib.bestrefs import Rule, load_rules
 from owl.errors import BoardError
 from owl.provenance import checksum
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _AMBIGUOUS = "<ambiguous>"
 
 
@@ -102,62 +105,66 @@ def changed_reftypes(old: Sequence[Rule], new: Sequence[Rule]) -> list[str]:
     return sorted(t for t in set(a) | set(b) if key(a.get(t, [])) != key(b.get(t, [])))
 
 
+def _epoch(when: datetime) -> int:
+    return calendar.timegm(when.timetuple())
+
+
 class Chooser:
-    """The rules' choice per (config, reftype), as USEAFTER steps searched by exposure start."""
+    """The rules' choice per (config, reftype) as USEAFTER steps: from each step's epoch
+    second on, the file it names (``<ambiguous>`` when two rules tie)."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.by_type = _by_type(rules)
-        self._steps: dict[tuple[str, str], tuple[np.ndarray, list[str | None]]] = {}
+        self._steps: dict[tuple[str, str], tuple[list[int], list[str]]] = {}
 
-    def steps(self, cid: str, config: Mapping[str, Any],
-              reftype: str) -> tuple[np.ndarray, list[str | None]]:
-        key = (cid, reftype)
-        if key not in self._steps:
-            files: dict[str, set[str]] = {}
+    def steps(self, key: str, config: Mapping[str, Any],
+              reftype: str) -> tuple[list[int], list[str]]:
+        if (key, reftype) not in self._steps:
+            files: dict[int, set[str]] = {}
             for r in self.by_type.get(reftype, []):
                 if r.matches(config):
-                    files.setdefault(r.useafter.strftime(_FORMAT), set()).add(r.file)
+                    files.setdefault(_epoch(r.useafter), set()).add(r.file)
             after = sorted(files)
-            picks: list[str | None] = [next(iter(files[u])) if len(files[u]) == 1
-                                       else _AMBIGUOUS for u in after]
-            self._steps[key] = (np.array(after, dtype="U19"), picks)
-        return self._steps[key]
+            picks = [next(iter(files[u])) if len(files[u]) == 1 else _AMBIGUOUS
+                     for u in after]
+            self._steps[(key, reftype)] = (after, picks)
+        return self._steps[(key, reftype)]
 
-    def choose(self, cid: str, config: Mapping[str, Any], reftype: str,
-               starts: np.ndarray) -> list[str | None]:
-        after, picks = self.steps(cid, config, reftype)
-        idx = np.searchsorted(after, starts, side="right") - 1
-        table = [None, *picks]
-        return [table[i + 1] for i in idx.tolist()]
-
-
-@dataclass
-class _Index:
-    datasets: list[str]
-    templates: list[str]
-    rows: dict[str, tuple[list[int], list[str]]]  # config id -> (dataset indexes, starts)
-    configs: dict[str, dict[str, Any]]
+    def at(self, key: str, config: Mapping[str, Any], reftype: str,
+           when: float) -> str | None:
+        after, picks = self.steps(key, config, reftype)
+        i = bisect.bisect_right(after, when) - 1
+        return picks[i] if i >= 0 else None
 
 
-def read_index(board: Board) -> _Index:
-    """Every dataset's recorded selection keywords, shard by shard (HSCAN, no key scan)."""
+def intervals(before: Chooser, after: Chooser, key: str, config: Mapping[str, Any],
+              reftype: str, changed_files: set[str] | None,
+              ) -> list[tuple[float, float, Change]]:
+    """Exposure-start ranges [lo, hi) where a config's choice of a reftype moves."""
+    cuts = sorted(set(before.steps(key, config, reftype)[0])
+                  | set(after.steps(key, config, reftype)[0]))
+    out = []
+    for lo, hi in itertools.pairwise([-math.inf, *cuts, math.inf]):
+        was = before.at(key, config, reftype, lo)
+        now = after.at(key, config, reftype, lo)
+        if changed_files is None:
+            if was != now:
+                out.append((lo, hi, Change(reftype, was, now)))
+        elif was is not None and was.rpartition("$")[2] in changed_files:
+            out.append((lo, hi, Change(reftype, was, f"{was} (new content)")))
+    return out
+
+
+def _configs(board: Board) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """(shard, template, config id, config) of every recorded selection config."""
     import json
 
-    idx = _Index([], [], {}, {})
+    out = []
     for s in range(board.shards):
-        for cid, raw in board.redis.hgetall(board.keys.selcfg(s)).items():
-            idx.configs.setdefault(cid, json.loads(raw))
-        for ds, value in board.redis.hscan_iter(board.keys.refsel(s), count=20000):
-            tpl, _, members = value.partition(" ")
-            n = len(idx.datasets)
-            idx.datasets.append(ds)
-            idx.templates.append(tpl)
-            for member in members.split(";"):
-                cid, _, start = member.partition("|")
-                rows = idx.rows.setdefault(cid, ([], []))
-                rows[0].append(n)
-                rows[1].append(start)
-    return idx
+        for field_name, raw in board.redis.hgetall(board.keys.selcfg(s)).items():
+            tpl, _, cid = field_name.partition("|")
+            out.append((s, tpl, cid, json.loads(raw)))
+    return out
 
 
 def stage_use(board: Board) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -215,39 +222,45 @@ def diff(board: Board, old: Side, new: Side, *, current: Sequence[Rule] | None =
     else:
         raise BoardError(f"compare two rules files or two directories, not {old.path} and "
                          f"{new.path}")
-    idx = read_index(board)
-    per_ds: dict[int, dict[str, Change]] = {}
-    for cid, (ds_rows, starts) in idx.rows.items():
-        config = idx.configs.get(cid, {})
-        arr = np.array(starts, dtype="U19")
+    sizes = board.redis.pipeline(transaction=False)
+    ranges = board.redis.pipeline(transaction=False)
+    asked: list[tuple[str, Change]] = []
+    for s, tpl, cid, config in _configs(board):
+        key = board.keys.refsel(s, tpl, cid)
+        sizes.zcard(key)
         for reftype in reftypes:
-            was = before.choose(cid, config, reftype, arr)
-            now = after.choose(cid, config, reftype, arr) if after is not before else was
-            for row, a, b in zip(ds_rows, was, now, strict=True):
-                if changed_files is None:
-                    if a == b:
-                        continue
-                    change = Change(reftype, a, b)
-                elif a is None or a.rpartition("$")[2] not in changed_files:
-                    continue
-                else:
-                    change = Change(reftype, a, f"{a} (new content)")
-                per_ds.setdefault(row, {})[reftype] = change
+            for lo, hi, change in intervals(before, after, f"{tpl}|{cid}", config, reftype,
+                                            changed_files):
+                ranges.zrangebyscore(key, "-inf" if lo == -math.inf else lo,
+                                     "+inf" if hi == math.inf else f"({hi}")
+                asked.append((tpl, change))
+    scanned = sum(sizes.execute())
+    per_ds: dict[str, dict[str, Change]] = {}
+    template_of: dict[str, str] = {}
+    for (tpl, change), members in zip(asked, ranges.execute() if asked else [], strict=True):
+        for m in members:
+            ds = m.partition("#")[0]
+            per_ds.setdefault(ds, {})[change.reftype] = change
+            template_of[ds] = tpl
     use = stage_use(board)
-    orders = {tpl: stage_order(board, tpl) for tpl in {idx.templates[r] for r in per_ds}}
+    orders = {tpl: stage_order(board, tpl) for tpl in set(template_of.values())}
+    first_of: dict[tuple[str, tuple[str, ...]], str | None] = {}
     affected: list[Affected] = []
     counts: dict[Change, int] = {}
-    for row in sorted(per_ds, key=lambda r: idx.datasets[r]):
-        tpl = idx.templates[row]
-        changes = tuple(per_ds[row][t] for t in sorted(per_ds[row]))
+    for ds in sorted(per_ds):
+        tpl = template_of[ds]
+        changes = tuple(per_ds[ds][t] for t in sorted(per_ds[ds]))
         for ch in changes:
             counts[ch] = counts.get(ch, 0) + 1
-        stages = {st for ch in changes for st in use.get((tpl, ch.reftype), ())}
-        order = orders[tpl]
-        first = min(stages, key=lambda st: order.index(st) if st in order else len(order),
-                    default=None)
-        affected.append(Affected(idx.datasets[row], tpl, changes, first))
-    return Report(scanned=len(idx.datasets), affected=tuple(affected), counts=counts,
+        names = tuple(ch.reftype for ch in changes)
+        if (tpl, names) not in first_of:
+            order = orders[tpl]
+            stages = {st for name in names for st in use.get((tpl, name), ())}
+            first_of[(tpl, names)] = min(
+                stages, key=lambda st: order.index(st) if st in order else len(order),
+                default=None)
+        affected.append(Affected(ds, tpl, changes, first_of[(tpl, names)]))
+    return Report(scanned=scanned, affected=tuple(affected), counts=counts,
                   stages={k: v for k, v in use.items() if k[1] in reftypes},
                   seconds=time.perf_counter() - t0)
 

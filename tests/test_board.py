@@ -319,7 +319,7 @@ def test_claim_renew_complete_scripts_directly(board: Board) -> None:
                                          "ds1", "a", str(int(token) + 1)])
     assert renew == [1, 0]
     complete_keys = [k.counts(s), k.events(s), k.leases(s), k.dataset(s, "ds1"), k.pvenv(s),
-                     k.refsel(s), k.selcfg(s), k.refuse(s)]
+                     k.selcfg(s), k.refuse(s)]
     args = [k.prefix(s), "ds1", "a", token, '{"n": 1}', "w", 100, k.notify, "", "", "", "",
             "", ""]
     assert board.scripts["complete"](keys=complete_keys, args=args, client=board.redis) == [1, 2]

@@ -64,6 +64,7 @@ def test_association_through_the_engine(tmp_path: Path, embedded_home: Path) -> 
         used = {r[0]: r[1] for r in json.loads(board.redis.hget(k.pvenv(s), pe))["rf"]}
         assert used["DARKFILE"] == "jref$owlsim_drk.fits" and "BIASFILE" not in used
         assert board.redis.hget(k.refuse(s), "acs_wfc|acsccd|BIASFILE") is not None
-        assert board.redis.hget(k.refsel(s), ds.dataset).count("|") == 2  # two members
+        sel = board.redis.hget(k.dataset(s, ds.dataset), "sel")
+        assert sel is not None and sel.count("|") == 2  # two members
     finally:
         board.destroy()
