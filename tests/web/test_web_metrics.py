@@ -20,6 +20,7 @@ from owl import queries
 from owl.board import Board
 from owl.model import FailureClass
 from owl.server import ensure_server
+from owl.web.app import create_app
 
 
 def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -115,6 +116,12 @@ def test_agent_metrics_port(embedded_home: Path, board_name: str, tmp_path: Path
         # every exporter (owl web's too) shows each agent's workers from its heartbeat
         heartbeat_rss = [v for lab, v in samples["owl_agent_workers_memory_bytes"]]
         assert len(heartbeat_rss) == 1 and heartbeat_rss[0] > 1e6
+        # ... and so does the agents page
+        web_board = Board(Redis.from_url(env["OWL_REDIS_URL"], decode_responses=True),
+                          board_name)
+        with TestClient(create_app(web_board, follow=False)) as client:
+            page = client.get("/agents").text
+        assert beats[0] in page and " MB</td>" in page and ">serve</td>" in page
     finally:
         proc.terminate()
         proc.wait(30)
