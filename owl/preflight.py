@@ -73,13 +73,18 @@ def worker_import_problems(refs: Sequence[str]) -> dict[str, str]:
         parent.close()
 
 
-def job_import_problems(refs: Sequence[str], cwd: Path) -> dict[str, str]:
-    """:func:`import_problems` in a fresh interpreter in ``cwd`` (how a condor job starts)."""
+def job_import_problems(refs: Sequence[str], cwd: Path, python: str = sys.executable,
+                        pythonpath: Sequence[str] | None = None) -> dict[str, str]:
+    """:func:`import_problems` in a fresh interpreter in ``cwd`` (how a condor job starts):
+    ``python`` with ``PYTHONPATH`` set to ``pythonpath`` (None: this process's)."""
     if not refs:
         return {}
     cwd.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-c", _CHECK, *refs], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, check=False, env=dict(os.environ))
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    proc = subprocess.run([python, "-c", _CHECK, *refs], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, check=False, env=env)
     if proc.returncode != 0:
         raise ConfigError(f"checking the task modules failed: {proc.stderr.strip()[-500:]}")
     return dict(json.loads(proc.stdout))
@@ -98,10 +103,11 @@ def work_dir_problem(work: Path) -> str | None:
 
 
 def check_agent(template: Template, stages: Sequence[str], executors: dict[str, str],
-                work: Path) -> None:
+                work: Path, job_python: tuple[str, tuple[str, ...]] | None = None) -> None:
     """Raise ConfigError naming every problem that would fail the served stages' tasks.
 
-    ``executors`` maps each served stage to ``local`` or ``condor``.
+    ``executors`` maps each served stage to ``local`` or ``condor``; ``job_python`` is the
+    interpreter and ``PYTHONPATH`` condor jobs run with (None: this process's).
     """
     problems: list[str] = []
     where = template.source or f"template {template.name}"
@@ -120,7 +126,8 @@ def check_agent(template: Template, stages: Sequence[str], executors: dict[str, 
                 problems.append(f"{where}: stage {name!r}: program {prog!r} of its argv is not "
                                 "on PATH")
     found = {**worker_import_problems(by_kind["local"]),
-             **job_import_problems(by_kind["condor"], work)}
+             **job_import_problems(by_kind["condor"], work, *(job_python or (sys.executable,
+                                                                           None)))}
     for ref, why in found.items():
         problems.append(f"{where}: stage {', '.join(map(repr, users[ref]))}: task {ref!r}: "
                         f"{why}")

@@ -141,7 +141,20 @@ def _preflight(board: Any, template: Template, stages: Sequence[str], executor_k
     served = stages or template.stage_names
     kinds = {s: executor_kind if executor_kind != "auto" else template.stage(s).executor
              for s in served}
-    check_agent(template, served, kinds, settings.work_dir)
+    job_python = None
+    if "condor" in kinds.values():
+        from owl.condor.settings import CondorSettings
+
+        cs = CondorSettings.from_env(settings.board, "preflight", settings.home)
+        if cs.container is not None or not os.access(cs.python, os.X_OK):
+            # The jobs' Python lives in an image or on the execute points only.
+            click.echo(f"owl agent: note: condor task imports not checked here (jobs run "
+                       f"{cs.python}{' in ' + cs.container if cs.container else ''})", err=True)
+            kinds = {s: k for s, k in kinds.items() if k != "condor"}
+        else:
+            job_python = (cs.python, (*cs.wheels, *cs.pythonpath))
+    check_agent(template, [s for s in served if s in kinds], kinds, settings.work_dir,
+                job_python)
     for warning in start_check(board, Trust.of(template)):
         click.echo(f"owl agent: warning: {warning}", err=True)
 

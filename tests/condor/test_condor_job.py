@@ -92,3 +92,13 @@ def test_a_task_that_logs_gets_its_logger(tmp_path, task_dir):
     logs = log_dir(job.spec.output_dir)
     text = (logs / "stdout.log").read_text() + (logs / "stderr.log").read_text()
     assert "task.note" in text and "jcxx01abq" in text
+
+
+def test_start_check_imports_tasks_as_the_job_will(tmp_path, task_dir):
+    from owl.preflight import job_import_problems
+
+    refs = ["owltask_condor:calibrate"]
+    assert job_import_problems(refs, tmp_path / "w", sys.executable,
+                               (str(REPO), str(task_dir))) == {}
+    missing = job_import_problems(refs, tmp_path / "w", sys.executable, (str(REPO),))
+    assert "owltask_condor" in missing["owltask_condor:calibrate"]
