@@ -84,7 +84,8 @@ def cpu_seconds(client: Client) -> float:
     return total
 
 
-def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None:
+def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> float:
+    """One run on one backend; prints its figures and returns stage completions/s."""
     client = connect(url)
     name = f"bench{uuid.uuid4().hex[:8]}"
     n, s = args.datasets, args.stages
@@ -148,6 +149,7 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> None
     board.destroy()
     if args.memory_datasets:
         memory_at_scale(client, label, args.memory_datasets, template, args.shards)
+    return float(n * s / span)
 
 
 def memory_at_scale(client: Client, label: str, n: int, template: object, shards: int) -> None:
