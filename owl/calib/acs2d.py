@@ -23,7 +23,8 @@ import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib import kernels as K
-from owl.calib.acsccd import DEFAULT_SDQFLAGS, darktime, dqicorr
+from owl.calib.acsccd import DEFAULT_SDQFLAGS, dqicorr
+from owl.calib.darktime import darktime
 from owl.calib.fitsio import Frame, add_history, set_switch, stamp_version
 from owl.calib.stats import good_stats, write_stats
 from owl.calib.step import (

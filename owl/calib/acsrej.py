@@ -26,7 +26,7 @@ import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib.crrej import DATAREJECT, CrRejParams, crrej
-from owl.calib.fitsio import Frame, add_history, read_frame, stamp_version, write_frame
+from owl.calib.fitsio import Frame, Imset, add_history, read_frame, stamp_version, write_frame
 from owl.calib.step import Report, complete, header_float, quiet, ref_file
 from owl.errors import CalibError
 
@@ -155,6 +155,12 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     params, origin = _params(frames, Path(table) if table else None, overrides or {}, exptot)
     report(f"ACSREJ: {len(frames)} images, {exptot:g} s, {params}")
     result_frame = frames[0]
+    originals = [Frame(primary=f.primary, imsets=[Imset(sci=s.sci, err=s.err, dq=s.dq,
+                                                       sci_header=s.sci_header,
+                                                       err_header=s.err_header,
+                                                       dq_header=s.dq_header, extver=s.extver)
+                                                 for s in f.imsets], path=f.path)
+                 for f in frames]
     total_rej, sky = 0, {}
     texpt = exptot if exptot > 0 else float(len(frames))
     masks: dict[int, np.ndarray] = {}
@@ -216,7 +222,7 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     stamp_version(ph)
     write_frame(result_frame, out, overwrite=overwrite)
     if params.crmask:
-        _flag_inputs(inputs, masks)
+        _flag_inputs(inputs, masks, originals)
     return RejSummary(output=out, nimgs=len(frames), exptime=exptot, rej_rate=rate,
                       nrej=total_rej, sky=sky, params=params, nrej_by_chip=by_chip)
 
@@ -244,12 +250,30 @@ def _record_params(ph: Any, params: CrRejParams, meanexp: float) -> None:
     ph["CRMASK"] = bool(params.crmask)
 
 
-def _flag_inputs(inputs: Sequence[str | Path], masks: Mapping[int, np.ndarray]) -> None:
-    """Set the CR bit in each input's DQ where that image was rejected (hstcal ``crmask``)."""
-    for n, path in enumerate(inputs):
-        frame = read_frame(path)
+def _flag_inputs(inputs: Sequence[str | Path], masks: Mapping[int, np.ndarray],
+                 frames: Sequence[Frame]) -> None:
+    """Set the CR bit in each input's DQ where that image was rejected (hstcal ``crmask``).
+
+    Like hstcal's ``openUpdateImage``, only the DQ data are rewritten, in place, when every
+    DQ extension of the file holds an array; a file with a constant DQ extension (which
+    grows into an array) is rewritten whole.
+    """
+    for n, (path, frame) in enumerate(zip(inputs, frames, strict=True)):
+        new = {}
         for imset in frame.imsets:
             m = masks[imset.chip][n]
-            imset.dq = np.where(m, imset.dq | np.int16(DATAREJECT),
-                                imset.dq & np.int16(~DATAREJECT)).astype(np.int16)
-        write_frame(frame, path, overwrite=True)
+            dq = imset.dq
+            new[imset.extver] = np.where(m, dq | np.int16(DATAREJECT),
+                                         dq & np.int16(~DATAREJECT)).astype(np.int16)
+        with fits.open(path, mode="update", memmap=False) as hdul:
+            dq_hdus = {int(h.header.get("EXTVER", 1)): h for h in hdul[1:]
+                       if str(h.header.get("EXTNAME", "")).strip().upper() == "DQ"}
+            if all(h.data is not None and h.data.shape == new[v].shape
+                   for v, h in dq_hdus.items() if v in new) and set(new) <= set(dq_hdus):
+                for v, arr in new.items():
+                    dq_hdus[v].data[...] = arr
+                continue
+        whole = read_frame(path)
+        for imset in whole.imsets:
+            imset.dq = new[imset.extver]
+        write_frame(whole, path, overwrite=True)

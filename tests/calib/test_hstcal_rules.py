@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
-from owl.calib.acsccd import darktime
 from owl.calib.ccdtab import AmpCCD, CCDParams
+from owl.calib.darktime import darktime
 from owl.calib.simulate_header import Exposure, raw_primary
 from owl.calib.simulate_tables import DetectorModel, write_imphttab, write_oscntab
 
