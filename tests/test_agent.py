@@ -343,3 +343,20 @@ def test_a_released_item_whose_agent_died_runs_again_uncharged(agents: Agents,
     assert queries.failures(board, "ds1", "work") == []  # no "agent stopped renewing"
     assert any(e.get("why") == "released, but no agent resumed it"
                for e in queries.events(board, dataset_id="ds1"))
+
+
+def test_an_idle_worker_killed_from_outside_costs_nothing(agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "idle", f"""  work:
+    task: owl_testtasks:record
+    {RETRY}
+""")
+    board.register(t, "ds1")
+    a = agents.start("a", "-t", "idle", "-c", "1")
+    wait_for(lambda: item(board, "ds1", "work").state == "done", what="the first item")
+    worker = int(item(board, "ds1", "work").outputs["pid"])
+    os.kill(worker, signal.SIGKILL)  # the agent's only worker, idle
+    wait_for(lambda: _gone(worker), what="the worker to die")
+    board.register(t, "ds2")
+    wait_for(lambda: item(board, "ds2", "work").state == "done", what="the next item")
+    assert item(board, "ds2", "work").attempts == 1 and a.poll() is None
+    assert queries.failures(board, "ds2", "work") == []
