@@ -36,7 +36,8 @@ OF = {"status": "status", "show": "show", "agents": "agents", "dead": "dead",
       "campaign pause": "campaign-state", "campaign resume": "campaign-state",
       "campaign drain": "campaign-state", "campaign cancel": "campaign-state",
       "limit list": "limit-list", "explain": "explain", "refs diff": "refs-diff",
-      "template migrate": "template-migrate", "refs apply": "refs-apply"}
+      "template migrate": "template-migrate", "refs apply": "refs-apply",
+      "actions": "actions"}
 
 
 def _json_commands(group: click.Group, prefix: str = "") -> list[str]:

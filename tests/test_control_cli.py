@@ -86,6 +86,10 @@ def test_pause_shows_in_status_and_resume_lifts_it(owl_env: dict[str, str],
     assert owl(owl_env, "resume", "stage", "acs:ccd").returncode == 0
     assert len(board.claim("w", "acs", ["ccd"], 30, 10)) == 3
     assert owl(owl_env, "resume", "stage", "acs:ccd").returncode == 1
+    log = [json.loads(line) for line in owl(owl_env, "actions", "--json").stdout.splitlines()]
+    assert [(a["what"], a["name"], a["why"]) for a in log] == [
+        ("pause", "acs:ccd", "bad bias"), ("resume", "acs:ccd", "")]
+    assert all(a["by"].startswith("operator:") for a in log)
 
 
 def test_limit_set_list_unset(owl_env: dict[str, str], board: Board) -> None:

@@ -424,7 +424,35 @@ def sched(ctx: click.Context, band_aging: float | None, priority_aging: float | 
     click.echo("scheduling settings updated")
 
 
+@click.command()
+@click.option("-n", "count", default=50, show_default=True, help="Newest actions shown.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (JSON Lines).")
+@click.pass_context
+def actions_(ctx: click.Context, count: int, as_json: bool) -> None:
+    """Control actions, oldest first: pauses, drains, limits, campaign changes, schedule
+    ticks, each with who, what and why (item transitions are in `owl events`)."""
+    rows = actions.control_events(_board(ctx), count)
+    if as_json:
+        from owl.cli.output import emit_line
+
+        for r in rows:
+            emit_line(r)
+        return
+    if not rows:
+        raise BoardError("no control actions on this board yet")
+    for r in rows:
+        when = int(r["id"].split("-")[0])
+        import time as _time
+
+        stamp = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(when / 1000))
+        change = f" {r.get('fr', '')} -> {r['to']}" if r.get("to") else ""
+        why = f"  ({r['why']})" if r.get("why") else ""
+        click.echo(f"{stamp} {r.get('what', ''):<7} {r.get('kind', '')} {r.get('name', '')}"
+                   f"{change} by {r.get('by', '')}{why}")
+
+
+actions_.name = "actions"
 pause = _pause(False)
 resume = _pause(True)
 
-COMMANDS = [rerun, campaign, pause, resume, drain, limit, sched]
+COMMANDS = [rerun, campaign, pause, resume, drain, limit, sched, actions_]

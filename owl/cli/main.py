@@ -68,6 +68,10 @@ LAZY: dict[str, tuple[str, str, str]] = {
               "Board-wide limits of running items: pool:NAME, stage:TEMPLATE:STAGE, "
               "campaign:NAME."),
     "sched": ("owl.cli.ctlcmd", "sched", "Board-wide scheduling settings (see docs/control.md)."),
+    "actions": ("owl.cli.ctlcmd", "actions_",
+                "Control actions, oldest first: pauses, drains, limits, campaign changes, "
+                "schedule ticks, each with who, what and why (item transitions are in `owl "
+                "events`)."),
 }
 
 #: Commands that never log: they skip the logging set-up (importing structlog is a third of
