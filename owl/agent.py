@@ -568,6 +568,7 @@ class Agent:
                 self.executor.cancel(claim.dataset, claim.stage, claim.token)
                 self.paused.discard(key)
                 del self.running[key]
+                self.board.release_permits([claim])
                 self._fenced(claim, "lost")
             elif answer == 2 and key not in self.paused:
                 self.executor.pause(claim.dataset, claim.stage, claim.token)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from owl import pins
-from owl.control.claimer import Claimer, parse
+from owl.control.claimer import PERMIT_LEASES, Claimer, parse
 from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
 from owl.model import Claim, FailureClass, Provenance, State
@@ -228,7 +228,7 @@ class Board:
             self.scripts["renew"](keys=[self.keys.leases(s)], args=args, client=pipe)
         limited = [f"{c.dataset}|{c.stage}|{c.token}" for c in claims if c.limits]
         if limited:
-            self._permits(pipe, limited, life=int(3 * lease * 1000))
+            self._permits(pipe, limited, life=int(PERMIT_LEASES * lease * 1000))
         out: dict[tuple[str, str, int], int] = {}
         replies = self.scripts.execute(pipe, self.redis)[:len(by_shard)]
         for group, res in zip(by_shard.values(), replies, strict=True):
@@ -267,7 +267,6 @@ class Board:
                       self.wake(s), *_provenance_args(prov, self._envs_sent, s, fresh, i)],
                 client=pipe,
             )
-        self._release([c for c, _ in done], pipe)
         ranked: list[Any] = []
         if then_claim is not None and then_claim[3] > 0 and done:
             template, stages, lease, limit = then_claim
@@ -279,6 +278,9 @@ class Board:
             else:
                 then_claim = None
         replies = self.scripts.execute(pipe, self.redis)
+        # permits go once the items are out of 'running' on every node (not in the batch: a
+        # cluster runs a batch node by node)
+        self._release([c for c, _ in done], self.redis)
         # An environment counts as stored once a completion that sent it succeeded.
         self._envs_sent |= {key for key, i in fresh.items() if replies[i][0] == 1}
         out = []
@@ -293,11 +295,15 @@ class Board:
             self.claimer.charged(claims, ranked)
         return out, claims
 
-    def _release(self, claims: Sequence[Claim], pipe: Any) -> None:
-        """Queue the release of the permits these items hold (they left 'running')."""
+    def release_permits(self, claims: Sequence[Claim]) -> None:
+        """An agent fenced out of these items (cancelled, taken over) frees their permits."""
+        self._release(claims, self.redis)
+
+    def _release(self, claims: Sequence[Claim], client: Any) -> None:
+        """Release the permits these items hold; call it after they left 'running'."""
         limited = [f"{c.dataset}|{c.stage}|{c.token}" for c in claims if c.limits]
         if limited:
-            self._permits(pipe, limited)
+            self._permits(client, limited)
 
     def _permits(self, client: Any, items: Sequence[str], life: int | None = None) -> Any:
         return self.scripts["permit_release"](
@@ -323,8 +329,6 @@ class Board:
                              "message": message, "traceback": traceback,
                              "token": claim.token, "who": who,
                              "t": int(time.time() * 1000), "log_tail": log_tail})
-        if claim.limits:
-            self._permits(self.redis, [f"{claim.dataset}|{claim.stage}|{claim.token}"])
         res = self.scripts["fail"](
             client=self.redis,
             keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset),
@@ -333,6 +337,7 @@ class Board:
                   message[:2000], record, int(delay * 1000), who, self.event_cap,
                   "" if memory_mb is None else memory_mb, "1" if final else "0"],
         )
+        self._release([claim], self.redis)  # after the item left 'running', never before
         if res[0] == 1:
             return Result(True, str(res[1]), due_ms=int(res[2]))
         return Result(False, str(res[2]), current_token=str(res[3]))
@@ -340,14 +345,13 @@ class Board:
     def giveback(self, claim: Claim, who: str) -> Result:
         """Hand a running item back unfinished (agent shutdown); the attempt does not count."""
         s = self.shard(claim.dataset)
-        if claim.limits:
-            self._permits(self.redis, [f"{claim.dataset}|{claim.stage}|{claim.token}"])
         res = self.scripts["giveback"](
             client=self.redis,
             keys=[*self._common(s), self.keys.leases(s), self.keys.dataset(s, claim.dataset)],
             args=[self.keys.prefix(s), claim.dataset, claim.stage, claim.token, who,
                   self.event_cap, self.wake(s)],
         )
+        self._release([claim], self.redis)  # after the item left 'running', never before
         if res[0] == 1:
             return Result(True, str(State.READY))
         return Result(False, str(res[2]), current_token=str(res[3]))

@@ -22,6 +22,11 @@ from owl.provenance import prior_of
 
 #: A reservation of permits lives this long if its round never settles (agent died).
 RESERVATION_MS = 30_000
+#: An item's permit outlives its last renewal by this many leases. Reaping normally frees
+#: it; the deadline only covers a reaper that dies between reaping and releasing, and must
+#: exceed the longest an expired item can wait to be reaped (the lease, plus the time for a
+#: dead agent's reaping share to pass to another agent: its heartbeat's 2 leases).
+PERMIT_LEASES = 10
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,8 @@ class Claimer:
                     if c.stage == g.stage and c.campaign == ranked[g.campaign].name]
             b.scripts["permit_settle"](
                 keys=[b.keys.ctl_key("powners")],
-                args=[b.keys.ctl, rid, held, int(3 * lease * 1000), len(g.limits), *g.limits,
+                args=[b.keys.ctl, rid, held, int(PERMIT_LEASES * lease * 1000), len(g.limits),
+                      *g.limits,
                       *mine], client=pipe)
         b.scripts.execute(pipe, b.redis)
 
