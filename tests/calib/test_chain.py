@@ -133,21 +133,21 @@ def test_cr_split_association_through_the_cli(tmp_path: Path) -> None:
 
 def test_engine_tasks_chain_stage_by_stage(single: dict[str, Any], tmp_path: Path) -> None:
     import json
-    from types import SimpleNamespace
 
     import structlog
 
     from owl.calib import tasks
+    from owl.task import TaskContext
 
     sim: SimulatedSet = single["sim"]
     inputs: dict[str, Any] = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("jref", str(sim.refs.directory) + "/")
         for stage in ("acsccd", "acscte", "acsrej", "acs2d"):
-            ctx = SimpleNamespace(dataset="jsim0701q", input_path=sim.exposures[0].raw,
-                                  inputs=dict(inputs), output_dir=tmp_path / stage, params={},
-                                  refs={}, log=structlog.get_logger("test"))
-            ctx.output_dir.mkdir()
+            ctx = TaskContext(dataset="jsim0701q", stage=stage, attempt=1, token=1,
+                              input_path=Path(sim.exposures[0].raw), inputs=dict(inputs),
+                              output_path=tmp_path / stage, params={}, refs={},
+                              log=structlog.get_logger("test"))
             result = getattr(tasks, stage)(ctx)
             json.dumps(result)
             inputs[stage] = result
