@@ -2,10 +2,13 @@
 (weights 3:1) and bursts of urgent work at once, with real agents and no-op tasks.
 
 Prints, measured in one run on one board:
-  - the share each reprocessing campaign got while both were backlogged, against its weight;
-  - p50 / p99 / max wait (ready -> claimed, Redis clock) per band;
-  - completions per second of the mixed run against a plain FIFO run of the same number of
-    items in one campaign (one queue, oldest first) right before it, and their ratio;
+  - completions per second with scheduling (the same number of items spread over four
+    campaigns in three bands, 3:1 weights, nothing arriving) against a plain FIFO run (all
+    in one campaign: one queue, oldest first), the two runs alternated twice, and the ratio
+    of the medians;
+  - then a mixed run (production ingest arriving, two reprocessing campaigns 3:1, bursts of
+    urgent work): the share each reprocessing campaign got while both were backlogged,
+    against its weight, and p50 / p99 / max wait (ready -> claimed, Redis clock) per band;
   - board bytes per dataset with the campaigns on it (Redis used_memory delta).
 
     python tools/bench_sched.py --datasets 4000 --agents 2 --concurrency 8
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,9 +42,8 @@ from owl.server import ensure_server, stop_server
 from owl.template_loader import load_template
 
 REPO = Path(__file__).resolve().parent.parent
-BAND_OF = {"p": "production", "a": "reprocessing", "b": "reprocessing", "h": "urgent",
-           "f": "production"}
-CAMPAIGN_OF = {"a": "redo3", "b": "redo1", "h": "hot", "p": "production", "f": "production"}
+BAND_OF = {"p": "production", "a": "reprocessing", "b": "reprocessing", "h": "urgent"}
+CAMPAIGN_OF = {"a": "redo3", "b": "redo1", "h": "hot", "p": "production"}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,6 +79,13 @@ def events(board: Board) -> list[dict[str, str]]:
     return out
 
 
+def span(board: Board, prefix: str) -> tuple[int, int]:
+    """First claim and last completion (us, Redis clock) of the datasets with a prefix."""
+    claimed = [int(e["t"]) for e in events(board)
+               if e["ds"].startswith(prefix) and e["to"] in ("running", "done")]
+    return min(claimed), max(claimed)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", type=int, default=4000,
@@ -108,10 +118,32 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
     board = Board(client, name, shards=args.shards, event_cap=40 * n + 10000)
     try:
         base = int(client.info("memory")["used_memory"])
-        # 1. plain FIFO: n items, one campaign, one queue
-        board.register_many(template, [(f"f{i:07d}", "") for i in range(n)])
-        fifo_s = agents(url, name, pipelines, work, args.agents, args.concurrency)
-        # 2. the mixed run: production ingest going on, two campaigns 3:1, urgent bursts
+        rates: dict[str, list[float]] = {"fifo": [], "scheduled": []}
+        for rnd in range(2):
+            for kind in ("fifo", "scheduled"):
+                ids = [f"{kind[0]}{rnd}{i:06d}" for i in range(n)]
+                board.register_many(template, [(d, "") for d in ids])
+                if kind == "scheduled":
+                    quarter = n // 4
+                    for j, (camp, band, w) in enumerate((
+                            (f"s{rnd}a", Band.REPROCESSING, 3.0),
+                            (f"s{rnd}b", Band.REPROCESSING, 1.0),
+                            (f"s{rnd}u", Band.URGENT, 1.0))):
+                        part = tuple((d, "") for d in ids[(j + 1) * quarter:(j + 2) * quarter])
+                        camps.create(board, name=camp, selector=Selector(
+                            template="benchsched", datasets=part), who="bench", band=band,
+                            weight=w)
+                agents(url, name, pipelines, work, args.agents, args.concurrency)
+                first, last = span(board, f"{kind[0]}{rnd}")
+                rates[kind].append(n / ((last - first) / 1e6))
+        fifo = statistics.median(rates["fifo"])
+        sched = statistics.median(rates["scheduled"])
+        print(f"completions/s (first claim to last done, Redis clock, {n} items a run): "
+              "plain FIFO "
+              f"{', '.join(f'{r:.0f}' for r in rates['fifo'])}; scheduled "
+              f"{', '.join(f'{r:.0f}' for r in rates['scheduled'])}; "
+              f"ratio scheduled/FIFO {sched / fifo:.3f}")
+        # the mixed run: production ingest going on, two campaigns 3:1, urgent bursts
         for prefix in "ab":
             for i in range(0, n, 5000):
                 board.register_many(template, [(f"{prefix}{j:07d}", "")
@@ -145,25 +177,25 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
                     break
                 time.sleep(0.05)
 
-        mixed_start = time.monotonic()
         feeder = threading.Thread(target=feed)
         feeder.start()
-        mixed_s = agents(url, name, pipelines, work, args.agents, args.concurrency)
+        agents(url, name, pipelines, work, args.agents, args.concurrency)
         stop.set()
         feeder.join()
-        mixed_s = max(mixed_s, time.monotonic() - mixed_start)
+        agents(url, name, pipelines, work, args.agents, args.concurrency)  # what arrived late
         used = int(client.info("memory")["used_memory"]) - base
-        report(board, n, fifo_s, mixed_s, used)
+        report(board, n, used)
     finally:
         board.destroy()
 
 
-def report(board: Board, n: int, fifo_s: float, mixed_s: float, used: int) -> None:
+def report(board: Board, n: int, used: int) -> None:
     ready: dict[tuple[str, str], int] = {}
     waits: dict[str, list[float]] = defaultdict(list)
     claims: list[tuple[int, str]] = []
-    fifo_done = mixed_done = 0
     for e in events(board):
+        if e["ds"][0] not in BAND_OF:
+            continue  # the throughput runs
         key = (e["ds"], e["st"])
         if e["to"] == "ready":
             ready[key] = int(e["t"])
@@ -172,11 +204,6 @@ def report(board: Board, n: int, fifo_s: float, mixed_s: float, used: int) -> No
             if key in ready:
                 waits[BAND_OF[kind]].append((int(e["t"]) - ready.pop(key)) / 1e6)
             claims.append((int(e["t"]), CAMPAIGN_OF[kind]))
-        elif e["to"] == "done":
-            if e["ds"][0] == "f":
-                fifo_done += 1
-            else:
-                mixed_done += 1
     claims.sort()
     got: Counter[str] = Counter()
     need = {"redo3": n, "redo1": n}
@@ -196,11 +223,6 @@ def report(board: Board, n: int, fifo_s: float, mixed_s: float, used: int) -> No
         v = waits.get(band, [])
         print(f"  {band:<13} n={len(v):>7}  p50 {percentile(v, 0.5):8.3f}  "
               f"p99 {percentile(v, 0.99):8.3f}  max {max(v) if v else float('nan'):8.3f}")
-    fifo_rate = fifo_done / fifo_s
-    mixed_rate = mixed_done / mixed_s
-    print(f"completions/s: plain FIFO {fifo_rate:.0f} ({fifo_done} in {fifo_s:.1f} s), "
-          f"scheduled mix {mixed_rate:.0f} ({mixed_done} in {mixed_s:.1f} s), "
-          f"ratio scheduled/FIFO {mixed_rate / fifo_rate:.3f}")
     datasets = sum(int(board.redis.zcard(board.keys.datasets(s))) for s in range(board.shards))
     print(f"board bytes per dataset with campaigns: {used / datasets:.0f} "
           f"({datasets} datasets, all events kept)")
