@@ -21,7 +21,7 @@ from owl.control import campaigns as camps
 from owl.control.model import Band
 from owl.control.select import Selector
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(400)
 
 RETRY = "retry: {max_attempts: 5, backoff: {base: 0.1, factor: 1, max: 0.1, jitter: 0}}"
 
@@ -68,13 +68,13 @@ stages:
     try:
         procs = [agents.start(f"a{i}", "-t", "thr", "-c", "10") for i in range(5)]
         wait_for(lambda: queries.counts(board).get(("thr", "work", "done"), 0) >= 8,
-                 timeout=60, what="first completions")
+                 timeout=120, what="first completions")
         for p in procs[:2]:
             os.killpg(p.pid, signal.SIGKILL)
         for i in range(2):
             agents.start(f"b{i}", "-t", "thr", "-c", "10")
         wait_for(lambda: queries.counts(board).get(("thr", "work", "done"), 0) == len(ids),
-                 timeout=120, what="every item done")
+                 timeout=240, what="every item done")
     finally:
         stop.set()
         t.join()
@@ -169,9 +169,9 @@ stages:
     hdr = fits.Header({"INSTRUME": "SCANCAM", "ROOTNAME": "scan0001"})
     fits.PrimaryHDU(header=hdr).writeto(incoming / "scan0001_raw.fits")
     wait_for(lambda: queries.counts(board).get(("scanned", "work", "done"), 0) == 1,
-             timeout=60, what="the scanned file registered and run")
+             timeout=150, what="the scanned file registered and run")
     ticks = [e for e in actions.control_events(board, 1000)
              if e.get("name") == "template:scanned:scan"]
-    assert len(ticks) >= 2
+    assert ticks and len({e["why"] for e in ticks}) == len(ticks)  # each tick once
     first = queries.events(board, dataset_id="scan0001", count=10)[0]
     assert first["by"].startswith("scan:") and first["to"] == "ready"
