@@ -79,8 +79,9 @@ class Claimer:
         if limit <= 0 or not stages:
             return []
         view = self.view.get()
-        stages = [s for s in stages if not view.paused("stage", f"{template}:{s}")]
-        names = policy.claimable(view, template)
+        # stage and template pauses are checked by the claim script itself (the shard's copy),
+        # so a resume counts at once, not when this agent's cached view is read again
+        names = policy.claimable(view)
         if not stages or not names:
             return []
         b = self.board
@@ -225,8 +226,7 @@ class Claimer:
         """Campaigns and unlimited groups for a claim queued behind completions (no
         permits can be taken inside that round trip, so limited groups wait for a round)."""
         view = self.view.get()
-        stages = [s for s in stages if not view.paused("stage", f"{template}:{s}")]
-        ranked = policy.rank(view, policy.claimable(view, template), self._charges)
+        ranked = policy.rank(view, policy.claimable(view), self._charges)
         groups = [g for g in self._groups(view, template, ranked, stages,
                                           {(r.name, s) for r in ranked for s in stages})
                   if not g.limits]

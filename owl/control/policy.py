@@ -25,10 +25,8 @@ def effective_band(rank: int, served_ms: int, now_ms: int, aging_ms: int) -> int
     return max(0, rank - max(0, now_ms - served_ms) // aging_ms)
 
 
-def claimable(view: ControlView, template: str) -> list[str]:
-    """Campaigns whose items may be claimed now (state and pauses)."""
-    if view.paused("template", template):
-        return []
+def claimable(view: ControlView) -> list[str]:
+    """Campaigns whose items may be claimed now (their state and campaign pauses)."""
     return [n for n in view.campaigns
             if view.state(n) in CLAIMABLE and not view.paused("campaign", n)]
 
