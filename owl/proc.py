@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Final
 
 _PR_SET_PDEATHSIG: Final = 1
+_PR_SET_CHILD_SUBREAPER: Final = 36
 
 
 def signal_group(pid: int, sig: int) -> None:
@@ -56,6 +57,9 @@ def become_group_leader(parent: int) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        # orphans of the tasks are re-parented to this worker, not to init, so "no child"
+        # means "nothing left in the group" and kill_strays need not read all of /proc
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     check_parent(parent)
 
 
@@ -65,6 +69,19 @@ def check_parent(parent: int) -> None:
         kill_own_group()
 
 
+def _has_children() -> bool:
+    """Whether this process has a child (alive or a zombie); True when it cannot tell. A
+    subreaper with no child has no other member in its group: every member descends from
+    it, and orphans come back to it."""
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            if (task / "children").read_text().strip():
+                return True
+    except OSError:
+        return True
+    return False
+
+
 def kill_strays() -> int:
     """Kill the other members of this process's group (what a finished task left running)
     and reap those that were our children. Returns how many were killed (Linux: read from
@@ -72,7 +89,7 @@ def kill_strays() -> int:
     me, group = os.getpid(), os.getpgrp()
     killed = 0
     proc = Path("/proc")
-    if not proc.is_dir():
+    if not proc.is_dir() or not _has_children():
         return 0
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
