@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -65,6 +66,31 @@ def make_executor(kind: str, template: Template, stages: Sequence[str], concurre
     return RoutingExecutor(made, by_stage)
 
 
+def _checked_start(board: Any, template: Template, stages: Sequence[str], executor_kind: str,
+                   settings: Settings, agent_id: str,
+                   restart: Callable[[], object] | None) -> None:
+    """The start-up checks of an agent (its id, its tasks); an outage during them is waited
+    out as in the agent's loop, not an exit (the board may restart as the agent starts)."""
+    from owl.faults import explain, passing
+
+    while True:
+        try:
+            note = check_agent_id(queries.agents(board), agent_id, board.name)
+            if note is not None:
+                click.echo(f"owl agent: {note}", err=True)
+            _preflight(board, template, stages, executor_kind, settings)
+            return
+        except Exception as exc:
+            if not passing(exc):
+                raise
+            structlog.get_logger("owl.agent").error("board.unreachable", error=explain(exc),
+                                                    detail="waiting for it")
+            time.sleep(1.0)
+            if restart is not None:
+                with contextlib.suppress(Exception):  # it is tried again next time round
+                    restart()
+
+
 @click.command()
 @click.option("--template", "-t", "template_name", required=True, help="Template to serve.")
 @click.option("--stage", "-s", "stages", multiple=True,
@@ -107,13 +133,10 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
     if agent_id is None:
         agent_id = (f"{socket.gethostname()}-{template.name}-condor"
                     if uses_condor else new_agent_id())
-    note = check_agent_id(queries.agents(board), agent_id, board.name)
-    if note is not None:
-        click.echo(f"owl agent: {note}", err=True)
-    _preflight(board, template, stages, executor_kind, settings)
+    restart = None if settings.redis_url else (lambda: ensure_server(settings.home))
+    _checked_start(board, template, stages, executor_kind, settings, agent_id, restart)
     executor = make_executor(executor_kind, template, stages, concurrency, settings,
                              ctx.obj["log_json"], agent_id)
-    restart = None if settings.redis_url else (lambda: ensure_server(settings.home))
     a = Agent(board, template, executor=executor, concurrency=concurrency, settings=settings,
               stages=stages, burst=burst, grace=grace, agent_id=agent_id,
               on_unreachable=restart)
