@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from owl import pins
+from owl import pins, queries
 from owl.board import Board
 from owl.errors import BoardError
 from owl.template import Template, stage_graph
@@ -55,19 +55,9 @@ def plan_one(dataset: str, raw: dict[str, str], old: Template, new: Template) ->
 
 def _pinned_datasets(board: Board, name: str, version: str,
                      batch: int = 500) -> Iterator[tuple[str, dict[str, str]]]:
-    for s in range(board.shards):
-        start = 0
-        while True:
-            ids = board.redis.zrange(board.keys.datasets(s), start, start + batch - 1)
-            if not ids:
-                break
-            start += len(ids)
-            pipe = board.redis.pipeline(transaction=False)
-            for ds in ids:
-                pipe.hgetall(board.keys.dataset(s, ds))
-            for ds, raw in zip(ids, pipe.execute(), strict=True):
-                if raw and raw.get("t") == name and raw.get("v") == version:
-                    yield ds, raw
+    for ds, raw in queries.raw_datasets(board, batch):
+        if raw.get("t") == name and raw.get("v") == version:
+            yield ds, raw
 
 
 def plan(board: Board, old: Template, new: Template) -> list[Move]:

@@ -100,9 +100,8 @@ def dataset(board: Board, dataset_id: str) -> Dataset:
     return _parse(dataset_id, raw, _Orders(board)(raw["t"], raw["v"]))
 
 
-def datasets(board: Board, *, template: str | None = None, batch: int = 500) -> Iterator[Dataset]:
-    """Every dataset (optionally of one template), shard by shard in registration order."""
-    orders = _Orders(board)
+def raw_datasets(board: Board, batch: int = 500) -> Iterator[tuple[str, dict[str, str]]]:
+    """Every dataset's id and record as stored, shard by shard in registration order."""
     for s in range(board.shards):
         start = 0
         while True:
@@ -114,8 +113,40 @@ def datasets(board: Board, *, template: str | None = None, batch: int = 500) -> 
             for ds in ids:
                 pipe.hgetall(board.keys.dataset(s, ds))
             for ds, raw in zip(ids, pipe.execute(), strict=True):
-                if raw and (template is None or raw["t"] == template):
-                    yield _parse(ds, raw, orders(raw["t"], raw["v"]))
+                if raw:
+                    yield ds, raw
+
+
+def datasets(board: Board, *, template: str | None = None, batch: int = 500) -> Iterator[Dataset]:
+    """Every dataset (optionally of one template), shard by shard in registration order."""
+    orders = _Orders(board)
+    for ds, raw in raw_datasets(board, batch):
+        if template is None or raw["t"] == template:
+            yield _parse(ds, raw, orders(raw["t"], raw["v"]))
+
+
+def condor_jobs(board: Board, ds: Dataset, actor: str) -> dict[str, dict[str, Any]]:
+    """Per condor stage of the dataset, what the schedd knows of its latest job (the
+    condor bindings are imported only for templates that have condor stages)."""
+    template = board.stored_template(ds.template, ds.version)
+    stages = [s.name for s in template.stages if s.executor == "condor"]
+    if not stages:
+        return {}
+    from pathlib import Path
+
+    from owl.condor.executor import job_info
+    from owl.condor.schedd import CondorError, HTCondorSchedd
+    from owl.condor.settings import CondorSettings
+
+    cs = CondorSettings.from_env(board.name, actor, Path("."))
+    schedd = HTCondorSchedd(cs.collector, cs.schedd_name)
+    out: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        try:
+            out[stage] = job_info(schedd, board.name, ds.dataset, stage)
+        except CondorError as exc:
+            out[stage] = {"error": f"schedd not reachable: {exc}"}
+    return out
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -245,28 +244,11 @@ def _has_details(i: queries.Item, jobs: dict[str, Any], fails: dict[str, Any]) -
 
 def _condor_jobs(board: Board, ds: queries.Dataset) -> dict[str, dict[str, Any]]:
     """Per condor stage of the dataset, what the schedd knows of its latest job."""
-    template = board.stored_template(ds.template, ds.version)
-    stages = [s.name for s in template.stages if s.executor == "condor"]
-    if not stages:
-        return {}
-    from owl.condor.executor import job_info
-    from owl.condor.schedd import CondorError, HTCondorSchedd
-    from owl.condor.settings import CondorSettings
-
-    cs = CondorSettings.from_env(board.name, "cli", Path("."))
-    schedd = HTCondorSchedd(cs.collector, cs.schedd_name)
-    out: dict[str, dict[str, Any]] = {}
-    for stage in stages:
-        try:
-            out[stage] = job_info(schedd, board.name, ds.dataset, stage)
-        except CondorError as exc:
-            out[stage] = {"error": f"schedd not reachable: {exc}"}
-    return out
+    return queries.condor_jobs(board, ds, "cli")
 
 
 #: Items listed per agent by ``owl agents`` without ``--items``.
 AGENT_EXAMPLES = 3
-
 
 def item_summary(items: Sequence[dict[str, Any]]) -> list[str]:
     """Counts of an agent's items per stage and state, e.g. ``calib: 4980 running, 20 held``."""

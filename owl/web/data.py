@@ -164,27 +164,8 @@ def show(board: Board, dataset_id: str) -> dict[str, Any]:
 
 
 def condor_jobs(board: Board, ds: queries.Dataset) -> dict[str, dict[str, Any]]:
-    """Per condor stage of the dataset, what the schedd knows of its latest job (the
-    condor bindings are imported only for templates that have condor stages)."""
-    template = board.stored_template(ds.template, ds.version)
-    stages = [s.name for s in template.stages if s.executor == "condor"]
-    if not stages:
-        return {}
-    from pathlib import Path
-
-    from owl.condor.executor import job_info
-    from owl.condor.schedd import CondorError, HTCondorSchedd
-    from owl.condor.settings import CondorSettings
-
-    cs = CondorSettings.from_env(board.name, "web", Path("."))
-    schedd = HTCondorSchedd(cs.collector, cs.schedd_name)
-    out: dict[str, dict[str, Any]] = {}
-    for stage in stages:
-        try:
-            out[stage] = job_info(schedd, board.name, ds.dataset, stage)
-        except CondorError as exc:
-            out[stage] = {"error": f"schedd not reachable: {exc}"}
-    return out
+    """Per condor stage of the dataset, what the schedd knows of its latest job."""
+    return queries.condor_jobs(board, ds, "web")
 
 
 def agents(board: Board) -> list[dict[str, Any]]:
