@@ -587,7 +587,8 @@ class Agent:
         since = int((time.time() - 3 * self._beat_interval()) * 1000)
         live = self.board.redis.zrangebyscore(self.board.keys.agents, since, "+inf")
         mine = my_shards(self.id, live, self.board.shards)
-        for dataset, stage, state in self.board.reap(self.id, shards=mine):
+        settle = self.settings.lease + 2.0  # the owners' time to reconnect and renew
+        for dataset, stage, state in self.board.reap(self.id, shards=mine, settle=settle):
             self._log.warning("item.lease_expired", dataset=dataset, stage=stage, next=state)
 
     def _nothing_left(self) -> bool:

@@ -8,6 +8,7 @@ so any number of agents and operators may act on the same board at once.
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Iterable, Sequence
@@ -356,18 +357,20 @@ class Board:
             return Result(True, str(State.READY))
         return Result(False, str(res[2]), current_token=str(res[3]))
 
-    def reap(self, who: str, limit: int = 100,
-             shards: Iterable[int] | None = None) -> list[tuple[str, str, str]]:
+    def reap(self, who: str, limit: int = 100, shards: Iterable[int] | None = None,
+             settle: float = 0.0) -> list[tuple[str, str, str]]:
         """Expire overdue leases on ``shards`` (default every shard): (dataset, stage,
         'retry'|'dead'|'ready') each ('ready': released after a hold, and no agent resumed
-        it). The permits the expired items held are released."""
+        it). The permits the expired items held are released. A server (a cluster node)
+        up for less than ``settle`` seconds reaps nothing: after an outage longer than the
+        lease every deadline has passed, and the owners still alive renew first."""
         pipe = self.scripts.batch()
         for s in range(self.shards) if shards is None else shards:
             self.scripts["reap"](
                 keys=[*self._common(s), self.keys.leases(s), self.keys.delayed(s),
                       self.keys.dead(s)],
                 args=[self.keys.prefix(s), who, self.event_cap, limit, random.random(),
-                      self.wake(s)],
+                      self.wake(s), math.ceil(settle)],
                 client=pipe,
             )
         out = []

@@ -188,6 +188,18 @@ def test_reap_counts_attempt_and_kills_after_max(board: Board) -> None:
     assert queries.failures(board, "ds1", "a")[-1]["class"] == "lease"
 
 
+def test_a_server_up_for_less_than_the_settle_time_reaps_nothing(board: Board) -> None:
+    # After an outage longer than the lease every deadline has passed; a server that has
+    # just come back leaves the owners time to renew (here: a settle time it cannot reach).
+    board.register(DAG, "ds1")
+    assert len(board.claim("w", "dag", ["a"], 0.001, 1)) == 1
+    time.sleep(0.01)
+    assert board.reap("r", settle=10**9) == []
+    running = [i for i in queries.dataset(board, "ds1").items if i.stage == "a"]
+    assert running[0].state == "running"
+    assert board.reap("r") == [("ds1", "a", "retry")]
+
+
 def test_hold_pauses_a_running_item_and_release_resumes_it(board: Board) -> None:
     board.register(DAG, "ds1")
     running = board.claim("w", "dag", ["a"], 30, 1)[0]

@@ -5,11 +5,19 @@
 -- KEYS[1] counts  KEYS[2] events  KEYS[3] leases  KEYS[4] delayed  KEYS[5] dead
 -- ARGV[1] shard prefix  ARGV[2] who  ARGV[3] stream cap  ARGV[4] max items
 -- ARGV[5] a random number in [0, 1) for jitter  ARGV[6] wake channel prefix
+-- ARGV[7] seconds: nothing is reaped while this server has been up for less (a server
+-- that was down longer than a lease finds every deadline passed; the owners still here
+-- must get the chance to renew before anyone else may expire their items)
 -- An item released after a hold that no agent renewed since (S.rl is its token: see
 -- release.lua) is made ready again without counting the attempt: 'ready'.
 -- Returns a flat list, 4 values per reaped item: dataset, stage, 'retry'|'dead'|'ready',
 -- token (the agent that reaps releases the item's permits).
 local prefix, who, maxlen = ARGV[1], ARGV[2], ARGV[3]
+local info = redis.call('INFO', 'server')
+local uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)') or '0')
+if uptime < tonumber(ARGV[7] or '0') then
+  return {}
+end
 local now = now_ms()
 local rand = tonumber(ARGV[5])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
