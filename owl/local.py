@@ -26,8 +26,9 @@ from owl.model import FailureClass, Outcome, Provenance, TaskSpec
 from owl.proc import signal_group
 
 
-def _worker_main(conn: Connection, log_json: bool, parent: int) -> None:
-    """Worker loop: receive a task spec (JSON), run it, send the result (JSON).
+def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any) -> None:
+    """Worker loop: receive a task spec (JSON), count it in shared memory (`received`),
+    run it, send the result (JSON).
 
     The worker leads its own session, so the agent's signals reach everything the task
     started (`owl.proc`); what a finished task leaves running is killed before the next.
@@ -46,6 +47,7 @@ def _worker_main(conn: Connection, log_json: bool, parent: int) -> None:
         except (EOFError, OSError):
             kill_own_group()  # the agent closed the pipe: nothing of ours may outlive it
             return
+        received.value += 1  # from here on a death of this worker is the task's crash
         check_parent(parent)
         result = run_attempt(TaskSpec.from_json(json.loads(raw)))
         kill_strays()
@@ -56,7 +58,10 @@ def _worker_main(conn: Connection, log_json: bool, parent: int) -> None:
 class _Worker:
     process: BaseProcess
     conn: Connection
+    received: Any  # shared counter: specs the worker has read off its pipe
+    sent: int = 0  # specs written to its pipe
     job: Job | None = None
+    resent: bool = False  # the job was sent again after a worker died before reading it
     started: float = 0.0
     paused_at: float | None = None  # the task is stopped (SIGSTOP) while its item is held
 
@@ -84,19 +89,32 @@ class LocalExecutor:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
+        received = self._ctx.RawValue("Q", 0)
         proc = self._ctx.Process(target=_worker_main,
-                                 args=(child, self._log_json, os.getpid()),
+                                 args=(child, self._log_json, os.getpid(), received),
                                  name="owl-worker", daemon=True)
         proc.start()
         child.close()
-        return _Worker(proc, parent)
+        return _Worker(proc, parent, received)
 
     def _replace(self, worker: _Worker) -> None:
         self._kill(worker)
         worker.conn.close()
         fresh = self._spawn()
-        worker.process, worker.conn, worker.job, worker.started, worker.paused_at = (
-            fresh.process, fresh.conn, None, 0.0, None)
+        worker.process, worker.conn, worker.received, worker.sent = (
+            fresh.process, fresh.conn, fresh.received, 0)
+        worker.job, worker.started, worker.paused_at = None, 0.0, None
+
+    def _send(self, worker: _Worker, job: Job, resent: bool = False) -> None:
+        raw = json.dumps(job.spec.to_json()).encode()
+        try:
+            worker.conn.send_bytes(raw)
+        except OSError:  # an idle worker died (killed from outside): use a fresh one
+            self._replace(worker)
+            worker.conn.send_bytes(raw)
+        worker.sent += 1
+        worker.job, worker.resent = job, resent
+        worker.started = time.monotonic()
 
     @staticmethod
     def _kill(worker: _Worker) -> None:
@@ -123,14 +141,7 @@ class LocalExecutor:
         if len(jobs) > len(idle):
             raise RuntimeError(f"{len(jobs)} jobs submitted but only {len(idle)} workers free")
         for worker, job in zip(idle, jobs, strict=False):
-            raw = json.dumps(job.spec.to_json()).encode()
-            try:
-                worker.conn.send_bytes(raw)
-            except OSError:  # an idle worker died (killed from outside): use a fresh one
-                self._replace(worker)
-                worker.conn.send_bytes(raw)
-            worker.job = job
-            worker.started = time.monotonic()
+            self._send(worker, job)
 
     def waitables(self) -> list[Any]:
         """What the agent may wait on: result pipes and process sentinels of busy workers."""
@@ -189,6 +200,13 @@ class LocalExecutor:
     def _crashed(self, worker: _Worker, now: float) -> None:
         job = worker.job
         assert job is not None
+        if worker.received.value < worker.sent and not worker.resent:
+            # the worker died before it read the spec (killed from outside just after the
+            # send): the task never ran, so it is no crash of the task; a fresh worker
+            # runs it, once
+            self._replace(worker)
+            self._send(worker, job, resent=True)
+            return
         worker.process.join(1)
         code = worker.process.exitcode
         how = (f"killed by signal {-code}" if code is not None and code < 0

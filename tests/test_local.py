@@ -194,6 +194,27 @@ def test_an_idle_worker_killed_from_outside_is_replaced(executor: LocalExecutor,
     assert [o.ok for o in got] == [True, True] and not pids & {o.outputs["pid"] for o in got}
 
 
+def test_a_worker_killed_before_it_reads_its_task_is_no_crash_of_the_task(
+        executor: LocalExecutor, tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "owl_testtasks:record", 1)])
+    [first] = collect(executor, 1)
+    pid = first.outputs["pid"]
+    os.kill(pid, signal.SIGSTOP)  # idle, stopped: the next spec waits unread in its pipe
+    executor.submit([job(tmp_path, "owl_testtasks:record", 2)])
+    os.kill(pid, signal.SIGKILL)
+    assert wait_gone(pid)
+    [out] = collect(executor, 1)
+    assert out.ok and out.token == 2 and out.outputs["pid"] != pid, out.error
+
+
+def test_a_worker_that_dies_after_reading_its_task_is_a_crash(executor: LocalExecutor,
+                                                              tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "owl_testtasks:die", 1)])
+    [out] = collect(executor, 1)
+    assert not out.ok and out.failure is FailureClass.CRASH
+    assert "exited with status 7" in out.error
+
+
 @pytest.mark.parametrize(("task", "says"), [
     ("owl_testtasks:returns_int", "returned a int, not a mapping of outputs"),
     ("owl_testtasks:returns_nan", "non-finite number at outputs['stats']['mean']"),
