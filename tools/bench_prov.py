@@ -214,6 +214,9 @@ def main() -> None:
     parser.add_argument("--cost", type=int, default=20000, help="completions to time")
     parser.add_argument("--memory", type=int, nargs="*", default=[100000],
                         help="dataset counts to measure memory at")
+    parser.add_argument("--memory-modes", nargs="*", default=["none", "noop", "files"],
+                        choices=["none", "noop", "files"],
+                        help="provenance records to measure memory with")
     parser.add_argument("--refs", type=int, default=0, help="datasets for refs diff")
     parser.add_argument("--redis", help="a Redis URL instead of the embedded server")
     args = parser.parse_args()
@@ -235,7 +238,7 @@ def run(client: Redis, args: argparse.Namespace) -> None:
         completion_cost(client, args.cost)
         worker_cost(min(args.cost, 2000))
     for n in args.memory:
-        for mode in ("none", "noop", "files"):
+        for mode in args.memory_modes:
             memory(client, n, mode)
     if args.refs:
         refs_diff(client, args.refs)
