@@ -184,7 +184,8 @@ def provenance(url: str, args: argparse.Namespace) -> None:
     import bench_prov
 
     bench_prov.run(connect(url), argparse.Namespace(
-        cost=args.provenance, memory=args.provenance_memory, refs=args.refs_diff))
+        cost=args.provenance, memory=args.provenance_memory, refs=args.refs_diff,
+        memory_modes=["none", "noop", "files"]))
 
 
 def main() -> None:
