@@ -84,7 +84,8 @@ def cpu_seconds(client: Client) -> float:
     return total
 
 
-def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> float:
+def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
+             pythonpath: str = str(REPO)) -> float:
     """One run on one backend; prints its figures and returns stage completions/s."""
     client = connect(url)
     name = f"bench{uuid.uuid4().hex[:8]}"
@@ -99,7 +100,7 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path) -> floa
     reg_s = time.perf_counter() - t0
     env = {**os.environ, "OWL_REDIS_URL": url, "OWL_BOARD": name,
            "OWL_PIPELINES": str(work), "OWL_HOME": str(work / "home"),
-           "OWL_EVENT_CAP": str(cap), "PYTHONPATH": str(REPO)}
+           "OWL_EVENT_CAP": str(cap), "PYTHONPATH": pythonpath}
     cpu0 = cpu_seconds(client)
     wall0 = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "benchnoop",
@@ -176,6 +177,20 @@ def memory_at_scale(client: Client, label: str, n: int, template: object, shards
     board.destroy()
 
 
+def compare_provenance(url: str, args: argparse.Namespace, work: Path) -> None:
+    """The same run with and without provenance records, alternating (``rounds`` each):
+    without, the agents' workers use tools/noprov (the attempt builds no record)."""
+    noprov = os.pathsep.join([str(Path(__file__).parent / "noprov"), str(REPO)])
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    for _ in range(args.compare_provenance):
+        for mode, path in (("without", noprov), ("with", str(REPO))):
+            rates[mode].append(run_once(url, f"embedded, {mode} provenance", args, work, path))
+    w, wo = (statistics.median(rates[k]) for k in ("with", "without"))
+    print(f"provenance: {wo:.0f} stage completions/s without, {w:.0f} with (medians of "
+          f"{args.compare_provenance} alternating runs each): with provenance each completion "
+          f"costs {(wo / w - 1) * 100:+.1f} %")
+
+
 def provenance(url: str, args: argparse.Namespace) -> None:
     """Provenance figures (completion cost, bytes per dataset, refs diff): bench_prov.py."""
     if not (args.provenance or args.provenance_memory or args.refs_diff):
@@ -206,6 +221,9 @@ def main() -> None:
                              "(tools/bench_prov.py)")
     parser.add_argument("--provenance-memory", type=int, nargs="*", default=[],
                         metavar="N", help="bytes per dataset with provenance at N datasets")
+    parser.add_argument("--compare-provenance", type=int, default=0, metavar="ROUNDS",
+                        help="run the engine with and without provenance records, "
+                             "alternating, ROUNDS times each (embedded board)")
     parser.add_argument("--refs-diff", type=int, default=0, metavar="N",
                         help="time `owl refs diff` at N datasets")
     args = parser.parse_args()
@@ -215,7 +233,9 @@ def main() -> None:
         if not args.no_embedded:
             try:
                 url = ensure_server(home)
-                if args.datasets:
+                if args.compare_provenance:
+                    compare_provenance(url, args, work)
+                elif args.datasets:
                     run_once(url, "embedded", args, work)
                 provenance(url, args)
             finally:

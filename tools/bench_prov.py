@@ -48,17 +48,17 @@ def _record(i: int, files: bool) -> Provenance:
     return Provenance(item=item, env_id="e0123456789a", env=env)
 
 
-def _evalsha_us(client: Redis) -> tuple[int, int]:
-    stats = client.info("commandstats").get("cmdstat_evalsha", {})
-    return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+def _server_cpu(client: Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _complete_all(board: Board, template: Template, provenance: str) -> tuple[float, float]:
-    """Claim and complete every item, stage by stage. Returns the seconds spent in
-    complete_many (client wall time) and the Redis CPU microseconds per completion script
-    (INFO commandstats, read around the completions only: on a shared machine the server's
-    own time is the steadier figure)."""
-    spent, calls, usec = 0.0, 0, 0
+    """Claim and complete every item, stage by stage. Returns the CPU seconds spent around
+    the completions only: this process's (building and sending the scripts, reading the
+    replies) and the Redis server's (INFO cpu, the bench's own server). CPU time, not wall
+    time: on a shared machine it is the steadier figure."""
+    client_cpu = server_cpu = 0.0
     for stage in template.stage_names:
         while True:
             claims = board.claim("bench", template.name, [stage], 600, 1000)
@@ -66,41 +66,46 @@ def _complete_all(board: Board, template: Template, provenance: str) -> tuple[fl
                 break
             recs = ([None] * len(claims) if provenance == "none"
                     else [_record(i, provenance == "files") for i, _ in enumerate(claims)])
-            c0, u0 = _evalsha_us(board.redis)
-            t0 = time.perf_counter()
+            s0, c0 = _server_cpu(board.redis), time.process_time()
             board.complete_many([(c, {}) for c in claims], "bench", provenance=recs)
-            spent += time.perf_counter() - t0
-            c1, u1 = _evalsha_us(board.redis)
-            calls, usec = calls + c1 - c0 - 1, usec + u1 - u0  # the INFO call aside
-    return spent, usec / max(1, calls)
+            c1, s1 = time.process_time(), _server_cpu(board.redis)
+            client_cpu, server_cpu = client_cpu + c1 - c0, server_cpu + s1 - s0
+    return client_cpu, server_cpu
 
 
-def completion_cost(client: Redis, n: int) -> None:
-    """µs per fenced completion without and with a provenance record: Redis CPU per
-    complete.lua call, and the agent's wall time per completion (batches of 1000)."""
+def completion_cost(client: Redis, n: int, rounds: int = 5) -> dict[str, float]:
+    """CPU per fenced completion without and with a provenance record (no-op, or with
+    input/output file records): the Redis server's and the agent side's (batches of 1000,
+    the agent's own path), in interleaved rounds, medians."""
     template = Template(name="pvcost", version="1", stages=(Stage("a", task="x:y"),))
-    wall: dict[str, list[float]] = {}
+    agent: dict[str, list[float]] = {}
     server: dict[str, list[float]] = {}
-    for mode in ("none", "noop", "files") * 3:  # interleaved rounds: the host is shared
+    for mode in ("none", "noop", "files") * rounds:  # interleaved: the host is shared
         board = Board(client, f"pv{uuid.uuid4().hex[:8]}", shards=8)
         board.register_many(template, [(f"d{j:07d}", "") for j in range(n)])
-        spent, us = _complete_all(board, template, mode)
-        wall.setdefault(mode, []).append(spent / n * 1e6)
-        server.setdefault(mode, []).append(us)
+        agent_s, server_s = _complete_all(board, template, mode)
+        agent.setdefault(mode, []).append(agent_s / n * 1e6)
+        server.setdefault(mode, []).append(server_s / n * 1e6)
         board.destroy()
+    med = {k: {m: statistics.median(v) for m, v in d.items()}
+           for k, d in (("server", server), ("agent", agent))}
+    total = {m: med["server"][m] + med["agent"][m] for m in ("none", "noop", "files")}
+    med["both"] = total
 
-    def line(name: str, d: dict[str, list[float]]) -> str:
-        m = {k: statistics.median(v) for k, v in d.items()}
-        return (f"{name} {m['none']:.1f} us without provenance, {m['noop']:.1f} us with a "
-                f"no-op record ({(m['noop'] / m['none'] - 1) * 100:+.0f} %), {m['files']:.1f}"
-                f" us with file records ({(m['files'] / m['none'] - 1) * 100:+.0f} %)")
+    def line(name: str, m: dict[str, float]) -> str:
+        return (f"{name:<22} {m['none']:6.1f} us without provenance, {m['noop']:6.1f} us with "
+                f"a no-op record ({(m['noop'] / m['none'] - 1) * 100:+.0f} %), "
+                f"{m['files']:6.1f} us with file records "
+                f"({(m['files'] / m['none'] - 1) * 100:+.0f} %)")
 
-    print("  completion          " + line("Redis CPU per complete.lua:", server))
-    print("                      " + line("agent wall per completion:", wall)
-          + f"  (medians of 3 x {n})")
+    print(f"  completion CPU (medians of {rounds} interleaved rounds x {n} completions)")
+    print("    " + line("Redis server:", med["server"]))
+    print("    " + line("agent side:", med["agent"]))
+    print("    " + line("both:", med["both"]))
+    return total
 
 
-def worker_cost(n: int) -> None:
+def worker_cost(n: int) -> tuple[float, float]:
     """Worker side: a no-op task through run_task alone vs through run_attempt (timing,
     peak memory, code version, input/output records, environment digest)."""
     from owl.attempt import run_attempt
@@ -127,6 +132,7 @@ def worker_cost(n: int) -> None:
     print(f"  attempt (worker)    {plain:7.1f} us run_task alone, {recorded:.1f} us with its "
           f"provenance record ({recorded - plain:+.1f} us per attempt, medians of {n}; "
           "a 288 kB input)")
+    return plain, recorded
 
 
 def memory(client: Redis, n: int, provenance: str) -> None:
@@ -235,8 +241,14 @@ def main() -> None:
 def run(client: Redis, args: argparse.Namespace) -> None:
     print(f"provenance ({sys.executable})")
     if args.cost:
-        completion_cost(client, args.cost)
-        worker_cost(min(args.cost, 2000))
+        board_us = completion_cost(client, args.cost)
+        plain, recorded = worker_cost(min(args.cost, 2000))
+        without = board_us["none"] + plain
+        for mode, label in (("noop", "no-op records"), ("files", "file records")):
+            with_ = board_us[mode] + recorded
+            print(f"  completion, all parts (board + agent + worker attempt): {without:.1f} us "
+                  f"without provenance, {with_:.1f} us with {label} "
+                  f"({(with_ / without - 1) * 100:+.1f} %)")
     for n in args.memory:
         for mode in args.memory_modes:
             memory(client, n, mode)
