@@ -81,8 +81,9 @@ def raw_condor_submit(n: int, root: Path, limit_s: float) -> tuple[float, float]
     return submit_s, time.monotonic() - t0
 
 
-def owl_agent(n: int, root: Path, limit_s: float) -> tuple[float, float]:
-    """Run ``n`` no-op condor items through one owl agent; (submit s, s until it exited)."""
+def owl_agent(n: int, root: Path, limit_s: float) -> tuple[float, float, int]:
+    """Run ``n`` no-op condor items through one owl agent; (submit s, s until it exited,
+    submit transactions)."""
     pipes = root / "pipes"
     pipes.mkdir(parents=True)
     (pipes / "condorbench.yaml").write_text(TEMPLATE)
@@ -106,12 +107,11 @@ def owl_agent(n: int, root: Path, limit_s: float) -> tuple[float, float]:
         stop_server(home)
     if proc.returncode != 0:
         raise RuntimeError(f"owl agent exited {proc.returncode}: {proc.stderr[-2000:]}")
-    stamps = [json.loads(line)["timestamp"] for line in proc.stdout.splitlines()
-              if '"condor.submitted"' in line]
-    first = [json.loads(line)["timestamp"] for line in proc.stdout.splitlines()
-             if '"agent.started"' in line]
+    lines = proc.stderr.splitlines()  # owl logs to stderr
+    stamps = [json.loads(line)["timestamp"] for line in lines if '"condor.submitted"' in line]
+    first = [json.loads(line)["timestamp"] for line in lines if '"agent.started"' in line]
     submit_s = _span(first[0], stamps[-1]) if stamps and first else float("nan")
-    return submit_s, total_s
+    return submit_s, total_s, len(stamps)
 
 
 def _span(start: str, end: str) -> float:
@@ -125,9 +125,10 @@ def compare(counts: list[int], root: Path, limit_s: float = 3600.0) -> None:
     """Print owl against condor_submit for each count."""
     for n in counts:
         raw_submit, raw_total = raw_condor_submit(n, root / f"raw{n}", limit_s)
-        owl_submit, owl_total = owl_agent(n, root / f"owl{n}", limit_s)
+        owl_submit, owl_total, transactions = owl_agent(n, root / f"owl{n}", limit_s)
         print(f"pool      {n} items: condor_submit {raw_submit:.1f} s to submit, "
               f"{n / raw_total:.2f} jobs/s to the end ({raw_total:.0f} s)")
-        print(f"          {n} items: owl agent     {owl_submit:.1f} s to submit, "
+        print(f"          {n} items: owl agent     {owl_submit:.1f} s to submit "
+              f"({transactions} transactions), "
               f"{n / owl_total:.2f} items/s to the end ({owl_total:.0f} s); owl at "
               f"{100 * raw_total / owl_total:.0f} % of condor_submit's rate")
