@@ -43,7 +43,7 @@ LAZY: dict[str, tuple[str, str, str]] = {
              "Reference rules and deliveries: what a change moves, and reprocessing it."),
     "release": ("owl.cli.ops", "release", "Release held items."),
     "retry": ("owl.cli.ops", "retry", "Retry dead items (or cut short a retry's backoff)."),
-    "show": ("owl.cli.ops", "show",
+    "show": ("owl.cli.showcmd", "show",
              "A dataset: its stages, attempts, outputs, errors and history."),
     "skip": ("owl.cli.ops", "skip", "Skip items: they count as done for their successors."),
     "status": ("owl.cli.ops", "status",
@@ -81,7 +81,7 @@ QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "relea
                    "board", "template", "watch", "logs"})
 
 #: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
-MODULES = ("owl.cli.ops", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
+MODULES = ("owl.cli.ops", "owl.cli.showcmd", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
            "owl.cli.watchcmd", "owl.cli.logscmd", "owl.web.cli", "owl.cli.ctlcmd",
            "owl.cli.refscmd")
 
