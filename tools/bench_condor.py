@@ -167,6 +167,8 @@ def main() -> int:
                         help="job wrapper start-ups to time (0: skip)")
     parser.add_argument("--owl-root", type=Path, action="append", default=[],
                         help="another owl checkout whose job wrapper is timed too")
+    parser.add_argument("--pool-concurrency", type=int, default=None,
+                        help="items the owl agent holds at a time on a pool (default: all)")
     parser.add_argument("--pool-items", default="",
                         help="comma-separated item counts for owl vs condor_submit on a pool")
     args = parser.parse_args()
@@ -185,7 +187,7 @@ def main() -> int:
 
             with tempfile.TemporaryDirectory(prefix="owl-bench-pool-",
                                              dir=args.spool_parent) as tmp:
-                compare(counts, Path(tmp))
+                compare(counts, Path(tmp), concurrency=args.pool_concurrency)
 
     with tempfile.TemporaryDirectory(prefix="owl-bench-condor-", dir=args.spool_parent) as tmp:
         root = Path(tmp)

@@ -5,7 +5,8 @@ item running ``python -m owl.condor.job SPEC RESULT`` with the no-op benchmark t
 (``owl.bench_tasks:noop``): what every owl condor item runs (batches this big write spec
 files). ``condor_submit`` gets one cluster of N jobs (``queue item from FILE``); owl gets
 N datasets of a one-stage condor template served by one ``owl agent --executor condor
---burst -c N``. Each side reports its
+--burst -c N`` (``-c C`` with ``--pool-concurrency C``: items claimed as others end, the
+agent's steady submit cadence). Each side reports its
 submit time (condor_submit's run; the agent's start to its last ``condor.submitted`` log
 line) and its completion rate (N over the time until the last job ended).
 """
@@ -81,9 +82,10 @@ def raw_condor_submit(n: int, root: Path, limit_s: float) -> tuple[float, float]
     return submit_s, time.monotonic() - t0
 
 
-def owl_agent(n: int, root: Path, limit_s: float) -> tuple[float, float, int]:
-    """Run ``n`` no-op condor items through one owl agent; (submit s, s until it exited,
-    submit transactions)."""
+def owl_agent(n: int, root: Path, limit_s: float,
+              concurrency: int | None = None) -> tuple[float, float, int]:
+    """Run ``n`` no-op condor items through one owl agent holding at most ``concurrency``
+    (default ``n``); (submit s, s until it exited, submit transactions)."""
     pipes = root / "pipes"
     pipes.mkdir(parents=True)
     (pipes / "condorbench.yaml").write_text(TEMPLATE)
@@ -98,8 +100,8 @@ def owl_agent(n: int, root: Path, limit_s: float) -> tuple[float, float, int]:
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "owl", "--home", str(home), "--board", settings.board,
-             "--log-json", "agent", "-t", "condorbench", "--executor", "condor", "-c", str(n),
-             "--burst", "--id", f"bench-{n}"],
+             "--log-json", "agent", "-t", "condorbench", "--executor", "condor",
+             "-c", str(concurrency or n), "--burst", "--id", f"bench-{n}"],
             env=env, capture_output=True, text=True, timeout=limit_s, check=False)
         total_s = time.monotonic() - t0
     finally:
@@ -121,14 +123,16 @@ def _span(start: str, end: str) -> float:
             datetime.fromisoformat(start.rstrip("Z"))).total_seconds()
 
 
-def compare(counts: list[int], root: Path, limit_s: float = 3600.0) -> None:
-    """Print owl against condor_submit for each count."""
+def compare(counts: list[int], root: Path, limit_s: float = 3600.0,
+            concurrency: int | None = None) -> None:
+    """Print owl against condor_submit for each count (the agent holding ``concurrency``
+    items at a time; default all of them, one burst)."""
     for n in counts:
         raw_submit, raw_total = raw_condor_submit(n, root / f"raw{n}", limit_s)
-        owl_submit, owl_total, transactions = owl_agent(n, root / f"owl{n}", limit_s)
+        owl_submit, owl_total, transactions = owl_agent(n, root / f"owl{n}", limit_s, concurrency)
         print(f"pool      {n} items: condor_submit {raw_submit:.1f} s to submit, "
               f"{n / raw_total:.2f} jobs/s to the end ({raw_total:.0f} s)")
-        print(f"          {n} items: owl agent     {owl_submit:.1f} s to submit "
+        print(f"          {n} items: owl agent -c {concurrency or n} {owl_submit:.1f} s to submit "
               f"({transactions} transactions), "
               f"{n / owl_total:.2f} items/s to the end ({owl_total:.0f} s); owl at "
               f"{100 * raw_total / owl_total:.0f} % of condor_submit's rate")

@@ -115,8 +115,11 @@ class CondorExecutor:
         """Submit ``jobs``: one transaction per stage (and distinct cpus/disk/timeout/extra
         attributes), split every ``max_batch`` items.
 
-        Jobs wait up to ``submit_window`` seconds for more, so that items becoming ready
-        one after another share a transaction; :meth:`poll` (or :meth:`flush`) sends them.
+        While at least as many of the executor's jobs wait in the queue for a slot as run,
+        new jobs wait up to ``submit_window`` seconds for more, so that items becoming
+        ready one after another share a transaction; :meth:`poll` (or :meth:`flush`) sends
+        them. Otherwise they go at once: a slot that comes free and finds nothing of ours
+        to run goes back to the negotiator (seconds).
         An item whose (dataset, stage, token) is already tracked (say, adopted) is not
         submitted again.
 
@@ -135,7 +138,7 @@ class CondorExecutor:
                             token=key[2])
             else:
                 fresh.append(job)
-        if self._window.add(fresh):
+        if self._window.add(fresh) or not self._tracker.queue_covers_slots():
             self.flush()
 
     def flush(self) -> None:
@@ -189,12 +192,13 @@ class CondorExecutor:
         deadline = self._clock() + max(0.0, timeout)
         outcomes, self._pending = self._pending, []
         while True:
-            if self._window.expired():
-                self.flush()
             self._next_look = self._clock() + self.settings.poll_interval
             endings = [e for f in list(self._followers.values()) for e in self._apply(f)]
             if self._clock() >= self._next_reconcile:
                 endings += self._reconcile()
+            if self._window.expired() or (
+                    self._window and not self._tracker.queue_covers_slots()):
+                self.flush()  # the window ended, or the queue no longer covers the slots
             outcomes += self._finish(endings)
             remaining = deadline - self._clock()
             if outcomes or remaining <= 0:

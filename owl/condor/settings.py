@@ -53,7 +53,10 @@ class CondorSettings:
     submit_window : float
         Seconds a submitted job may wait for others before its transaction goes to the
         schedd: items that become ready within the window (one completion after another)
-        share one transaction instead of one to four each. 0 submits at once.
+        share one transaction instead of one to four each. Only while at least as many
+        of the executor's jobs are idle in the queue as run: otherwise a job goes at once
+        (a slot that comes free finds it and keeps its claim instead of waiting for the
+        next negotiation cycle). 0 submits at once.
     adopt_window : float
         How far back (seconds) :meth:`adopt` looks in the schedd history for jobs that
         finished while no agent was watching.

@@ -93,6 +93,17 @@ class Tracker:
         """Ids of every watched job."""
         return list(self._jobs)
 
+    def queue_covers_slots(self) -> bool:
+        """Whether the watched jobs waiting in the queue for a slot (idle, or evicted and
+        requeued) are at least as many as the running ones, and at least one, as far as
+        the events read so far tell: each slot that comes free finds one to run."""
+        waiting = running = 0
+        for job in self._jobs.values():
+            if not job.cancelled:
+                waiting += job.state in ("idle", "evicted")
+                running += job.state == "running"
+        return waiting >= max(1, running)
+
     def cancel(self, job: TrackedJob) -> None:
         """Mark ``job`` cancelled: its ending will be swallowed, never reported."""
         job.cancelled = True

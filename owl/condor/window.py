@@ -2,7 +2,11 @@
 
 An agent submits as items become ready, one completion after another: one to four jobs a
 time. Jobs that arrive within ``window`` seconds of the first waiting one go to the schedd
-together (one cluster per stage), which is what a schedd handles best.
+together (one cluster per stage), which is what a schedd handles best. The executor uses
+the window only while at least as many of its jobs are idle in the queue as run: each slot
+that comes free then has a job to run, so waiting costs nothing; otherwise a job waiting
+here could leave a slot with nothing of ours to run (it goes back to the negotiator,
+seconds), so it is sent at once.
 """
 
 from __future__ import annotations

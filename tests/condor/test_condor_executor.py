@@ -338,40 +338,77 @@ def test_nothing_to_wait_on(make_executor):
     assert make_executor().waitables() == []
 
 
+def _queued(ex, tmp_path, schedd) -> None:
+    """One idle job of the executor in the queue (it went at once: none was queued)."""
+    ex.submit([make_job(tmp_path, "q", 99)])
+    assert len(schedd.submitted) == 1
+
+
+def _tokens(schedd) -> list[list[str]]:
+    return [[i["owl_token"] for i in items] for _, items in schedd.submitted]
+
+
 def test_jobs_ready_within_the_submit_window_share_a_transaction(tmp_path, make_executor,
                                                                  schedd, clock):
     ex = make_executor(submit_window=0.5, poll_interval=0.1)
+    _queued(ex, tmp_path, schedd)
     ex.submit([make_job(tmp_path, "a", 1)])
     clock.now += 0.2
     ex.submit([make_job(tmp_path, "b", 2), make_job(tmp_path, "c", 3)])
-    assert schedd.submitted == [] and ex.active() == 3
-    assert ex.due() == pytest.approx(clock.now + 0.3)  # the window opened with "a"
-    assert ex.poll(0) == [] and schedd.submitted == []
+    assert _tokens(schedd) == [["99"]] and ex.active() == 4
+    assert ex.poll(0) == [] and _tokens(schedd) == [["99"]]
+    assert ex.due() == pytest.approx(clock.now + 0.1)  # the next event-log look
     clock.now += 0.3
     ex.poll(0)
-    assert [[i["owl_token"] for i in items] for _, items in schedd.submitted] == [["1", "2", "3"]]
-    assert ex.due() == pytest.approx(clock.now + 0.1)  # jobs out: the next event-log look
+    assert _tokens(schedd) == [["99"], ["1", "2", "3"]]  # the window opened with "a"
+    assert ex.due() == pytest.approx(clock.now + 0.1)
+
+
+def test_jobs_go_at_once_while_the_queue_does_not_cover_the_running_jobs(
+        tmp_path, make_executor, schedd):
+    ex = make_executor(submit_window=60.0)
+    ex.submit([make_job(tmp_path, "a", 1)])  # nothing of ours queued: at once
+    ul.append(_log(ex.settings), ul.execute(100, 0))
+    ex.poll(0)
+    ex.submit([make_job(tmp_path, "b", 2)])  # one running, none idle: at once
+    ex.submit([make_job(tmp_path, "c", 3)])  # one idle covers the one running: waits
+    assert _tokens(schedd) == [["1"], ["2"]] and ex.active() == 3
+
+
+def test_waiting_jobs_go_when_the_queue_no_longer_covers_the_running_jobs(
+        tmp_path, make_executor, schedd):
+    ex = make_executor(submit_window=60.0)
+    _queued(ex, tmp_path, schedd)
+    ex.submit([make_job(tmp_path, "a", 1)])
+    assert _tokens(schedd) == [["99"]]
+    ul.append(_log(ex.settings), ul.execute(100, 0))  # the idle job starts: none left idle
+    ex.poll(0)
+    assert _tokens(schedd) == [["99"], ["1"]]
 
 
 def test_a_job_cancelled_in_the_window_is_never_submitted(tmp_path, make_executor, schedd):
     ex = make_executor(submit_window=0.5)
+    _queued(ex, tmp_path, schedd)
     ex.submit([make_job(tmp_path, "a", 1), make_job(tmp_path, "b", 2)])
     ex.cancel("a", "calib", 1)
     ex.flush()
-    assert [[i["owl_dataset"] for i in items] for _, items in schedd.submitted] == [['"b"']]
+    assert [[i["owl_dataset"] for i in items] for _, items in schedd.submitted[1:]] == [['"b"']]
     assert schedd.actions == []
 
 
 def test_a_full_window_is_submitted_at_once(tmp_path, make_executor, schedd):
     ex = make_executor(submit_window=60.0, max_batch=2)
+    _queued(ex, tmp_path, schedd)
     ex.submit([make_job(tmp_path, "a", 1)])
-    assert schedd.submitted == []
+    assert len(schedd.submitted) == 1
     ex.submit([make_job(tmp_path, "b", 2)])
-    assert len(schedd.submitted) == 1 and ex.due() is not None
+    assert len(schedd.submitted) == 2 and ex.due() is not None
 
 
 def test_close_submits_what_waits_for_the_window(tmp_path, make_executor, schedd):
     ex = make_executor(submit_window=60.0)
+    _queued(ex, tmp_path, schedd)
     ex.submit([make_job(tmp_path, "a", 1)])
-    ex.close()  # the stopping agent leaves it running for its restart to adopt
     assert len(schedd.submitted) == 1
+    ex.close()  # the stopping agent leaves it running for its restart to adopt
+    assert len(schedd.submitted) == 2
