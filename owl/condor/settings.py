@@ -41,7 +41,11 @@ class CondorSettings:
         Seconds between reconciliations of the tracked jobs with a schedd query and
         history, which catches whatever the event log missed.
     poll_interval : float
-        Seconds between looks at the event logs while :meth:`poll` waits.
+        Seconds between looks at the event logs while jobs are out (the agent polls at
+        that pace). A look that finds nothing costs well under a millisecond, while the
+        time between a job's end and the agent seeing it is time the next item's job is
+        not yet in the queue (it matters when the agent holds few more items than the
+        pool has slots).
     max_batch : int
         Most items per submit transaction (one cluster). ``Schedd.submit`` builds its
         submit text by repeated string concatenation, quadratic in the item count: 2,000
@@ -83,7 +87,7 @@ class CondorSettings:
     spool_dir: Path
     transfer_files: bool = False
     reconcile_interval: float = 60.0
-    poll_interval: float = 0.5
+    poll_interval: float = 0.2
     max_batch: int = 2000
     inline_spec: int = 2048
     submit_window: float = 0.5
