@@ -81,7 +81,8 @@ QUIET = frozenset({"status", "agents", "dead", "events", "retry", "hold", "relea
                    "board", "template", "watch", "logs"})
 
 #: Modules whose ``COMMANDS`` are searched for a command missing from LAZY.
-MODULES = ("owl.cli.ops", "owl.cli.showcmd", "owl.cli.run", "owl.cli.boardcmd", "owl.cli.calibcmd",
+MODULES = ("owl.cli.ops", "owl.cli.showcmd", "owl.cli.run", "owl.cli.boardcmd",
+           "owl.cli.calibcmd",
            "owl.cli.watchcmd", "owl.cli.logscmd", "owl.web.cli", "owl.cli.ctlcmd",
            "owl.cli.refscmd")
 

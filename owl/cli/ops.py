@@ -149,6 +149,7 @@ def print_grid(board: Board, template: str | None, limit: int, as_json: bool, *,
                f"page {page} of {pages}{more}")
 
 
+#: Items listed per agent by ``owl agents`` without ``--items``.
 AGENT_EXAMPLES = 3
 
 
