@@ -269,6 +269,8 @@ class Board:
                 client=pipe,
             )
         ranked: list[Any] = []
+        if then_claim is not None and not self.claimer.handoff_ok():
+            then_claim = None  # time for a full round: the caller claims after this
         if then_claim is not None and then_claim[3] > 0 and done:
             template, stages, lease, limit = then_claim
             ranked, groups = self.claimer.handoff(template, stages)

@@ -27,6 +27,10 @@ RESERVATION_MS = 30_000
 #: exceed the longest an expired item can wait to be reaped (the lease, plus the time for a
 #: dead agent's reaping share to pass to another agent: its heartbeat's 2 leases).
 PERMIT_LEASES = 10
+#: Hand-off claims (one shard, queued behind completions) go on for at most this long before
+#: the agent makes a full round over every shard again: the round refreshes which campaigns
+#: have work anywhere, so higher-band work in another shard waits at most about this long.
+ROUND_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,11 @@ class Claimer:
         self._idle: set[str] = set()
         self._live: set[str] = set()  # campaigns seen with ready work at the last full claim
         self._offset = 0
+        self._round_at = -1e9  # monotonic time of the last full round
+
+    def handoff_ok(self) -> bool:
+        """Whether a claim queued behind completions may stand in for a full round."""
+        return time.monotonic() - self._round_at < ROUND_S
 
     # -- charges ---------------------------------------------------------------------------
 
@@ -93,6 +102,7 @@ class Claimer:
         for s in range(b.shards):
             pipe.command("HMGET", b.keys.campaign_counts(s), *fields)
         replies = b.scripts.execute(pipe, b.redis)[-b.shards:]
+        self._round_at = time.monotonic()
         work: dict[int, set[tuple[str, str]]] = {}
         busy: set[str] = set()
         for s, vals in enumerate(replies):
@@ -117,6 +127,9 @@ class Claimer:
         # band by band across all shards, so a band strictly precedes lower ones board-wide
         for tier in sorted({r.band for r in ranked}):
             names_in = {r.name for r in ranked if r.band == tier}
+            # the higher bands' work was taken from every shard that had it, above: it no
+            # longer holds this band back
+            live = self._live - {r.name for r in ranked if r.band < tier}
             shards = sorted((s for s in work if any(n in names_in for n, _ in work[s])),
                             key=lambda s: (s - start) % b.shards)
             for s in shards:
@@ -125,7 +138,7 @@ class Claimer:
                 tiered = [g if ranked[g.campaign].name in names_in else replace(g, cap=0)
                           for g in groups]
                 got = self.call(s, who, template, lease, limit - len(claims), ranked, tiered,
-                                client=b.redis)
+                                client=b.redis, live=live)
                 claims += got
                 groups = _spend(groups, ranked, got)
         if reservation:
@@ -196,11 +209,13 @@ class Claimer:
 
     def call(self, shard: int, who: str, template: str, lease: float, want: int,
              ranked: Sequence[policy.Ranked], groups: Sequence[Group], *, client: Any,
-             ) -> list[Claim]:
-        """Run (or, on a pipeline, queue) ``sched_claim.lua`` on one shard."""
+             live: set[str] | None = None) -> list[Claim]:
+        """Run (or, on a pipeline, queue) ``sched_claim.lua`` on one shard; ``live``: the
+        campaigns known to have ready work elsewhere (default: those of the last round)."""
         res = self.board.scripts["sched_claim"](
             keys=self.claim_keys(shard),
-            args=self.claim_args(shard, who, template, lease, want, ranked, groups),
+            args=self.claim_args(shard, who, template, lease, want, ranked, groups,
+                                 self._live if live is None else live),
             client=client)
         return [] if res is None or not isinstance(res, list) else parse(res, template)
 
@@ -210,13 +225,14 @@ class Claimer:
                 k.tokens(shard), k.shard_ctl(shard), k.pvenv(shard)]
 
     def claim_args(self, shard: int, who: str, template: str, lease: float, want: int,
-                   ranked: Sequence[policy.Ranked], groups: Sequence[Group]) -> list[Any]:
+                   ranked: Sequence[policy.Ranked], groups: Sequence[Group],
+                   live: set[str]) -> list[Any]:
         b = self.board
         args: list[Any] = [b.keys.prefix(shard), who, int(lease * 1000), want, b.event_cap,
                            template, len(ranked)]
         for r in ranked:
             args += [r.name, r.band, repr(r.vtime), repr(r.weight),
-                     1 if r.name in self._live else 0]
+                     1 if r.name in live else 0]
         for g in groups:
             args += [g.campaign + 1, g.stage, g.cap]
         return args

@@ -13,7 +13,7 @@ from redis import Redis
 
 from owl import queries
 from owl.board import Board
-from owl.control import actions
+from owl.control import actions, claimer
 from owl.control import campaigns as camps
 from owl.control.model import Band, CampaignState
 from owl.control.rerun import rerun
@@ -102,6 +102,32 @@ def test_a_band_strictly_precedes_lower_ones(board: Board) -> None:
         order += [c.campaign for c in claims]
         board.complete_many([(c, {}) for c in claims], "w")
     assert order == ["hot"] * 30 + ["bulky"] * 30
+
+
+def test_a_claim_fills_its_slots_below_a_band_whose_work_it_took(board: Board) -> None:
+    ids = _register(board, ONE, "d", 40)
+    _campaign(board, "hot", ids[:1], Band.URGENT)
+    claims = board.claim("w", "one", ["work"], 30, 8)
+    assert [c.campaign for c in claims] == ["hot"] + ["production"] * 7
+
+
+def test_handoff_claims_give_way_to_a_full_round(board: Board) -> None:
+    """A claim queued behind completions looks at one shard only; after ROUND_S the agent
+    makes a full round again, so urgent work that arrived in other shards goes first."""
+    ids = _register(board, ONE, "d", 200)
+    first = board.claim("w", "one", ["work"], 30, 1)  # a full round: production only
+    assert [c.campaign for c in first] == ["production"]
+    _campaign(board, "hot", ids[150:], Band.URGENT)
+    time.sleep(claimer.ROUND_S + 0.05)
+    results, handed = board.complete_many([(first[0], {})], "w",
+                                          then_claim=("one", ["work"], 30.0, 8))
+    assert results[0].ok and handed == []  # no hand-off: a full round is due
+    claims = board.claim("w", "one", ["work"], 30, 8)
+    assert [c.campaign for c in claims] == ["hot"] * 8
+    # a hand-off right after that round is taken again
+    _, handed = board.complete_many([(claims[0], {})], "w",
+                                    then_claim=("one", ["work"], 30.0, 1))
+    assert len(handed) == 1
 
 
 def test_aging_bounds_the_wait_of_bulk_work_while_urgent_keeps_arriving(board: Board) -> None:
