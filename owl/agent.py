@@ -592,19 +592,27 @@ class Agent:
             self._log.warning("item.lease_expired", dataset=dataset, stage=stage, next=state)
 
     def _nothing_left(self) -> bool:
-        """Burst mode: nothing served is ready, running or retrying, and nothing served is
-        waiting on a stage that could still finish."""
+        """Burst mode: nothing served is running, or ready or retrying where a claim could
+        take it (paused work is left for after its resume), and nothing served is waiting
+        on a stage that could still finish."""
         served = set(self.stages)
-        busy = {State.READY, State.RUNNING, State.RETRY}
+        queued = {State.READY, State.RETRY}  # count only where a claim could take them
         mine_busy = mine_waiting = other_busy = False
+        seen: set[str] = set()
         for (tpl, stage, state), n in counts(self.board).items():
             if tpl != self.template.name or n <= 0:
                 continue
-            if stage in served:
-                mine_busy |= state in busy
+            if state in queued:
+                seen.add(stage)
+            elif stage in served:
+                mine_busy |= state == State.RUNNING
                 mine_waiting |= state == State.WAITING
             else:
-                other_busy |= state in busy
+                other_busy |= state == State.RUNNING
+        if seen:  # paused stages, templates and campaigns hold work no claim can take
+            open_ = self.board.claimer.stages_with_work(self.template.name, sorted(seen))
+            mine_busy |= bool(open_ & served)
+            other_busy |= bool(open_ - served)
         return not mine_busy and not (mine_waiting and other_busy)
 
     def _beat_interval(self) -> float:

@@ -148,6 +148,29 @@ def test_burst_exits_non_zero_when_items_went_dead(agents: Agents,  # noqa: F811
     assert proc.wait(60) == 3
 
 
+def test_burst_exits_when_what_is_left_is_paused(agents: Agents,  # noqa: F811
+                                                board: Board) -> None:
+    """A paused stage's ready items, and a paused campaign's, are left for after the resume:
+    a burst agent runs what it can and exits 0 instead of waiting for them."""
+    write_template(agents.env, "bp", """  a:
+    task: owl_testtasks:short
+  b:
+    after: a
+    task: owl_testtasks:short
+""")
+    ids = _register(board, "bp", agents.env, 6)
+    camps.create(board, name="later", selector=Selector(
+        template="bp", datasets=tuple((d, "") for d in ids[4:])), who="test",
+        band=Band.REPROCESSING)
+    actions.pause(board, "stage", "bp:b", "op", "bad step")
+    actions.pause(board, "campaign", "later", "op", "not yet")
+    proc = agents.start("burst", "-t", "bp", "--burst")
+    assert proc.wait(60) == 0
+    counts = queries.counts(board)
+    assert counts[("bp", "a", "done")] == 4 and counts[("bp", "b", "ready")] == 4
+    assert counts[("bp", "a", "ready")] == 2  # the paused campaign's, never claimed
+
+
 def test_a_template_scan_schedule_ingests_its_directories(agents: Agents,  # noqa: F811
                                                           board: Board, tmp_path: Path) -> None:
     from astropy.io import fits

@@ -237,6 +237,27 @@ class Claimer:
             args += [g.campaign + 1, g.stage, g.cap]
         return args
 
+    def stages_with_work(self, template: str, stages: Sequence[str]) -> set[str]:
+        """The stages with ready or retrying items a claim could take now: not paused (by
+        stage or template) and in a campaign that is neither paused, drained nor cancelled."""
+        view = self.view.get()
+        if view.paused("template", template):
+            return set()
+        open_ = [st for st in stages if not view.paused("stage", f"{template}:{st}")]
+        names = policy.claimable(view)
+        if not open_ or not names:
+            return set()
+        b = self.board
+        fields = [(st, f"{n}|{template}|{st}|{state}") for n in names for st in open_
+                  for state in ("ready", "retry")]
+        pipe = b.scripts.batch()
+        for s in range(b.shards):
+            pipe.command("HMGET", b.keys.campaign_counts(s), *(f for _, f in fields))
+        found: set[str] = set()
+        for vals in b.scripts.execute(pipe, b.redis):
+            found |= {st for (st, _), v in zip(fields, vals, strict=True) if int(v or 0) > 0}
+        return found
+
     def handoff(self, template: str, stages: Sequence[str]) -> tuple[
             list[policy.Ranked], list[Group]]:
         """Campaigns and unlimited groups for a claim queued behind completions (no
