@@ -1,16 +1,18 @@
 """ACS2D: ``_blv_tmp``/``_blc_tmp``/``_crj``/``_crc`` → ``_flt``/``_flc``.
 
 Steps in hstcal's ``Do2D`` order: DQICORR (when ACSCCD did not), DARKCORR (DARKFILE, or
-DRKCFILE when PCTECORR is COMPLETE; scaled by DARKTIME), FLSHCORR (FLSHFILE or FLSHCFILE,
-scaled by FLASHDUR), FLATCORR (PFLTFILE; ERR propagated, zero flat → DQ 512) and PHOTCORR
+DRKCFILE when PCTECORR is COMPLETE; scaled by DARKTIME), FLSHCORR (FLSHFILE scaled by
+FLASHDUR, CTE-corrected or not, as hstcal), FLATCORR (PFLTFILE, DFLTFILE, LFLTFILE; ERR
+propagated, zero flat → DQ 512), SHADCORR (SHADFILE; :mod:`owl.calib.flat2d`) and PHOTCORR
 (PHOTFLAM, PHOTPLAM, PHOTBW and PHOTZPT from the IMPHTTAB for the exposure's PHOTMODE, in
 the SCI headers), then hstcal's ``doStat`` keywords (:mod:`owl.calib.stats`). Inside CALACS
 an EXPSCORR=PERFORM becomes COMPLETE, as hstcal's CALACS does (its standalone ``acs2d.e``
 leaves the switch alone, and so does ``owl calib acs2d``). The dark and flash images are in
 electrons per second of dark time / flash duration.
 
-Not implemented: DFLTFILE/LFLTFILE (delta and low-order flats), SHADCORR, GLINCORR/LFLGCORR;
-their switches are left as found.
+Not implemented: a binned LFLTFILE (an error; see :mod:`owl.calib.flat2d`), CFLTFILE/SPOTTAB
+(coronagraphic spot flats) and the MAMA steps GLINCORR/LFLGCORR; their switches are left as
+found.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from owl.calib import kernels as K
 from owl.calib.acsccd import DEFAULT_SDQFLAGS, dqicorr
 from owl.calib.darktime import darktime
 from owl.calib.fitsio import Frame, add_history, set_switch, stamp_version
+from owl.calib.flat2d import flatcorr, shadcorr
 from owl.calib.stats import good_stats, write_stats
 from owl.calib.step import (
     Report,
@@ -126,6 +129,56 @@ def _subtract_ref(frame: Frame, keyword: str, scale: float, source: str,
                                       f"mean of {keyword} values subtracted (electrons)")
 
 
+def _flshcorr(frame: Frame, source: str, report: Report) -> None:
+    """FLSHCORR as hstcal's ``doFlash``: subtract FLASHDUR times the FLSHFILE.
+
+    hstcal reads FLSHFILE whether or not the image is CTE-corrected (its CTE flash slot is
+    filled from the same keyword). MEANFLSH is its line-weighted mean: per line the float32
+    mean of the good pixels of the scaled flash (DQ not in SDQFLAGS), weighted by the good
+    fraction, accumulated in float32.
+    """
+    ph = frame.primary
+    flashdur = float(np.float32(header_float(ph, "FLASHDUR", 0.0, source)))
+    if flashdur <= 0:
+        set_switch(ph, "FLSHCORR", "SKIPPED")
+        add_history(ph, "Post-flash exposure was 0 seconds. FLSHCORR not performed.")
+        report("FLSHCORR skipped: post-flash exposure was 0 seconds")
+        return
+    if str(ph.get("FLASHSTA", "")).strip().upper() == "ABORTED":
+        add_history(ph, "Post-flash STATUS was ABORTED. Post-flash may be compromised.")
+    path = ref_file(ph, "FLSHFILE", source)
+    ref = load_ref_imsets(path)
+    first = ref.imsets[0].sci_header if ref.imsets else {}
+    if float(first.get("LTV1", 0)) != 0 or float(first.get("LTV2", 0)) != 0:
+        raise CalibError(f"{path}: FLSHFILE has untrimmed overscans (LTV1/LTV2 not 0)")
+    scale = np.float32(flashdur)
+    for imset in frame.imsets:
+        r = ref_for(ref, imset)
+        sdq = int(imset.sci_header.get("SDQFLAGS", DEFAULT_SDQFLAGS))
+        imset.sci_header["MEANFLSH"] = (_line_weighted_mean(scale * r.sci, r.dq, sdq),
+                                        "mean of post-flash values subtracted")
+        K.subtract_scaled(imset.sci, imset.err, imset.dq, r.sci, r.err, r.dq, flashdur)
+    complete(ph, "FLSHCORR", f"FLSHFILE={ph['FLSHFILE']} scaled by FLASHDUR={flashdur:g} s")
+    report(f"FLSHCORR: {ph['FLSHFILE']} x {flashdur:g} s")
+
+
+def _line_weighted_mean(sci: np.ndarray, dq: np.ndarray, sdqflags: int) -> float:
+    """hstcal's MEANFLSH: ``AvgSciValLine`` per line, summed with float32 weights."""
+    good = (dq.astype(np.int64) & sdqflags) == 0
+    ngood = good.sum(axis=1)
+    # a sequential float64 sum per line, as AvgSciValLine's loop
+    sums = np.cumsum(np.where(good, sci, 0).astype(np.float64), axis=1)[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(ngood > 0, sums / np.maximum(ngood, 1), 0.0).astype(np.float32)
+    weights = np.where(ngood > 0, ngood.astype(np.float32) / np.float32(sci.shape[1]),
+                       np.float32(0)).astype(np.float32)
+    mean, weight = np.float32(0), np.float32(0)
+    for m, w in zip(means, weights, strict=True):
+        mean = np.float32(mean + np.float32(m * w))
+        weight = np.float32(weight + w)
+    return float(np.float32(mean / weight)) if weight > 0 else 0.0
+
+
 def calibrate_2d(frame: Frame, report: Report = quiet, *, in_calacs: bool = False) -> None:
     """Run the ACS2D steps on ``frame`` in place (``in_calacs``: as part of CALACS)."""
     ph = frame.primary
@@ -145,22 +198,11 @@ def calibrate_2d(frame: Frame, report: Report = quiet, *, in_calacs: bool = Fals
         complete(ph, "DARKCORR", f"{key}={ph[key]} scaled by DARKTIME={dt:g} s")
         report(f"DARKCORR: {ph[key]} x {dt:g} s")
     if wants(ph, "FLSHCORR"):
-        key = "FLSHCFILE" if cte else "FLSHFILE"
-        flashdur = header_float(ph, "FLASHDUR", 0.0, source)
-        if flashdur <= 0:
-            set_switch(ph, "FLSHCORR", "SKIPPED")
-            add_history(ph, "FLSHCORR skipped: post-flash exposure was 0 seconds")
-        else:
-            _subtract_ref(frame, key, flashdur, source, "MEANFLSH")
-            complete(ph, "FLSHCORR", f"{key}={ph[key]} scaled by FLASHDUR={flashdur:g} s")
-            report(f"FLSHCORR: {ph[key]} x {flashdur:g} s")
+        _flshcorr(frame, source, report)
     if wants(ph, "FLATCORR"):
-        flat = load_ref_imsets(ref_file(ph, "PFLTFILE", source))
-        for imset in frame.imsets:
-            f = ref_for(flat, imset)
-            K.divide_flat(imset.sci, imset.err, imset.dq, f.sci, f.err, f.dq)
-        complete(ph, "FLATCORR", f"PFLTFILE={ph['PFLTFILE']}")
-        report(f"FLATCORR: {ph['PFLTFILE']}")
+        flatcorr(frame, source, report)
+    if wants(ph, "SHADCORR"):
+        shadcorr(frame, source, report)
     # hstcal writes PHOTMODE into every SCI header whatever PHOTCORR says, and the PHOT*
     # values (float32, PutKeyFlt) into the SCI headers only.
     mode = photmode(ph)
