@@ -30,12 +30,14 @@ from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # as
 
 from owl.calib import simulate_scene as scene
 from owl.calib.cte.forward import forward_chip
-from owl.calib.cte.params import CTEConfig, resolve
+from owl.calib.cte.params import resolve
 from owl.calib.cte.pctetab import PCTETab, read_pctetab
 from owl.calib.fitsio import Frame, Imset, write_frame
+from owl.calib.simulate_2d import NAMES as EXTRA_NAMES
+from owl.calib.simulate_2d import ExtraRefs, Extras, write_cte_dark, write_extras
 from owl.calib.simulate_header import Exposure, raw_primary, raw_sci_header
 from owl.calib.simulate_refs import ReferenceSet, write_reference_set
-from owl.calib.simulate_tables import OVERHEAD_UNFLASHED
+from owl.calib.simulate_tables import OVERHEAD_FLASHED, OVERHEAD_UNFLASHED
 from owl.calib.step import SM4MJD
 from owl.calib.wfc_layout import CHIP_AMPS, CHIP_EXTVER, RAW_SHAPE, TRIM_SHAPE, chip_layout
 
@@ -121,6 +123,7 @@ def simulate_set(
     sky_rate: float = 0.06,
     visit: str = "01",
     pctetab: str | Path | None = None,
+    extras: Extras | None = None,
 ) -> SimulatedSet:
     """Write ``n_exposures`` raw frames of one scene and their reference files.
 
@@ -149,6 +152,10 @@ def simulate_set(
         :func:`owl.calib.cte.forward.forward_chip`, copy the table into ``refs`` and set
         PCTECORR=PERFORM, PCTETAB and DRKCFILE (the simulated dark has no trails). None
         (default): no trails, PCTECORR=OMIT.
+    extras : owl.calib.simulate_2d.Extras, optional
+        Optional ACS2D references applied to the exposures: SHADFILE (SHADCORR=PERFORM),
+        DFLTFILE, LFLTFILE, post-flash (FLSHFILE, FLASHDUR, FLSHCORR=PERFORM) and, with
+        ``pctetab``, a separate DRKCFILE. None (default): none of them, as before.
 
     Returns
     -------
@@ -166,6 +173,10 @@ def simulate_set(
     if pctetab is not None:
         shutil.copyfile(pctetab, refs.directory / Path(pctetab).name)
         cte = (Path(pctetab).name.removesuffix(".gz"), read_pctetab(pctetab))
+    more = extras or Extras()
+    if more.cte_dark and cte is None:
+        raise ValueError("extras.cte_dark needs a pctetab")
+    added = write_extras(refs.directory, more, filt, seed)
     stars = scene.make_stars(rng, n_stars, n_bright)
     star_images = {chip: scene.render_stars(stars, chip) for chip in (1, 2)}
     asn_id = f"jsim{visit}010" if n_exposures > 1 else "NONE"
@@ -176,8 +187,10 @@ def simulate_set(
             exptime=exptime, darktime=exptime + 10.0,
             expstart=expstart + index * (exptime + 120.0) / 86400.0, filt=filt,
         )
+        if more.cte_dark and index == 0 and cte is not None:
+            _write_cte_dark(refs, exp, cte[0], cte[1], added)
         truth = _expose(out / f"{exp.rootname}_raw.fits", exp, refs, stars, star_images,
-                        sky_rate * exptime, rng, cte)
+                        sky_rate * exptime, rng, cte, (more, added))
         truth_path = out / f"{exp.rootname}_truth.npz"
         truth.save(truth_path)
         exposures.append(SimulatedExposure(raw=out / f"{exp.rootname}_raw.fits",
@@ -190,21 +203,18 @@ def simulate_set(
 def _expose(
     path: Path, exp: Exposure, refs: ReferenceSet, stars: npt.NDArray[np.void],
     star_images: dict[int, F32], sky: float, rng: np.random.Generator,
-    cte_table: tuple[str, PCTETab] | None,
+    cte_table: tuple[str, PCTETab] | None, extra: tuple[Extras, ExtraRefs],
 ) -> Truth:
     """Simulate and write one raw frame; return its truth."""
     model = refs.detector
-    primary = raw_primary(exp, refs.header_values(exp.filt), model)
-    cte: CTEConfig | None = None
-    if cte_table is not None:
-        primary["PCTECORR"] = "PERFORM"
-        primary["PCTETAB"] = f"jref${cte_table[0]}"
-        primary["DRKCFILE"] = primary["DARKFILE"]
-        cte = resolve(cte_table[1], primary, "ABCD")
+    more, added = extra
+    primary = _primary(exp, refs, cte_table, more, added)
+    cte = resolve(cte_table[1], primary, "ABCD") if cte_table is not None else None
     levels = np.array(model.bias) + rng.normal(0.0, BIAS_JITTER, 4)
     # Dark charge accumulates over the header's DARKTIME plus the commanding overhead that
-    # hstcal adds for post-SM4 full frames (the CCDTAB's OVRHUFLS).
-    dark_seconds = exp.darktime + (OVERHEAD_UNFLASHED if exp.expstart >= SM4MJD else 0.0)
+    # hstcal adds for post-SM4 full frames (the CCDTAB's OVRHUFLS, OVRHFLS when flashed).
+    overhead = OVERHEAD_FLASHED if more.flashdur > 0 else OVERHEAD_UNFLASHED
+    dark_seconds = exp.darktime + (overhead if exp.expstart >= SM4MJD else 0.0)
     scenes = np.empty((2, *TRIM_SHAPE), np.float32)
     masks = np.empty((2, *TRIM_SHAPE), bool)
     imsets = []
@@ -212,7 +222,13 @@ def _expose(
         ext = CHIP_EXTVER[chip] - 1
         scenes[ext] = star_images[chip] + np.float32(sky)
         expected = scenes[ext] * refs.flats[exp.filt][chip]
+        if chip in added.flat:
+            expected *= added.flat[chip]
+        if chip in added.shading:
+            expected *= np.float32(1.0) + added.shading[chip] / np.float32(exp.exptime)
         expected += refs.dark[chip] * np.float32(dark_seconds)
+        if chip in added.flash:
+            expected += added.flash[chip] * np.float32(more.flashdur)
         expected[refs.bad[chip]] *= BAD_RESPONSE
         electrons = rng.poisson(expected).astype(np.float32)
         charge, masks[ext] = scene.cosmic_rays(rng, exp.exptime)
@@ -229,6 +245,42 @@ def _expose(
     write_frame(Frame(primary=primary, imsets=imsets, path=None), path, overwrite=True)
     return Truth(scene=scenes, cr_mask=masks, stars=stars, sky=sky, bias_level=levels,
                  exptime=exp.exptime, darktime=dark_seconds)
+
+
+def _primary(exp: Exposure, refs: ReferenceSet, cte_table: tuple[str, PCTETab] | None,
+             more: Extras, added: ExtraRefs) -> Any:
+    """The raw primary header, with the CTE and optional ACS2D keywords."""
+    primary = raw_primary(exp, {**refs.header_values(exp.filt), **added.keywords},
+                          refs.detector)
+    if cte_table is not None:
+        primary["PCTECORR"] = "PERFORM"
+        primary["PCTETAB"] = f"jref${cte_table[0]}"
+        primary["DRKCFILE"] = (f"jref${EXTRA_NAMES['DRKCFILE']}" if more.cte_dark
+                               else primary["DARKFILE"])
+    if more.shading:
+        primary["SHADCORR"] = "PERFORM"
+    if more.flashdur > 0:
+        primary["FLSHCORR"] = "PERFORM"
+        primary["FLASHDUR"] = more.flashdur
+        primary["FLASHCUR"] = "MED"
+        primary["FLASHSTA"] = "SUCCESSFUL"
+    return primary
+
+
+def _write_cte_dark(refs: ReferenceSet, exp: Exposure, name: str, table: PCTETab,
+                    added: ExtraRefs) -> None:
+    """DRKCFILE = the dark; DARKFILE = the dark charge of 1000 s read out with trails."""
+    primary = raw_primary(exp, {**refs.header_values(exp.filt), **added.keywords},
+                          refs.detector)
+    primary["PCTETAB"] = f"jref${name}"
+    cte = resolve(table, primary, "ABCD")
+    seconds = np.float32(1000.0)
+    trailed = {}
+    for chip in (1, 2):
+        charge = refs.dark[chip] * seconds
+        forward_chip(charge, np.zeros_like(charge), chip, cte)
+        trailed[chip] = (charge / seconds).astype(np.float32)
+    write_cte_dark(refs.directory, refs.dark, trailed)
 
 
 def _to_raw(

@@ -105,7 +105,8 @@ def raw_primary(exp: Exposure, refs: dict[str, str], detector: DetectorModel) ->
     for key in sorted(refs):
         h[key] = (refs[key], "reference file")
     for key in UNUSED_REFS:
-        h[key] = ("N/A", "reference file (not used)")
+        if key not in refs:
+            h[key] = ("N/A", "reference file (not used)")
     h["FLASHDUR"] = (0.0, "Exposure time in seconds: 0.1 to 409.5")
     h["FLASHCUR"] = ("OFF", "Post flash current: OFF, LOW, MED, HIGH")
     h["FLASHSTA"] = ("NOT PERFORMED", "Status: SUCCESSFUL, ABORTED, NOT PERFORMED")
