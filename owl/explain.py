@@ -21,6 +21,7 @@ from owl.errors import BoardError
 from owl.model import State, TaskSpec
 from owl.provenance import known_files, outputs_of
 from owl.reuse import differences
+from owl.template_checks import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def explain(board: Board, dataset: str, stage: str | None = None, *,
     template = board.stored_template(raw["t"], raw["v"])
     names = template.stage_names
     if stage is not None and stage not in names:
-        raise BoardError(f"template {template.name!r} has no stage {stage!r}; its stages are "
-                         f"{', '.join(names)}")
+        raise BoardError(f"template {template.name!r} has no stage {stage!r}"
+                         f"{did_you_mean(stage, names)}; its stages are {', '.join(names)}")
     envs = {pe: board.redis.hget(board.keys.pvenv(s), pe)
             for pe in {raw.get(f"{n}.pe") for n in names} if pe}
     agents = queries.agents(board)

@@ -35,6 +35,10 @@ def test_typos_are_errors_with_a_suggestion(owl_env: dict[str, str], board: Boar
     assert got.returncode == 1 and "no campaign 'nosuch'" in got.stderr
     got = owl(owl_env, "drain", "no-such-agent")
     assert got.returncode == 1 and "no agent 'no-such-agent'" in got.stderr
+    got = owl(owl_env, "rerun", "j0", "-s", "flx", "--dry-run")
+    assert got.returncode == 1 and "no stage 'flx' (did you mean 'flt'?)" in got.stderr
+    got = owl(owl_env, "explain", "j0", "flx")
+    assert got.returncode == 1 and "(did you mean 'flt'?)" in got.stderr
 
 
 def test_a_selection_that_matches_nothing_says_why(owl_env: dict[str, str],

@@ -9,6 +9,7 @@ from owl.cli.main import settings_of
 from owl.connect import open_board
 from owl.errors import BoardError
 from owl.tasklog import find_attempt_logs
+from owl.template_checks import did_you_mean
 
 
 @click.command()
@@ -29,7 +30,8 @@ def logs(ctx: click.Context, dataset: str, stage: str, attempt: int | None,
     stages = [i.stage for i in ds.items]
     if stage not in stages:
         raise BoardError(f"dataset {dataset!r} (template {ds.template!r}) has no stage "
-                         f"{stage!r}; its stages are {', '.join(stages)}")
+                         f"{stage!r}{did_you_mean(stage, stages)}; its stages are "
+                         f"{', '.join(stages)}")
     root = settings.work_dir / ds.template / dataset
     found = find_attempt_logs(root, stage, attempt, generation)
     if found is None:

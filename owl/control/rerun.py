@@ -15,6 +15,7 @@ from typing import Any
 from owl.control.model import PRODUCTION
 from owl.errors import BoardError
 from owl.template import Template, stage_graph
+from owl.template_checks import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def descendants(template: Template, stage: str) -> tuple[str, ...]:
     """The stage and every stage after it, in template order."""
     if stage not in template.stage_names:
         raise BoardError(f"template {template.name!r} version {template.version!r} has no "
-                         f"stage {stage!r}; its stages are {', '.join(template.stage_names)}")
+                         f"stage {stage!r}{did_you_mean(stage, template.stage_names)}; its "
+                         f"stages are {', '.join(template.stage_names)}")
     keep = {stage}
     for s in template.stages:  # stages are in dependency order
         if any(a in keep for a in s.after):
