@@ -118,6 +118,7 @@ def _cte(work: Path, args: argparse.Namespace) -> None:
     dense = simulate_set(work / "dense", n_exposures=1, seed=4, visit="92", n_stars=20000,
                          sky_rate=args.dense_sky, pctetab=PCTETAB)
     jref = dense.refs.directory
+    os.environ["jref"] = f"{jref}/"  # noqa: SIM112  (owl runs in this process)
     raw = stage([dense.exposures[0].raw], work / "h_dense")[0]
     run_hstcal("acsccd.e", [raw.name], raw.parent, jref, threads=args.threads)
     blv = raw.with_name(raw.name.replace("_raw", "_blv_tmp"))
