@@ -104,14 +104,17 @@ def write_extras(directory: Path, extras: Extras, filt: str, seed: int) -> Extra
     if extras.shading:
         b = extras.shading
         binned = {chip: _shading(rng, b) for chip in (1, 2)}
+        # a few flagged shading pixels (DQ 4), to carry hstcal's DQ rules of the expansion
+        flags = {chip: np.where(rng.random(image.shape) < 0.002, 4, 0).astype(np.int16)
+                 for chip, image in binned.items()}
         _write(directory / NAMES["SHADFILE"], binned, "SHUTTER SHADING", "SECONDS",
-               err=0.001, descrip="owl simulator shutter shading (s)", bin_=b)
+               err=0.001, descrip="owl sim shutter shading (s)", bin_=b, dq=flags)
         keywords["SHADFILE"] = f"jref${NAMES['SHADFILE']}"
         if b == 1:
             shading = binned
         else:
             for chip, image in binned.items():
-                ref = _imset(image, chip, 0.001, b)
+                ref = _imset(image, chip, 0.001, b, flags[chip])
                 shading[chip] = expand_shading(ref, TRIM_SHAPE, b, b, 0, 0, "shading")[0]
     for key, name in (("DFLTFILE", dflt_name(filt)), ("LFLTFILE", lflt_name(filt))):
         if not (extras.delta_flat if key == "DFLTFILE" else extras.low_order_flat):
@@ -119,7 +122,7 @@ def write_extras(directory: Path, extras: Extras, filt: str, seed: int) -> Extra
         images = {chip: _delta(rng) if key == "DFLTFILE" else _low_order(rng, u, v)
                   for chip in (1, 2)}
         _write(directory / name, images, "DELTA FLAT" if key == "DFLTFILE" else "LOW ORDER FLAT",
-               "UNITLESS", err=0.001, descrip=f"owl simulator {filt} {key.lower()}",
+               "UNITLESS", err=0.001, descrip=f"owl sim {filt} {key.lower()}",
                FILTER1=filt, FILTER2="CLEAR2L")
         keywords[key] = f"jref${name}"
         for chip, image in images.items():
@@ -129,7 +132,7 @@ def write_extras(directory: Path, extras: Extras, filt: str, seed: int) -> Extra
                         + rng.normal(0.0, 0.01, TRIM_SHAPE)).astype(np.float32)
                  for chip in (1, 2)}
         _write(directory / NAMES["FLSHFILE"], flash, "POST FLASH", "ELECTRONS/S", err=0.002,
-               descrip="owl simulator post-flash (e-/s)")
+               descrip="owl sim post-flash (e-/s)")
         keywords["FLSHFILE"] = f"jref${NAMES['FLSHFILE']}"
     return ExtraRefs(keywords=keywords, shading=shading, flat=flat, flash=flash)
 
@@ -139,9 +142,9 @@ def write_cte_dark(directory: Path, dark: dict[int, F32], trailed: dict[int, F32
     from owl.calib.simulate_refs import REF_NAMES
 
     _write(directory / NAMES["DRKCFILE"], dark, "CTE CORRECTED DARK", "ELECTRONS/S",
-           err=0.0005, descrip="owl simulator CTE-corrected superdark (e-/s)")
+           err=0.0005, descrip="owl sim CTE-corrected dark (e-/s)")
     _write(directory / REF_NAMES["DARKFILE"], trailed, "DARK", "ELECTRONS/S", err=0.0005,
-           descrip="owl simulator superdark with CTE trails (e-/s)")
+           descrip="owl sim dark with CTE trails (e-/s)")
 
 
 def _shading(rng: np.random.Generator, b: int) -> F32:
@@ -168,7 +171,8 @@ def _low_order(rng: np.random.Generator, u: F32, v: F32) -> F32:
     return np.asarray(1.0 + a * u + b * v + c * u * v, dtype=np.float32)
 
 
-def _imset(image: F32, chip: int, err: float, bin_: int) -> Imset:
+def _imset(image: F32, chip: int, err: float, bin_: int,
+           dq: npt.NDArray[np.int16] | None = None) -> Imset:
     header = fits.Header()
     header["CCDCHIP"] = (chip, "CCD chip (1 or 2)")
     ltv = (bin_ - 1) / bin_
@@ -177,17 +181,18 @@ def _imset(image: F32, chip: int, err: float, bin_: int) -> Imset:
     header["LTM1_1"] = (1.0 / bin_, "reciprocal of sampling rate in X")
     header["LTM2_2"] = (1.0 / bin_, "reciprocal of sampling rate in Y")
     return Imset(sci=image, err=np.full(image.shape, err, np.float32),
-                 dq=np.zeros(image.shape, np.int16), sci_header=header,
+                 dq=np.zeros(image.shape, np.int16) if dq is None else dq, sci_header=header,
                  err_header=header.copy(), dq_header=header.copy(), extver=CHIP_EXTVER[chip])
 
 
 def _write(path: Path, images: dict[int, F32], filetype: str, bunit: str, *, err: float,
-           descrip: str, bin_: int = 1, **extra: str) -> None:
+           descrip: str, bin_: int = 1, dq: dict[int, npt.NDArray[np.int16]] | None = None,
+           **extra: str) -> None:
     primary = tables.ref_primary(filetype, descrip, CCDAMP="ABCD", CCDGAIN=2.0, BINAXIS1=1,
                                  BINAXIS2=1, **extra)
     imsets = []
     for chip in (2, 1):
-        imset = _imset(images[chip], chip, err, bin_)
+        imset = _imset(images[chip], chip, err, bin_, None if dq is None else dq[chip])
         imset.sci_header["BUNIT"] = (bunit, "brightness units")
         imsets.append(imset)
     write_frame(Frame(primary=primary, imsets=imsets, path=None), path, overwrite=True)
