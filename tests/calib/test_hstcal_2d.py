@@ -63,6 +63,7 @@ def test_shading_delta_flat_and_flash_bit_identical(shading: int, tmp_path: Path
     assert header_of(flt, ("SCI", 1))["MEANFLSH"] > 9.0
 
 
+@pytest.mark.timeout(1800)  # full-frame PCTECORR: minutes on a loaded machine
 @pytest.mark.skipif(not PCTETAB.is_file(), reason=f"CTE fixture pack absent ({PCTETAB})")
 def test_calacs_flc_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # PCTECORR=PERFORM through CALACS: ACSCCD, ACSCTE (_blc_tmp), then ACS2D twice: the _flt

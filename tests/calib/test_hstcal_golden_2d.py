@@ -74,6 +74,7 @@ def test_shading_delta_flat_flash_reproduce_hstcal(tmp_path: Path,
     _check(acs2d(blv, tmp_path / f"{root}_flt.fits"), files[f"{root}_flt.fits"], pixels)
 
 
+@pytest.mark.timeout(1800)  # full-frame PCTECORR: minutes on a loaded machine
 @pytest.mark.skipif(not PCTETAB.is_file(), reason=f"CTE fixture pack absent ({PCTETAB})")
 def test_calacs_flt_and_flc_reproduce_hstcal(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
