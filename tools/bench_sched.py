@@ -33,6 +33,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from owl import queries
 from owl.board import Board
 from owl.control import campaigns as camps
 from owl.control.model import Band
@@ -166,6 +167,12 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
         stop = threading.Event()
 
         def feed() -> None:
+            # the waits count from when work became ready: start feeding once the agents
+            # are up and claiming (their start-up is not a wait of the scheduler's)
+            while not stop.is_set() and not any(
+                    n for (_t, _s, st), n in queries.counts(board).items()
+                    if st in ("running", "done")):
+                time.sleep(0.05)
             i, k = 0, 1
             while not stop.is_set():
                 board.register_many(template, [(f"p{j:07d}", "") for j in range(i, i + 50)])
@@ -197,6 +204,11 @@ def report(board: Board, n: int, used: int) -> None:
         if e["ds"][0] not in BAND_OF:
             continue  # the throughput runs
         key = (e["ds"], e["st"])
+        if e["ds"][0] == "h" and (e["ds"] == "h0000000" or (e["to"] == "ready"
+                                  and "rerun" not in e.get("why", ""))):
+            # urgent work is the reruns the feeder made while agents ran: not the hot
+            # datasets' first (production) runs, nor the campaign's seed made before start
+            continue
         if e["to"] == "ready":
             ready[key] = int(e["t"])
         elif e["fr"] == "ready" and e["to"] == "running":
