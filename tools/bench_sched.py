@@ -165,13 +165,13 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
                                                           datasets=((hot[0], ""),)),
                      who="bench", band=Band.URGENT)
         stop = threading.Event()
+        before = finished(board)
 
         def feed() -> None:
             # the waits count from when work became ready: start feeding once the agents
-            # are up and claiming (their start-up is not a wait of the scheduler's)
-            while not stop.is_set() and not any(
-                    n for (_t, _s, st), n in queries.counts(board).items()
-                    if st in ("running", "done")):
+            # and their workers are up (every slot finished a task: start-up, seconds on a
+            # loaded machine, is not a wait of the scheduler's)
+            while not stop.is_set() and finished(board) < before + args.agents * args.concurrency:
                 time.sleep(0.05)
             i, k = 0, 1
             while not stop.is_set():
@@ -194,6 +194,11 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
         report(board, n, used)
     finally:
         board.destroy()
+
+
+def finished(board: Board) -> int:
+    """Items done so far on the board."""
+    return sum(n for (_t, _s, st), n in queries.counts(board).items() if st == "done")
 
 
 def report(board: Board, n: int, used: int) -> None:
