@@ -3,6 +3,7 @@
 Usage: python3 tools/simulate_acs.py OUTDIR [--exposures N] [--seed S] [--exptime T]
        [--filter F606W] [--visit 01] [--pctetab PCTETAB] [--expstart MJD]
        [--shading BIN] [--delta-flat] [--low-order-flat] [--flashdur S] [--cte-dark]
+       [--subarray WFC1A-1K] [--sink]
 
 The reference files land in OUTDIR/refs; calibrate with ``export jref=OUTDIR/refs/``.
 """
@@ -15,6 +16,7 @@ import sys
 from owl.calib.simulate import simulate_set
 from owl.calib.simulate_2d import Extras
 from owl.calib.simulate_tables import FILTERS
+from owl.calib.subarray import APERTURES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of post-flash (FLSHFILE, FLSHCORR=PERFORM)")
     parser.add_argument("--cte-dark", action="store_true",
                         help="with --pctetab: a separate DRKCFILE and a trailed DARKFILE")
+    parser.add_argument("--subarray", default=None, choices=sorted(APERTURES),
+                        help="write raw frames of this subarray aperture (one amp, one chip)")
+    parser.add_argument("--sink", action="store_true",
+                        help="write a SNKCFILE and set SINKCORR=PERFORM")
     args = parser.parse_args(argv)
     try:
         extras = Extras(shading=args.shading, delta_flat=args.delta_flat,
@@ -43,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                         cte_dark=args.cte_dark)
         result = simulate_set(args.outdir, n_exposures=args.exposures, seed=args.seed,
                               exptime=args.exptime, filt=args.filter, visit=args.visit,
-                              pctetab=args.pctetab, expstart=args.expstart, extras=extras)
+                              pctetab=args.pctetab, expstart=args.expstart, extras=extras,
+                              subarray=args.subarray, sink=args.sink)
     except ValueError as exc:
         parser.error(str(exc))
     for exposure in result.exposures:

@@ -8,10 +8,13 @@ subtracted with the virtual-overscan drift; DARKTIME; full-well saturation flags
 array from read noise and Poisson noise; and, when BLEVCORR ran, the overscan trimmed.
 
 Post-SM4 WFC full frames take hstcal's other path instead of the line fit: bias shift and
-cross talk (DS_INT readouts at gain 2) and destriping (:mod:`owl.calib.blev_postsm4`).
-SINKCORR is not implemented and its switch is left as found. A BIASFILE with
-BUNIT=ELECTRONS is subtracted after the gain (same arithmetic as
-subtracting it divided by the gain before).
+cross talk (DS_INT readouts at gain 2) and destriping (:mod:`owl.calib.blev_postsm4`);
+post-SM4 subarrays of the apertures with virtual overscan (``-2K``) read at DS_INT and gain 2
+get the bias shift alone, other subarrays the line fit. Reference images in full-frame
+geometry are cut to a subarray by the LTV offsets. SINKCORR (SNKCFILE, DQ 1024,
+:mod:`owl.calib.sinkcorr`) runs after the ERR initialisation, on the untrimmed array. A
+BIASFILE with BUNIT=ELECTRONS is subtracted after the gain (same arithmetic as subtracting it
+divided by the gain before).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib import kernels as K
-from owl.calib.blev_postsm4 import post_sm4_blev
+from owl.calib.blev_postsm4 import post_sm4_blev, subarray_bias_shift
 from owl.calib.ccdtab import CCDParams
 from owl.calib.darktime import darktime
 from owl.calib.fitsio import (
@@ -33,6 +36,8 @@ from owl.calib.fitsio import (
     add_history,
     stamp_version,
 )
+from owl.calib.fullwell import flag_full_well, satufile
+from owl.calib.sinkcorr import sinkcorr
 from owl.calib.step import (
     SM4MJD,
     AmpLayout,
@@ -96,20 +101,31 @@ def find_overscan(path: Path, ccdamp: str, chip: int, binning: tuple[int, int],
     return None
 
 
-def _bias_sections(o: Overscan, side: int, namps: int) -> np.ndarray:
-    """Overscan column ranges for the amp on ``side`` (0 left, 1 right), as ``doBlev``."""
+def _bias_sections(o: Overscan, side: int, namps: int, nx: int) -> tuple[np.ndarray, float]:
+    """Overscan columns of the amp on ``side`` (0 left, 1 right) and the drift zero, as
+    ``doBlev``: with both sections given, the one nearer the amp (and the far one too for a
+    one-amp chip); otherwise BIASSECTA unless its end is 0 (hstcal tests the 0-based value,
+    so an empty BIASSECTA, stored as 0, reads as -1 and is still chosen: no usable pixels,
+    the CCDTAB bias). Ends are clipped to the row; a section ending at 0 is unused."""
     a, b = o.biassecta, o.biassectb
     if a[1] > 0 and b[1] > 0:
         near, far = (a, b) if side == 0 else (b, a)
-        return np.array([near, far] if namps == 1 else [near])
-    return np.array([a if a[1] > 0 else b])
+        pair = [near, far if namps == 1 else (0, 0)]
+    else:
+        pair = [b if a[1] == 0 else a, (0, 0)]
+    first = (max(pair[0][0], 0), min(pair[0][1], nx - 1))
+    second = (max(pair[1][0], 0), min(pair[1][1], nx - 1))
+    used = ([first] if first[1] != 0 else []) + ([second] if second[0] != 0 else [])
+    return np.array(used, dtype=np.int64).reshape(-1, 2), float(sum(first)) / 2.0
 
 
 def _blevcorr(imset: Imset, o: Overscan | None, lay: AmpLayout, ccd: CCDParams,
               sdqflags: int, report: Report) -> tuple[float, bool]:
     """Subtract the overscan bias level per amp; return (mean level, from overscan)."""
     sci, dq = imset.sci, imset.dq
-    default = {a: ccd.amp(a).bias * ccd.amp(a).gain for a in lay.amps}
+    # hstcal's ccdbias: the float32 product of CCDBIASx and ATODGNx.
+    default = {a: float(np.float32(ccd.amp(a).bias) * np.float32(ccd.amp(a).gain))
+               for a in lay.amps}
     ny, nx = sci.shape
     if o is None:
         for side, amp in enumerate(lay.amps):
@@ -125,10 +141,10 @@ def _blevcorr(imset: Imset, o: Overscan | None, lay: AmpLayout, ccd: CCDParams,
     for side, amp in enumerate(lay.amps):
         begx = o.trimx[0] + (split if side else 0)
         endx = o.trimx[0] + split if side == 0 and len(lay.amps) == 2 else nx - o.trimx[1]
-        sections = _bias_sections(o, side, len(lay.amps))
+        sections, dzero = _bias_sections(o, side, len(lay.amps), nx)
         rows = K.overscan_row_levels(sci, dq, sections, begy, endy, sdqflags)
         level = K.fit_bias_level(rows, begy, ccd.amp(amp).readnoise, default[amp])
-        dslope, dzero = 0.0, float(sections[0].sum()) / 2.0
+        dslope = 0.0
         if o.vy[1] > 0 and o.vx[1] > o.vx[0]:
             # hstcal's BlevDrift: one line through the medians of the whole VX range, the
             # same for every amp of the chip (a realistic OSCNTAB keeps VX under one amp,
@@ -157,6 +173,31 @@ def _post_sm4_full_frame(ph: fits.Header, frame: Frame,
             and not bool(ph.get("SUBARRAY", False))
             and {s.chip for s in frame.imsets} == {1, 2}
             and all(overscans.get(c) is not None for c in (1, 2)))
+
+
+#: hstcal's ``isValidBiasShiftSubArrWithVirtOscn``: subarrays with physical and virtual
+#: overscan whose bias shift (and nothing else) is corrected post-SM4.
+BIAS_SHIFT_SUBARRAYS = frozenset((
+    "WFC1A-2K", "WFC1B-2K", "WFC2C-2K", "WFC2D-2K", "WFC1-IRAMPQ", "WFC1-MRAMPQ",
+    "WFC2-MRAMPQ", "WFC2-ORAMPQ", "WFC1-POL0UV", "WFC1-POL0V", "WFC2-POL0UV", "WFC2-POL0V",
+    "WFC1-POL60UV", "WFC1-POL60V", "WFC2-POL60UV", "WFC2-POL60V", "WFC1-POL120UV",
+    "WFC1-POL120V", "WFC2-POL120UV", "WFC2-POL120V"))
+
+
+def bias_shift_subarray(ph: fits.Header, frame: Frame,
+                        overscans: Mapping[int, Overscan | None], source: str) -> bool:
+    """hstcal's test for the post-SM4 subarray path: a WFC subarray of a supported aperture
+    whose OSCNTAB row trims 20 virtual rows, DS_INT readout at CCDGAIN 2: only the bias
+    shift is corrected (its magic-square level becomes MEANBLEV), no line fit."""
+    o = overscans.get(frame.imsets[0].chip)
+    return (str(ph.get("DETECTOR", "")).strip().upper() == "WFC"
+            and header_float(ph, "EXPSTART", 0.0, source) >= SM4MJD
+            and bool(ph.get("SUBARRAY", False))
+            and str(ph.get("APERTURE", "")).strip().upper() in BIAS_SHIFT_SUBARRAYS
+            and o is not None and 20 in (o.trimy[0], o.trimy[1])
+            and str(ph.get("JWROTYPE", "")).strip().upper() == "DS_INT"
+            and float(ph.get("CCDGAIN", 0.0)) == 2.0
+            and str(ph.get("CCDAMP", "")).strip().upper() in ("A", "B", "C", "D"))
 
 
 def _destripe(frame: Frame, ph: fits.Header, report: Report) -> None:
@@ -213,11 +254,13 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
     ccdamp = str(ph.get("CCDAMP", "ABCD"))
     ccd = {s.chip: ccd_params(ph, s.chip, source) for s in frame.imsets}
     lays = {s.chip: amp_layout(ccdamp, s.chip, s.sci.shape) for s in frame.imsets}
+    # hstcal writes the first imset's values, 0 for the amps CCDAMP does not name.
+    first = ccd[frame.imsets[0].chip]
+    used = ccdamp.strip().upper()
     for letter in "ABCD":
-        for p in ccd.values():
-            if letter in p.amps:
-                ph[f"ATODGN{letter}"] = p.amp(letter).gain
-                ph[f"READNSE{letter}"] = p.amp(letter).readnoise
+        on = letter in used and letter in first.amps
+        ph[f"ATODGN{letter}"] = first.amp(letter).gain if on else 0.0
+        ph[f"READNSE{letter}"] = first.amp(letter).readnoise if on else 0.0
     add_history(ph, f"CCD parameters from CCDTAB={ph.get('CCDTAB')}")
     bias = None
     if wants(ph, "BIASCORR"):
@@ -250,6 +293,12 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
                                                   imset.sci.shape)
         if _post_sm4_full_frame(ph, frame, overscans, source):
             _destripe(frame, ph, report)
+        elif bias_shift_subarray(ph, frame, overscans, source):
+            imset = frame.imsets[0]
+            level = subarray_bias_shift(imset.sci, ccdamp.strip().upper())
+            imset.sci_header["MEANBLEV"] = (float(np.float32(level)),
+                                            "mean of bias levels subtracted in electrons")
+            report(f"  subarray BLEVCORR: bias shift corrected, level {level:.6g} e")
         else:
             for imset in frame.imsets:
                 sdq = int(imset.sci_header.get("SDQFLAGS", DEFAULT_SDQFLAGS))
@@ -260,11 +309,12 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
         complete(ph, "BLEVCORR", f"OSCNTAB={ph['OSCNTAB']}")
     # hstcal takes the overhead from the first imset's CCDTAB row.
     ph["DARKTIME"] = (darktime(ph, source, ccd[frame.imsets[0].chip]), "dark time (s)")
-    satu = _satufile(ph, source) if bias is not None and overscans else None
+    satu = satufile(ph, source) if bias is not None and overscans else None
     for imset in frame.imsets:
         lay, p = lays[imset.chip], ccd[imset.chip]
         if satu is not None:
-            _flag_full_well(imset, satu, overscans.get(imset.chip))
+            o = overscans.get(imset.chip)
+            flag_full_well(imset, satu, (o.trimx, o.trimy) if o is not None else ((0, 0), (0, 0)))
         elif bias is not None and overscans:
             K.flag_saturation(imset.sci, imset.dq, lay.quad({a: p.saturate for a in lay.amps}),
                               lay.ampx, lay.ampy)
@@ -273,48 +323,16 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
                        lay.ampx, lay.ampy)
     if err_was_zero:
         add_history(ph, "Uncertainty array initialized from read noise and Poisson noise")
+    if wants(ph, "SINKCORR"):
+        snkc = load_ref_imsets(ref_file(ph, "SNKCFILE", source))
+        n = sinkcorr(frame, snkc, str(snkc.path))
+        complete(ph, "SINKCORR", f"SNKCFILE={ph['SNKCFILE']}")
+        report(f"SINKCORR: {ph['SNKCFILE']} ({n} pixels flagged)")
     for imset in frame.imsets:
         o = overscans.get(imset.chip)
         if o is not None:
             _trim(imset, o)
     stamp_version(ph)
-
-
-def _satufile(primary: fits.Header, source: str) -> Frame | None:
-    """The full-well image (SATUFILE), or None when the header names none."""
-    name = str(primary.get("SATUFILE", "N/A")).strip()
-    if name.upper() in ("", "N/A"):
-        return None
-    return load_ref_imsets(ref_file(primary, "SATUFILE", source))
-
-
-def _flag_full_well(imset: Imset, satu: Frame, o: Overscan | None) -> None:
-    """Flag pixels above the SATUFILE full well (hstcal's ``doFullWellSat``).
-
-    A SATUFILE of the science array's own (raw) geometry is compared pixel by pixel over
-    the image area only (the overscan is left alone, as hstcal does); a smaller one (e.g. a
-    trimmed map, which hstcal cannot use) is placed by the difference of the LTV offsets.
-    """
-    ref = satu.imset(imset.chip)
-    if ref.sci.shape == imset.sci.shape:
-        ny, nx = imset.sci.shape
-        tx, ty = (o.trimx, o.trimy) if o is not None else ((0, 0), (0, 0))
-        x0 = abs(round(float(imset.sci_header.get("LTV1", 0))))
-        y0 = abs(round(float(imset.sci_header.get("LTV2", 0))))
-        x1, y1 = min(nx, x0 + nx - tx[0] - tx[1]), min(ny, y0 + ny - ty[0] - ty[1])
-        box = (slice(y0, y1), slice(x0, x1))
-        dq = np.ascontiguousarray(imset.dq[box])
-        K.flag_above(np.ascontiguousarray(imset.sci[box]), dq,
-                     np.ascontiguousarray(ref.sci[box], dtype=np.float32), 0, 0)
-        imset.dq[box] = dq
-        return
-    x0 = round(float(imset.sci_header.get("LTV1", 0)) - float(ref.sci_header.get("LTV1", 0)))
-    y0 = round(float(imset.sci_header.get("LTV2", 0)) - float(ref.sci_header.get("LTV2", 0)))
-    try:
-        K.flag_above(imset.sci, imset.dq, np.ascontiguousarray(ref.sci, dtype=np.float32),
-                     x0, y0)
-    except ValueError as exc:
-        raise CalibError(f"SATUFILE {satu.path}: chip {imset.chip}: {exc}") from None
 
 
 def _trim(imset: Imset, o: Overscan) -> None:

@@ -273,6 +273,24 @@ def _remove_stripes(amps: F64, good: NDArray[np.uint8]) -> tuple[int, int]:
     return fixed, skipped
 
 
+def subarray_bias_shift(sci: F32, amp: str) -> float:
+    """hstcal's ``bias_shift_corr`` on a one-amp subarray (``amp`` A-D), in place.
+
+    The raw subarray (prescan and 20 virtual rows included) is turned so the amp's corner is
+    at [0, 0], the bias shift removed and the magic-square level subtracted; that level is
+    returned (hstcal writes it as MEANBLEV). Subarrays get no cross talk or destriping.
+    """
+    k = "ABCD".index(amp)
+    view = {0: sci[::-1], 1: sci[::-1, ::-1], 2: sci, 3: sci[:, ::-1]}[k]
+    if view.shape[0] < 2067 or view.shape[1] < 23:
+        raise ValueError(f"subarray of shape {sci.shape} has no virtual overscan for the "
+                         "bias-shift magic square")
+    a = np.ascontiguousarray(view, dtype=np.float64)
+    level = bias_shift(a, TIME_CONST[k], DC_RATIO[k], DSI_SENS[k])
+    view[...] = a.astype(np.float32)
+    return level
+
+
 @dataclass(frozen=True)
 class PostSM4Result:
     """What the post-SM4 BLEVCORR did: per-amp levels (A-D) and destriping counts."""

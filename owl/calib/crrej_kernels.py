@@ -220,13 +220,15 @@ def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32
                 d0 = dq[k, j, i]
                 copy[i] = d0
                 value[i] = HIT if st == HIT else (EXCLUDE if st == EXCLUDE else d0)
-                if st != HIT and (near_above[i] or near[i]):
+                if near_above[i] or near[i]:
                     d = (sci[k, j, i] - sky[k]) / t - ave[j, i]
                     e = err[k, j, i]
                     if d * d > psig2 * (sig2 * (e * e) / t2):
-                        value[i] = SPILL
+                        if st != HIT:
+                            value[i] = SPILL
                         # A SPILL mark from a row above is in the mask before this row
-                        # is combined, so hstcal's DQ copy sees SPILL instead of the DQ.
+                        # is tested and combined (a later HIT there included), so
+                        # hstcal's DQ copy sees SPILL instead of the DQ.
                         if near_above[i]:
                             copy[i] = SPILL
                 if (value[i] & maskdq) == 0:

@@ -257,7 +257,8 @@ def _overscan_row_levels(sci: F32, dq: I16, cols: NDArray[np.int64], row0: int,
 def overscan_row_levels(sci: F32, dq: I16, sections: NDArray[np.integer], row0: int,
                         row1: int, sdqflags: int) -> NDArray[np.float64]:
     """Median of the good overscan pixels of each row (see the numpy version)."""
-    cols = np.concatenate([np.arange(a, b + 1) for a, b in sections]).astype(np.int64)
+    cols = np.concatenate([np.arange(a, b + 1) for a, b in sections]
+                          + [np.empty(0, np.int64)]).astype(np.int64)
     out = np.empty(max(row1 - row0, 0), dtype=np.float64)
     _overscan_row_levels(sci, dq, cols, int(row0), int(sdqflags), out)
     return out

@@ -32,17 +32,24 @@ from owl.calib import simulate_scene as scene
 from owl.calib.cte.forward import forward_chip
 from owl.calib.cte.params import resolve
 from owl.calib.cte.pctetab import PCTETab, read_pctetab
+from owl.calib.darktime import CYCLE24MJD
 from owl.calib.fitsio import Frame, Imset, write_frame
 from owl.calib.simulate_2d import NAMES as EXTRA_NAMES
 from owl.calib.simulate_2d import ExtraRefs, Extras, write_cte_dark, write_extras
 from owl.calib.simulate_header import Exposure, raw_primary, raw_sci_header
 from owl.calib.simulate_refs import ReferenceSet, write_reference_set
+from owl.calib.simulate_sub import cut_subarray, sink_maps, sink_mask, write_snkcfile
 from owl.calib.simulate_tables import OVERHEAD_FLASHED, OVERHEAD_UNFLASHED
 from owl.calib.step import SM4MJD
+from owl.calib.subarray import Subarray
+from owl.calib.subarray import subarray as subarray_of
 from owl.calib.wfc_layout import CHIP_AMPS, CHIP_EXTVER, RAW_SHAPE, TRIM_SHAPE, chip_layout
 
 F32 = npt.NDArray[np.float32]
 BAD_RESPONSE = 0.3
+SINK_RESPONSE = 0.6
+"""Fraction of its charge a sink pixel keeps."""
+SNKCFILE = "owlsim_snk.fits"
 BIAS_JITTER = 4.0
 """Standard deviation (DN) of an exposure's bias level around the CCDTAB value."""
 
@@ -124,6 +131,8 @@ def simulate_set(
     visit: str = "01",
     pctetab: str | Path | None = None,
     extras: Extras | None = None,
+    subarray: str | None = None,
+    sink: bool = False,
 ) -> SimulatedSet:
     """Write ``n_exposures`` raw frames of one scene and their reference files.
 
@@ -156,6 +165,15 @@ def simulate_set(
         Optional ACS2D references applied to the exposures: SHADFILE (SHADCORR=PERFORM),
         DFLTFILE, LFLTFILE, post-flash (FLSHFILE, FLASHDUR, FLSHCORR=PERFORM) and, with
         ``pctetab``, a separate DRKCFILE. None (default): none of them, as before.
+    subarray : str, optional
+        A supported subarray aperture (``WFC1A-2K`` ... ``WFC2D-512``,
+        :mod:`owl.calib.subarray`): the raw frames are that aperture's cut of the simulated
+        full frame (one imset; the truth stays full-frame), and the CCDTAB and OSCNTAB get
+        the one-amp and subarray rows. None (default): full frames.
+    sink : bool
+        Write a SNKCFILE (:mod:`owl.calib.simulate_sub`), set SINKCORR=PERFORM and let the
+        sink pixels hold back charge. Drawn from its own random stream, so the rest of the
+        set is the same as without it.
 
     Returns
     -------
@@ -168,7 +186,13 @@ def simulate_set(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    refs = write_reference_set(out / "refs", rng, filters=(filt,))
+    refs = write_reference_set(out / "refs", rng, filters=(filt,),
+                               subarrays=subarray is not None)
+    sub = None if subarray is None else subarray_of(subarray)
+    sinks = None
+    if sink:
+        sinks = sink_maps(np.random.default_rng([seed, 1]))
+        write_snkcfile(refs.directory / SNKCFILE, sinks)
     cte = None
     if pctetab is not None:
         shutil.copyfile(pctetab, refs.directory / Path(pctetab).name)
@@ -190,7 +214,7 @@ def simulate_set(
         if more.cte_dark and index == 0 and cte is not None:
             _write_cte_dark(refs, exp, cte[0], cte[1], added)
         truth = _expose(out / f"{exp.rootname}_raw.fits", exp, refs, stars, star_images,
-                        sky_rate * exptime, rng, cte, (more, added))
+                        sky_rate * exptime, rng, cte, (more, added), sub, sinks)
         truth_path = out / f"{exp.rootname}_truth.npz"
         truth.save(truth_path)
         exposures.append(SimulatedExposure(raw=out / f"{exp.rootname}_raw.fits",
@@ -204,17 +228,25 @@ def _expose(
     path: Path, exp: Exposure, refs: ReferenceSet, stars: npt.NDArray[np.void],
     star_images: dict[int, F32], sky: float, rng: np.random.Generator,
     cte_table: tuple[str, PCTETab] | None, extra: tuple[Extras, ExtraRefs],
+    sub: Subarray | None = None, sinks: dict[int, F32] | None = None,
 ) -> Truth:
-    """Simulate and write one raw frame; return its truth."""
+    """Simulate and write one raw frame (``sub``: cut to that subarray); return its truth."""
     model = refs.detector
     more, added = extra
     primary = _primary(exp, refs, cte_table, more, added)
+    held = None
+    if sinks is not None:
+        primary["SINKCORR"] = "PERFORM"
+        primary["SNKCFILE"] = f"jref${SNKCFILE}"
+        held = sink_mask(sinks)
     cte = resolve(cte_table[1], primary, "ABCD") if cte_table is not None else None
     levels = np.array(model.bias) + rng.normal(0.0, BIAS_JITTER, 4)
     # Dark charge accumulates over the header's DARKTIME plus the commanding overhead that
-    # hstcal adds for post-SM4 full frames (the CCDTAB's OVRHUFLS, OVRHFLS when flashed).
+    # hstcal adds for post-SM4 full frames (the CCDTAB's OVRHUFLS, OVRHFLS when flashed)
+    # and for the supported subarrays from Cycle 24 on.
     overhead = OVERHEAD_FLASHED if more.flashdur > 0 else OVERHEAD_UNFLASHED
-    dark_seconds = exp.darktime + (overhead if exp.expstart >= SM4MJD else 0.0)
+    start = SM4MJD if sub is None else CYCLE24MJD
+    dark_seconds = exp.darktime + (overhead if exp.expstart >= start else 0.0)
     scenes = np.empty((2, *TRIM_SHAPE), np.float32)
     masks = np.empty((2, *TRIM_SHAPE), bool)
     imsets = []
@@ -234,6 +266,8 @@ def _expose(
         charge, masks[ext] = scene.cosmic_rays(rng, exp.exptime)
         electrons += charge
         scene.bleed(electrons, refs.full_well[chip])
+        if held is not None:
+            electrons[held[chip]] *= np.float32(SINK_RESPONSE)
         if cte is not None:
             forward_chip(electrons, np.zeros_like(electrons), chip, cte)
         dn = _to_raw(electrons, chip, model.gain, model.readnoise, levels, refs.bias[chip], rng)
@@ -242,7 +276,10 @@ def _expose(
                             dq=np.zeros(RAW_SHAPE, np.int16), sci_header=header,
                             err_header=header.copy(), dq_header=header.copy(),
                             extver=CHIP_EXTVER[chip]))
-    write_frame(Frame(primary=primary, imsets=imsets, path=None), path, overwrite=True)
+    frame = Frame(primary=primary, imsets=imsets, path=None)
+    if sub is not None:
+        frame = cut_subarray(primary, imsets, sub)
+    write_frame(frame, path, overwrite=True)
     return Truth(scene=scenes, cr_mask=masks, stars=stars, sky=sky, bias_level=levels,
                  exptime=exp.exptime, darktime=dark_seconds)
 

@@ -27,6 +27,7 @@ from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # as
 
 from owl.calib import simulate_tables as tables
 from owl.calib.fitsio import Frame, Imset, write_frame
+from owl.calib.subarray import APERTURES, subarray
 from owl.calib.wfc_layout import CHIP_EXTVER, RAW_SHAPE, TRIM_SHAPE, chip_layout
 
 F32 = npt.NDArray[np.float32]
@@ -86,7 +87,7 @@ class ReferenceSet:
 
 def write_reference_set(
     directory: Path, rng: np.random.Generator, *, filters: tuple[str, ...] = ("F606W",),
-    detector: tables.DetectorModel | None = None,
+    detector: tables.DetectorModel | None = None, subarrays: bool = False,
 ) -> ReferenceSet:
     """Write every reference file into ``directory`` and return what they contain.
 
@@ -100,6 +101,10 @@ def write_reference_set(
         Filters to write a PFLTFILE for (F435W, F606W, F814W).
     detector : DetectorModel, optional
         CCD properties (default: :class:`owl.calib.simulate_tables.DetectorModel`).
+    subarrays : bool
+        Add the CCDTAB rows of one-amp readouts and the OSCNTAB rows of the supported
+        subarray apertures (:mod:`owl.calib.subarray`); off, the tables are the full-frame
+        ones.
 
     Returns
     -------
@@ -108,35 +113,38 @@ def write_reference_set(
     directory.mkdir(parents=True, exist_ok=True)
     model = detector or tables.DetectorModel()
     names = dict(REF_NAMES)
-    tables.write_ccdtab(directory / names["CCDTAB"], model)
-    tables.write_oscntab(directory / names["OSCNTAB"])
+    tables.write_ccdtab(directory / names["CCDTAB"], model, single_amps=subarrays)
+    tables.write_oscntab(directory / names["OSCNTAB"],
+                         [subarray(a).oscntab_row() for a in sorted(APERTURES)] if subarrays
+                         else [])
     bad = tables.write_bpixtab(directory / names["BPIXTAB"], rng)
     tables.write_crrejtab(directory / names["CRREJTAB"])
     tables.write_imphttab(directory / names["IMPHTTAB"])
 
     bias = {chip: _bias_structure(rng, chip) for chip in (1, 2)}
-    _write_image(directory / names["BIASFILE"], bias, "BIAS", "COUNTS", err=0.3, raw=True,
+    write_image(directory / names["BIASFILE"], bias, "BIAS", "COUNTS", err=0.3, raw=True,
                  descrip="owl simulator superbias structure (DN)")
     dark = {chip: _dark_rate(rng) for chip in (1, 2)}
-    _write_image(directory / names["DARKFILE"], dark, "DARK", "ELECTRONS/S", err=0.0005,
+    write_image(directory / names["DARKFILE"], dark, "DARK", "ELECTRONS/S", err=0.0005,
                  descrip="owl simulator superdark (e-/s)")
     well = {chip: _full_well(rng, model.full_well) for chip in (1, 2)}
-    _write_image(directory / names["SATUFILE"],
+    write_image(directory / names["SATUFILE"],
                  {chip: _to_raw_geometry(w, chip, model.full_well) for chip, w in well.items()},
                  "FULL WELL SATURATION", "ELECTRONS", err=0.0, raw=True,
                  descrip="owl simulator full-well map (e-)")
     flats = {}
     for filt in filters:
         flats[filt] = _flat(rng)
-        _write_image(directory / flat_name(filt), flats[filt], "PIXEL-TO-PIXEL FLAT", "UNITLESS",
+        write_image(directory / flat_name(filt), flats[filt], "PIXEL-TO-PIXEL FLAT", "UNITLESS",
                      err=0.002, descrip=f"owl simulator {filt} pixel flat",
                      FILTER1=filt, FILTER2="CLEAR2L")
     return ReferenceSet(directory=directory, names=names, detector=model, bias=bias,
                         dark=dark, flats=flats, full_well=well, bad=bad)
 
 
-def _write_image(path: Path, arrays: dict[int, F32], filetype: str, bunit: str, *,
+def write_image(path: Path, arrays: dict[int, F32], filetype: str, bunit: str, *,
                  err: float, descrip: str, raw: bool = False, **extra: Any) -> None:
+    """Write a two-chip reference image (``raw``: LTV1/LTV2 of the raw chips, else 0)."""
     primary = tables.ref_primary(filetype, descrip, CCDAMP="ABCD", CCDGAIN=2.0, BINAXIS1=1,
                                  BINAXIS2=1, **extra)
     imsets = []

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,28 +96,40 @@ def _write_table(path: Path, primary: Any, columns: list[Any], **header: Any) ->
     fits.HDUList([fits.PrimaryHDU(header=primary), table]).writeto(path, overwrite=True)
 
 
-def write_ccdtab(path: Path, params: DetectorModel) -> None:
-    """Write a CCDTAB: rows for both chips at CCDGAIN 2 (the simulated one) and 1."""
+def write_ccdtab(path: Path, params: DetectorModel, *, single_amps: bool = False) -> None:
+    """Write a CCDTAB: rows for both chips at CCDGAIN 2 (the simulated one) and 1.
+
+    With ``single_amps``, also one row per one-amp readout (CCDAMP A, B, C or D, the
+    subarrays) at each gain. hstcal's ``get_nsegn`` gives a chip's pixels left of AMPX the
+    left amp's gain and the rest the right amp's, so those rows have AMPX 4096 for A and C
+    (clipped to the image width) and 0 for B and D.
+    """
     rows = []
     for gain_setting, scale in ((2.0, 1.0), (1.0, 0.5)):
         for chip in (1, 2):
-            rows.append((chip, gain_setting, tuple(g * scale for g in params.gain)))
+            rows.append(("ABCD", chip, gain_setting, tuple(g * scale for g in params.gain),
+                         TRIM_SHAPE[1] // 2))
+        if single_amps:
+            for amp in AMPS:
+                rows.append((amp, 1 if amp in "AB" else 2, gain_setting,
+                             tuple(g * scale for g in params.gain),
+                             TRIM_SHAPE[1] if amp in "AC" else 0))
     n = len(rows)
 
     def col(name: str, fmt: str, values: Any) -> Any:
         return fits.Column(name=name, format=fmt, array=np.asarray(values))
 
     columns = [
-        col("CCDAMP", "4A", ["ABCD"] * n),
-        col("CCDCHIP", "J", [r[0] for r in rows]),
-        col("CCDGAIN", "E", [r[1] for r in rows]),
+        col("CCDAMP", "4A", [r[0] for r in rows]),
+        col("CCDCHIP", "J", [r[1] for r in rows]),
+        col("CCDGAIN", "E", [r[2] for r in rows]),
         col("BINAXIS1", "J", [1] * n),
         col("BINAXIS2", "J", [1] * n),
         *[col(f"CCDOFST{a}", "J", [params.offset] * n) for a in AMPS],
         *[col(f"CCDBIAS{a}", "E", [params.bias[i]] * n) for i, a in enumerate(AMPS)],
-        *[col(f"ATODGN{a}", "E", [r[2][i] for r in rows]) for i, a in enumerate(AMPS)],
+        *[col(f"ATODGN{a}", "E", [r[3][i] for r in rows]) for i, a in enumerate(AMPS)],
         *[col(f"READNSE{a}", "E", [params.readnoise[i]] * n) for i, a in enumerate(AMPS)],
-        col("AMPX", "J", [TRIM_SHAPE[1] // 2] * n),
+        col("AMPX", "J", [r[4] for r in rows]),
         col("AMPY", "J", [0] * n),
         col("ATODSAT", "J", [65535] * n),
         col("SATURATE", "E", [params.full_well] * n),
@@ -128,8 +141,11 @@ def write_ccdtab(path: Path, params: DetectorModel) -> None:
     _write_table(path, ref_primary("CCD PARAMETERS", "owl simulator CCD parameters"), columns)
 
 
-def write_oscntab(path: Path) -> None:
-    """Write an OSCNTAB describing the raw WFC layout of :mod:`owl.calib.wfc_layout`."""
+def write_oscntab(path: Path, extra: Sequence[list[int | str]] = ()) -> None:
+    """Write an OSCNTAB describing the raw WFC layout of :mod:`owl.calib.wfc_layout`.
+
+    ``extra`` rows (e.g. :meth:`owl.calib.subarray.Subarray.oscntab_row`) are appended.
+    """
     names = ["CCDAMP", "CCDCHIP", "BINX", "BINY", "NX", "NY", "TRIMX1", "TRIMX2", "TRIMY1",
              "TRIMY2", "VX1", "VX2", "VY1", "VY2", "BIASSECTA1", "BIASSECTA2", "BIASSECTB1",
              "BIASSECTB2"]
@@ -146,6 +162,7 @@ def write_oscntab(path: Path) -> None:
                      trimy1, trimy2, PRESCAN + 1 + VX_MARGIN, PRESCAN + AMP_WIDTH - VX_MARGIN,
                      vy1, vy2,
                      3, PRESCAN - 2, RAW_SHAPE[1] - PRESCAN + 3, RAW_SHAPE[1] - 2])
+    rows += [list(r) for r in extra]
     columns = [fits.Column(name="CCDAMP", format="4A", array=np.array([r[0] for r in rows]))]
     columns += [fits.Column(name=name, format="J", array=np.array([r[i] for r in rows]))
                 for i, name in enumerate(names) if i > 0]

@@ -58,6 +58,29 @@ def amp_slice(chip_array: npt.NDArray[Any], amp: str) -> npt.NDArray[Any]:
     return chip_array[:, first : first + AMP_SIZE]
 
 
+def amp_regions(shape: tuple[int, ...], chip: int, ccdamp: str) -> list[tuple[str, slice, int]]:
+    """The amps of a chip that CCDAMP reads: (amp, its columns, its first SCLBYCOL IZ).
+
+    A full-frame chip (CCDAMP naming both of its amps) splits at column 2048. A one-amp
+    readout (a subarray at the amp's corner, overscan trimmed) is a single amp region over
+    the whole array, as hstcal's ``get_amp_array_size_acs_cte`` makes it; hstcal then puts
+    its SCLBYCOL origin at 4096 for a chip-1 amp and at 0 for a chip-2 amp, whichever of the
+    two it is, so amps B and D read the column scalings of A and C.
+
+    Raises
+    ------
+    CalibError
+        When CCDAMP names no amp of ``chip``.
+    """
+    used = [a for a in AMPS_OF_CHIP[chip] if a in ccdamp.upper()]
+    if not used:
+        raise CalibError(f"CCDAMP={ccdamp!r} reads no amplifier of chip {chip}")
+    if len(used) == 2:
+        return [(a, slice(0 if a in "AC" else AMP_SIZE, AMP_SIZE if a in "AC" else 2 * AMP_SIZE),
+                 SCLBYCOL_OFFSET[a]) for a in used]
+    return [(used[0], slice(0, shape[1]), 2 * AMP_SIZE if chip == 1 else 0)]
+
+
 def readout_frame(amp_array: npt.NDArray[Any], amp: str, serial: bool) -> npt.NDArray[Any]:
     """View an amp array (image orientation) in readout frame.
 

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from owl.calib.cte.amps import AMPS_OF_CHIP, SCLBYCOL_OFFSET, amp_slice, readout_frame
+from owl.calib.cte.amps import (
+    AMPS_OF_CHIP,
+    SCLBYCOL_OFFSET,
+    amp_regions,
+    amp_slice,
+    readout_frame,
+)
 from owl.calib.cte.kernels import (
     apply_change,
     copy_blocked,
@@ -27,7 +33,8 @@ F32 = npt.NDArray[np.float32]
 
 
 def cte_pass(
-    sci_amp: F32, err_amp: F32, amp: str, params: PassParams, readnoise: float | None
+    sci_amp: F32, err_amp: F32, amp: str, params: PassParams, readnoise: float | None,
+    offset: int | None = None,
 ) -> None:
     """Run one pass (correction or forward model) on one amp, in place.
 
@@ -42,6 +49,8 @@ def cte_pass(
     readnoise : float or None
         Read noise of the amp (electrons), for smoothing and damping; None runs the forward
         model (add trails, no smoothing) instead of the correction.
+    offset : int, optional
+        First SCLBYCOL IZ of the amp (default: the full-frame amp's).
     """
     serial = params.kind == "serial"
     sci_view = readout_frame(sci_amp, amp, serial)
@@ -52,7 +61,8 @@ def cte_pass(
     copy_blocked(sci_view, image)
     copy_blocked(err_view, err)
     t = params.traps
-    traps = trap_map(t.iz, t.sens, SCLBYCOL_OFFSET[amp], ncols, nrows, params.frac)
+    first = SCLBYCOL_OFFSET[amp] if offset is None else offset
+    traps = trap_map(t.iz, t.sens, first, ncols, nrows, params.frac)
     if readnoise is None:
         before = image.copy()
         after = forward_amp(before, traps, t.qlev, t.dpde, t.rprof, t.cprof,
@@ -67,7 +77,8 @@ def cte_pass(
 
 
 def process_chip(
-    sci: F32, err: F32, chip: int, config: CTEConfig, readnoise: Mapping[str, float] | None
+    sci: F32, err: F32, chip: int, config: CTEConfig, readnoise: Mapping[str, float] | None,
+    ccdamp: str = "ABCD",
 ) -> None:
     """Correct (or forward-model) both amps of one chip, in place.
 
@@ -81,18 +92,26 @@ def process_chip(
         Pass parameters; amps with a serial pass get it first.
     readnoise : mapping or None
         Amp letter to read noise (electrons); None runs the forward model.
+    ccdamp : str
+        CCDAMP: ``ABCD`` (full frame, both amps of the chip) or the one amp of a subarray
+        (:func:`owl.calib.cte.amps.amp_regions`).
     """
-    for amp in AMPS_OF_CHIP[chip]:
-        sci_amp = amp_slice(sci, amp)
-        err_amp = amp_slice(err, amp)
+    regions = amp_regions(sci.shape, chip, ccdamp)
+    if len(regions) == 2:
+        for amp in AMPS_OF_CHIP[chip]:
+            amp_slice(sci, amp)  # shape check
+    for amp, cols, offset in regions:
+        sci_amp = sci[:, cols]
+        err_amp = err[:, cols]
         rn = None if readnoise is None else readnoise[amp]
         if amp in config.serial:
-            cte_pass(sci_amp, err_amp, amp, config.serial[amp], rn)
-        cte_pass(sci_amp, err_amp, amp, config.parallel, rn)
+            cte_pass(sci_amp, err_amp, amp, config.serial[amp], rn, offset)
+        cte_pass(sci_amp, err_amp, amp, config.parallel, rn, offset)
 
 
 def correct_chip(
-    sci: F32, err: F32, chip: int, config: CTEConfig, readnoise: Mapping[str, float]
+    sci: F32, err: F32, chip: int, config: CTEConfig, readnoise: Mapping[str, float],
+    ccdamp: str = "ABCD",
 ) -> None:
     """Remove CTE trails from one chip, in place (see :func:`process_chip`).
 
@@ -106,5 +125,7 @@ def correct_chip(
         Pass parameters.
     readnoise : mapping
         Amp letter to read noise (electrons).
+    ccdamp : str
+        CCDAMP (one letter for a subarray).
     """
-    process_chip(sci, err, chip, config, readnoise)
+    process_chip(sci, err, chip, config, readnoise, ccdamp)

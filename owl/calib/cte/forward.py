@@ -15,7 +15,8 @@ from owl.calib.cte.params import CTEConfig
 F32 = npt.NDArray[np.float32]
 
 
-def forward_chip(sci: F32, err: F32, chip: int, config: CTEConfig) -> None:
+def forward_chip(sci: F32, err: F32, chip: int, config: CTEConfig,
+                 ccdamp: str = "ABCD") -> None:
     """Add CTE trails to one chip, in place.
 
     Parameters
@@ -26,5 +27,7 @@ def forward_chip(sci: F32, err: F32, chip: int, config: CTEConfig) -> None:
         CCDCHIP.
     config : CTEConfig
         Pass parameters.
+    ccdamp : str
+        CCDAMP (one letter for a subarray).
     """
-    process_chip(sci, err, chip, config, None)
+    process_chip(sci, err, chip, config, None, ccdamp)

@@ -14,7 +14,7 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 
 import owl
 from owl.calib.ccdtab import CCDKey, CCDParams, read_ccdtab
-from owl.calib.cte.amps import AMP_SIZE, AMPS_OF_CHIP
+from owl.calib.cte.amps import AMP_SIZE, AMPS_OF_CHIP, CHIP_OF_AMP
 from owl.calib.cte.correct import correct_chip
 from owl.calib.cte.forward import forward_chip
 from owl.calib.cte.frame import Frame, read_frame, write_frame
@@ -26,28 +26,38 @@ from owl.errors import CalibError
 AMPS = "ABCD"
 
 
-def _check_input(frame: Frame, source: str) -> None:
+def _check_input(frame: Frame, source: str) -> str:
+    """Refuse what hstcal's acscte refuses or owl cannot do; return CCDAMP."""
     primary = frame.primary
     switch = str(primary.get("PCTECORR", "")).strip().upper()
     if switch != "PERFORM":
         raise CalibError(f"{source}: PCTECORR={switch or 'missing'}; expected PERFORM")
     if str(primary.get("BLEVCORR", "")).strip().upper() != "COMPLETE":
         raise CalibError(f"{source}: BLEVCORR is not COMPLETE; run ACSCCD (overscan trim) first")
-    if bool(primary.get("SUBARRAY", False)):
-        raise CalibError(f"{source}: subarray exposures are not supported by the CTE step")
-    if str(primary.get("CCDAMP", "")).strip() != AMPS:
-        raise CalibError(f"{source}: CCDAMP={primary.get('CCDAMP')!r}; only ABCD readout is "
-                         "supported")
+    ccdamp = str(primary.get("CCDAMP", "")).strip().upper()
     chips = sorted(imset.chip for imset in frame.imsets)
-    if chips != [1, 2]:
-        raise CalibError(f"{source}: expected one imset per WFC chip, found CCDCHIP {chips}")
+    if bool(primary.get("SUBARRAY", False)):
+        # A corner subarray read through one amp: the whole array is that amp's region.
+        if len(ccdamp) != 1 or ccdamp not in AMPS:
+            raise CalibError(f"{source}: subarray with CCDAMP={primary.get('CCDAMP')!r}; "
+                             "expected one amplifier (A, B, C or D)")
+        if chips != [CHIP_OF_AMP[ccdamp]]:
+            raise CalibError(f"{source}: subarray read by amp {ccdamp} should hold one imset "
+                             f"of chip {CHIP_OF_AMP[ccdamp]}, found CCDCHIP {chips}")
+    else:
+        if ccdamp != AMPS:
+            raise CalibError(f"{source}: CCDAMP={primary.get('CCDAMP')!r}; only ABCD readout "
+                             "is supported for full frames")
+        if chips != [1, 2]:
+            raise CalibError(f"{source}: expected one imset per WFC chip, found CCDCHIP {chips}")
     for imset in frame.imsets:
         header = imset.headers["SCI"]
         if float(header.get("LTV1", 0.0)) > 0.0 or float(header.get("LTV2", 0.0)) > 0.0:
             raise CalibError(f"{source}: chip {imset.chip} still has overscan (LTV1/LTV2 > 0)")
-        if imset.sci.shape != (AMP_SIZE, 2 * AMP_SIZE):
+        if ccdamp == AMPS and imset.sci.shape != (AMP_SIZE, 2 * AMP_SIZE):
             raise CalibError(f"{source}: chip {imset.chip} SCI has shape {imset.sci.shape}, "
                              f"expected ({AMP_SIZE}, {2 * AMP_SIZE})")
+    return ccdamp
 
 
 def _history_pass(header: fits.Header, label: str, params: PassParams, tab: PCTETab) -> None:
@@ -68,10 +78,12 @@ def _update_header(
     frame: Frame, tab: PCTETab, ccd: CCDParams, ccd_ref: str, config: CTEConfig, tab_ref: str
 ) -> None:
     header = frame.primary
+    # hstcal writes 0 for the amps CCDAMP does not name.
+    used = {a: a in ccd.amps for a in AMPS}
     for amp in AMPS:
-        header[f"ATODGN{amp}"] = ccd.amp(amp).gain
+        header[f"ATODGN{amp}"] = ccd.amp(amp).gain if used[amp] else 0.0
     for amp in AMPS:
-        header[f"READNSE{amp}"] = ccd.amp(amp).readnoise
+        header[f"READNSE{amp}"] = ccd.amp(amp).readnoise if used[amp] else 0.0
     header.add_history("CCD parameters table:")
     header.add_history(f"  reference table {ccd_ref}")
     for line in (ccd.pedigree, ccd.descrip):
@@ -82,13 +94,14 @@ def _update_header(
     _history_pass(header, "parallel", config.parallel, tab)
     for imset in frame.imsets:
         for amp in AMPS_OF_CHIP[imset.chip]:
-            if amp in config.serial:
+            if amp in config.serial and used[amp]:
                 _history_pass(header, f"serial - Amp {amp}", config.serial[amp], tab)
     header["PCTECORR"] = "COMPLETE"
     header.add_history("PCTECORR complete ...")
     for amp in AMPS:
         header.add_history(
-            f"PCTERNOI {ccd.amp(amp).readnoise:14.7E} Amp '{amp}' read noise clip limit "
+            f"PCTERNOI {ccd.amp(amp).readnoise if used[amp] else 0.0:14.7E} Amp '{amp}' "
+            "read noise clip limit "
             "(from CCDTAB)."
         )
     header.add_history("CTE parameters table:")
@@ -108,7 +121,7 @@ def _run(input_path: str | Path, output_path: str | Path, overwrite: bool,
     if output.exists() and not overwrite:
         raise CalibError(f"{output}: output exists; remove it or pass overwrite=True")
     frame = read_frame(input_path)
-    _check_input(frame, source)
+    ccdamp = _check_input(frame, source)
     primary = frame.primary
     for name, value in (keywords or {}).items():
         primary[name] = value
@@ -121,11 +134,11 @@ def _run(input_path: str | Path, output_path: str | Path, overwrite: bool,
                for imset in frame.imsets}
     for imset in frame.imsets:
         if forward:
-            forward_chip(imset.sci, imset.err, imset.chip, config)
+            forward_chip(imset.sci, imset.err, imset.chip, config, ccdamp)
         else:
             readnoise = {amp: matches[imset.chip].amp(amp).readnoise
-                         for amp in AMPS_OF_CHIP[imset.chip]}
-            correct_chip(imset.sci, imset.err, imset.chip, config, readnoise)
+                         for amp in AMPS_OF_CHIP[imset.chip] if amp in ccdamp}
+            correct_chip(imset.sci, imset.err, imset.chip, config, readnoise, ccdamp)
     # hstcal reports the CCDTAB values of the first imset in the primary header.
     _update_header(frame, tab, matches[frame.imsets[0].chip], ccd_ref, config, tab_ref)
     frame.primary["FILENAME"] = output.name
