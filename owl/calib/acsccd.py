@@ -240,10 +240,23 @@ def dqicorr(frame: Frame, source: str, report: Report) -> str:
     return str(frame.primary["BPIXTAB"])
 
 
+def _refuse_binned(frame: Frame, source: str) -> None:
+    """Binned exposures (BINAXIS or LTM not 1) are refused: owl cuts reference files by LTV
+    only and its BPIXTAB, overscan and post-SM4 code assume unbinned pixels."""
+    for imset in frame.imsets:
+        h = imset.sci_header
+        for key in ("BINAXIS1", "BINAXIS2", "LTM1_1", "LTM2_2"):
+            value = h.get(key, frame.primary.get(key, 1))
+            if float(value) != 1.0:
+                raise CalibError(f"{source}: chip {imset.chip} is binned ({key}={value}); "
+                                 "binned exposures are not supported")
+
+
 def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
     """Run the ACSCCD steps on ``frame`` in place (SCI becomes float32 electrons)."""
     ph = frame.primary
     source = str(frame.path or ph.get("ROOTNAME", "frame"))
+    _refuse_binned(frame, source)
     err_was_zero = all(not s.err.any() for s in frame.imsets)
     for imset in frame.imsets:
         imset.sci = np.ascontiguousarray(imset.sci, dtype=np.float32)

@@ -114,6 +114,11 @@ def test_subarray_chain_runs_and_flags_sinks(tmp_path: Path,
     assert (frame.imsets[0].sci_header["LTV1"], frame.imsets[0].sci_header["LTV2"]) == (0, 0)
     flt = read_frame(acs2d(blv, tmp_path / "jsim8101q_flt.fits"))
     assert flt.primary["DARKCORR"] == "COMPLETE" and flt.imsets[0].sci.shape == (512, 512)
+    # Binned raw frames are refused by name (owl's reference cuts assume unbinned pixels).
+    with fits.open(sim.exposures[0].raw, mode="update") as hdul:
+        hdul[1].header["BINAXIS1"] = 2
+    with pytest.raises(CalibError, match=r"jsim8101q_raw\.fits: chip 2 is binned"):
+        acsccd(sim.exposures[0].raw, tmp_path / "binned_blv_tmp.fits")
     # PCTECORR refuses a subarray whose CCDAMP names two amps, naming the file.
     with fits.open(blv, mode="update") as hdul:
         hdul[0].header["PCTECORR"] = "PERFORM"
