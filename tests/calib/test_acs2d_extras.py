@@ -135,9 +135,9 @@ def test_all_corrections_recover_the_sky(calibrated: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("name", "kw", "least"), [
-    ("noshad", {"switches": {"SHADCORR": "OMIT"}}, 0.2),
-    ("noflash", {"switches": {"FLSHCORR": "OMIT"}}, 5.0),
-    ("nolflt", {"keywords": {"LFLTFILE": "N/A"}}, 0.2),
+    ("noshad", {"switches": {"SHADCORR": "OMIT"}}, 0.2),  # measured 0.64
+    ("noflash", {"switches": {"FLSHCORR": "OMIT"}}, 5.0),  # measured 10.9
+    ("nolflt", {"keywords": {"LFLTFILE": "N/A"}}, 0.15),  # measured 0.26 (block noise ~0.04)
 ])
 def test_each_correction_matters(calibrated: dict[str, Any], name: str, kw: dict[str, Any],
                                  least: float) -> None:
