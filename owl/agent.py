@@ -7,12 +7,10 @@ notification delays work and never loses it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from owl.agent_ends import adopt, shutdown
 from owl.board import Board
 from owl.condor.failure import escalate_memory
 from owl.config import Settings
@@ -32,18 +31,17 @@ from owl.executor import Executor, Job
 from owl.faults import explain, passing, refuses_writes
 from owl.liveness import identity
 from owl.model import Claim, FailureClass, Outcome, Provenance, State, TaskSpec
-from owl.queries import counts, held_by
+from owl.queries import nothing_left
 from owl.reapers import my_shards
 from owl.template import Stage, Template, template_hash
 from owl.trust import Trust
+from owl.wakeup import Wakeup
 from owl.workerstat import WorkerMeter
 
 log = structlog.get_logger("owl.agent")
 
 #: Exit status of a burst agent some of whose items went dead.
 DEAD_EXIT = 3
-#: Seconds a stopping agent keeps trying to give its items back through an outage.
-GIVEBACK_RETRY_S = 10.0
 
 
 @dataclass
@@ -54,96 +52,6 @@ class AgentStats:
     fenced: int = 0
     dead: int = 0  # items this agent ran that went dead
     started: float = field(default_factory=time.time)
-
-
-class _Wakeup:
-    """Turns the wake-ups of one template's channels into a readable file descriptor for
-    ``wait``: an agent is woken only by work of the template it serves.
-
-    On a cluster with shard channels, one listener thread per node subscribes (SSUBSCRIBE)
-    to the channels of the shards that node owns; a listener whose node went away (a
-    failover) finds the channels' new owner and subscribes again. Hints lost meanwhile only
-    delay work until the next rescan.
-    """
-
-    def __init__(self, board: Board, template: str) -> None:
-        self._r, self._w = os.pipe()
-        os.set_blocking(self._w, False)
-        os.set_blocking(self._r, False)
-        self._stop = threading.Event()
-        self._board = board
-        channels = board.wake_channels(template)
-        groups: list[list[str]] = [channels]
-        if board.sharded_pubsub:
-            by_node: dict[str, list[str]] = {}
-            for ch in channels:
-                by_node.setdefault(board.redis.get_node_from_key(ch).name, []).append(ch)
-            groups = list(by_node.values())
-        self._threads = [threading.Thread(target=self._run, args=(group,), name="owl-notify",
-                                          daemon=True) for group in groups]
-        for t in self._threads:
-            t.start()
-
-    def _subscribe(self, channels: list[str]) -> Any:
-        if not self._board.sharded_pubsub:
-            pubsub = self._board.redis.pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe(*channels)
-            return pubsub
-        cluster = self._board.redis
-        node = cluster.get_node_from_key(channels[0])
-        pubsub = cluster.get_redis_connection(node).pubsub(ignore_subscribe_messages=True)
-        for ch in channels:  # one SSUBSCRIBE per channel: each is in its own slot
-            pubsub.ssubscribe(ch)
-        return pubsub
-
-    def _run(self, channels: list[str]) -> None:
-        pubsub = None
-        while not self._stop.is_set():
-            try:
-                if pubsub is None:
-                    pubsub = self._subscribe(channels)
-                msg = pubsub.get_message(timeout=0.5)
-            except Exception:  # a broken subscription only costs the hint
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        pubsub.close()
-                pubsub = None
-                self._refresh()
-                self._stop.wait(0.5)
-                continue
-            if msg is not None:
-                # an operator held or released a running item: its agent must renew now
-                urgent = msg.get("data") in ("hold", "release")
-                self.poke(b"r" if urgent else b"x")
-        if pubsub is not None:
-            with contextlib.suppress(Exception):
-                pubsub.close()
-
-    def _refresh(self) -> None:
-        if self._board.sharded_pubsub:
-            with contextlib.suppress(Exception):  # the cluster may still be failing over
-                self._board.redis.nodes_manager.initialize()
-
-    def poke(self, what: bytes = b"x") -> None:
-        with contextlib.suppress(BlockingIOError):  # a full pipe: a wake-up is pending
-            os.write(self._w, what)
-
-    def fileno(self) -> int:
-        return self._r
-
-    def drain(self) -> bytes:
-        """What woke us: b"x" work may be ready, b"r" a hold or release (renew now)."""
-        try:
-            return os.read(self._r, 4096)
-        except BlockingIOError:
-            return b""
-
-    def close(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(2)
-        os.close(self._r)
-        os.close(self._w)
 
 
 def new_agent_id() -> str:
@@ -235,7 +143,7 @@ class Agent:
         A board that stops answering (Redis restarting) pauses the loop, it does not end it:
         running tasks go on, and their outcomes are reported once the board is back.
         """
-        wake = _Wakeup(self.board, self.template.name)
+        wake = Wakeup(self.board, self.template.name)
         now = time.monotonic()
         self._next = {"renew": now + self.settings.lease / 3, "scan": now, "beat": now}
         self._claim_now = True
@@ -247,7 +155,7 @@ class Agent:
                 try:
                     if not started:  # an outage at start is waited out like any other
                         self.control.start()
-                        self._adopt()
+                        adopt(self)
                         self._renew()  # before the first reap: adopted leases may have run out
                         started = True
                     if self._step(wake):
@@ -259,7 +167,7 @@ class Agent:
                     if not passing(exc):
                         raise
                     self._board_fault(exc)
-            self._shutdown()
+            shutdown(self)
         finally:
             self._close(wake)
         try:
@@ -295,7 +203,7 @@ class Agent:
                 raise
             self._log.error("board.restart_failed", error=str(exc))
 
-    def _close(self, wake: _Wakeup) -> None:
+    def _close(self, wake: Wakeup) -> None:
         """Release everything; a board still unreachable here must not mask the error (if
         any) that ended the loop: the agent's record then expires by itself."""
         wake.close()
@@ -311,7 +219,7 @@ class Agent:
         self._log.info("agent.stopped", done=self.stats.done, failed=self.stats.failed,
                        fenced=self.stats.fenced, dead=self.stats.dead)
 
-    def _step(self, wake: _Wakeup) -> bool:
+    def _step(self, wake: Wakeup) -> bool:
         """One turn of the loop; True when a burst agent has nothing left to do."""
         now = time.monotonic()
         nxt = self._next
@@ -328,7 +236,8 @@ class Agent:
         if self._claim_now and self.control.mode == SERVE and len(self.running) < self.concurrency:
             got = self._claim()
             self._claim_now = got > 0 and len(self.running) < self.concurrency
-            if got == 0 and self.burst and not self.running and self._nothing_left():
+            if got == 0 and self.burst and not self.running and nothing_left(
+                    self.board, self.template.name, self.stages):
                 return True
         if now >= nxt["beat"]:
             self._heartbeat()
@@ -365,81 +274,6 @@ class Agent:
         except Exception:
             self._pending = outcomes
             raise
-
-    def _adopt(self) -> None:
-        """After a restart under the same id: re-attach to the jobs the executor still has
-        for items the board says we hold; remove jobs whose token is stale; give back held
-        items that have no job, so they run again at once."""
-        mine = {(c.dataset, c.stage): c for c in held_by(self.board, self.id,
-                                                          self.template.name)}
-        held = {(c.dataset, c.stage, c.token) for c in mine.values()}
-        for job in self.executor.adopt(self.board.name, self.id, held):
-            claim = mine.pop((job.dataset, job.stage), None)
-            if claim is None or claim.token != job.token:
-                self.executor.cancel(job.dataset, job.stage, job.token)
-                self._log.warning("item.fenced", dataset=job.dataset, stage=job.stage,
-                                  token=job.token, detail="adopted job's token is stale")
-                continue
-            self.running[(claim.dataset, claim.stage, claim.token)] = claim
-            self._log.info("item.adopted", dataset=claim.dataset, stage=claim.stage,
-                           token=claim.token)
-        for claim in mine.values():
-            self.board.giveback(claim, self.id)
-            self._log.info("item.given_back", dataset=claim.dataset, stage=claim.stage,
-                           token=claim.token, detail="no job survived the restart")
-
-    def _shutdown(self) -> None:
-        """Stop claiming. Jobs that outlive their agent (condor) are left running for the
-        restarted agent to adopt; local tasks may finish within the grace period; the rest
-        are given back so another agent can take them at once."""
-        for key, claim in list(self.running.items()):
-            if self.executor.outlives_agent(claim.stage):
-                del self.running[key]
-                self._log.info("item.left_running", dataset=claim.dataset, stage=claim.stage,
-                               token=claim.token,
-                               detail="restart this agent with the same --id to adopt it")
-        deadline = time.monotonic() + self.grace
-        while (self.running or self._pending) and time.monotonic() < deadline:
-            self._pending += self.executor.poll(
-                min(1.0, max(0.0, deadline - time.monotonic())))
-            try:
-                if self._pending:
-                    self._flush()
-                self._renew()
-            except Exception as exc:
-                if not passing(exc):
-                    raise
-                self._log.warning("board.unreachable", error=explain(exc), detail="stopping")
-                time.sleep(0.5)
-        for claim in self.running.values():
-            self.executor.cancel(claim.dataset, claim.stage, claim.token)
-        self._give_back(list(self.running.values()))
-        self.running.clear()
-
-    def _give_back(self, claims: Sequence[Claim]) -> None:
-        """Give back unfinished items, retrying through a passing fault for a while; what
-        cannot be given back is reaped once its lease expires."""
-        deadline = time.monotonic() + max(self.grace, GIVEBACK_RETRY_S)
-        todo = list(claims)
-        while todo:
-            claim = todo[0]
-            try:
-                res = self.board.giveback(claim, self.id)
-            except Exception as exc:
-                if not passing(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    for left in todo:
-                        self._log.warning("item.not_given_back", dataset=left.dataset,
-                                          stage=left.stage, token=left.token,
-                                          error=explain(exc),
-                                          detail="another agent takes it when its lease ends")
-                    return
-                time.sleep(0.5)
-                continue
-            todo.pop(0)
-            self._log.info("item.given_back", dataset=claim.dataset, stage=claim.stage,
-                           token=claim.token, ok=res.ok)
 
     # -- the steps of the loop ------------------------------------------------------------
 
@@ -590,30 +424,6 @@ class Agent:
         settle = self.settings.lease + 2.0  # the owners' time to reconnect and renew
         for dataset, stage, state in self.board.reap(self.id, shards=mine, settle=settle):
             self._log.warning("item.lease_expired", dataset=dataset, stage=stage, next=state)
-
-    def _nothing_left(self) -> bool:
-        """Burst mode: nothing served is running, or ready or retrying where a claim could
-        take it (paused work is left for after its resume), and nothing served is waiting
-        on a stage that could still finish."""
-        served = set(self.stages)
-        queued = {State.READY, State.RETRY}  # count only where a claim could take them
-        mine_busy = mine_waiting = other_busy = False
-        seen: set[str] = set()
-        for (tpl, stage, state), n in counts(self.board).items():
-            if tpl != self.template.name or n <= 0:
-                continue
-            if state in queued:
-                seen.add(stage)
-            elif stage in served:
-                mine_busy |= state == State.RUNNING
-                mine_waiting |= state == State.WAITING
-            else:
-                other_busy |= state == State.RUNNING
-        if seen:  # paused stages, templates and campaigns hold work no claim can take
-            open_ = self.board.claimer.stages_with_work(self.template.name, sorted(seen))
-            mine_busy |= bool(open_ & served)
-            other_busy |= bool(open_ - served)
-        return not mine_busy and not (mine_waiting and other_busy)
 
     def _beat_interval(self) -> float:
         return min(5.0, self.settings.lease / 2)

@@ -315,3 +315,28 @@ def held_by(board: Board, agent_id: str, template: str) -> list[Claim]:
                                  token=int(f[4]), attempt=int(f[5] or 0), path=f[2] or "",
                                  memory_mb=int(f[6]) if f[6] else None))
     return out
+
+
+def nothing_left(board: Board, template: str, stages: Sequence[str]) -> bool:
+    """Whether a burst agent serving ``stages`` of ``template`` is done: nothing served is
+    running, or ready or retrying where a claim could take it (paused work is left for
+    after its resume), and nothing served is waiting on a stage that could still finish."""
+    served = set(stages)
+    queued = {State.READY, State.RETRY}  # count only where a claim could take them
+    mine_busy = mine_waiting = other_busy = False
+    seen: set[str] = set()
+    for (tpl, stage, state), n in counts(board).items():
+        if tpl != template or n <= 0:
+            continue
+        if state in queued:
+            seen.add(stage)
+        elif stage in served:
+            mine_busy |= state == State.RUNNING
+            mine_waiting |= state == State.WAITING
+        else:
+            other_busy |= state == State.RUNNING
+    if seen:  # paused stages, templates and campaigns hold work no claim can take
+        open_ = board.claimer.stages_with_work(template, sorted(seen))
+        mine_busy |= bool(open_ & served)
+        other_busy |= bool(open_ - served)
+    return not mine_busy and not (mine_waiting and other_busy)

@@ -294,7 +294,8 @@ def test_owl_logs_prints_each_attempts_output(agents: Agents, board: Board) -> N
     missing = owl_logs("ds1", "work", "--attempt", "9")
     assert missing.returncode == 1 and "no log files of attempt 9 of ds1 work" in missing.stderr
     typo = owl_logs("ds1", "wrok")
-    assert typo.returncode == 1 and "has no stage 'wrok'; its stages are work" in typo.stderr
+    assert typo.returncode == 1
+    assert "has no stage 'wrok' (did you mean 'work'?); its stages are work" in typo.stderr
 
 
 def test_hold_and_release_reach_the_agent_at_once(agents: Agents, board: Board) -> None:

@@ -17,7 +17,6 @@ import pytest
 from redis_cluster import LocalCluster, find_binary, free_port_block
 
 from owl import queries
-from owl.agent import _Wakeup
 from owl.board import Board
 from owl.connect import connect
 from owl.errors import ConfigError
@@ -25,6 +24,7 @@ from owl.reapers import my_shards, owner
 from owl.scripts import Batch, is_cluster
 from owl.template import Stage, Template
 from owl.template_loader import load_template
+from owl.wakeup import Wakeup
 
 CHAIN = Template(name="chain", version="1",
                  stages=(Stage("a"), Stage("b", after=("a",)), Stage("c", after=("b",))))
@@ -36,7 +36,7 @@ def _readable(fd: int, timeout: float) -> bool:
 
 
 def test_an_agent_is_woken_only_by_its_own_template(board: Board) -> None:
-    wake = _Wakeup(board, "chain")
+    wake = Wakeup(board, "chain")
     try:
         time.sleep(0.3)  # the listeners subscribe in their threads
         board.register(OTHER, "o1")
