@@ -25,7 +25,7 @@ __all__ = ["AdoptedJob", "CondorExecutor", "CondorSettings", "escalate_memory"]
 
 #: Names imported on first use: a local agent imports ``owl.condor.failure`` and must not
 #: load the htcondor2 bindings (slow, and absent on hosts that never talk to a pool).
-_WHERE = {"AdoptedJob": "owl.condor.executor", "CondorExecutor": "owl.condor.executor",
+_WHERE = {"AdoptedJob": "owl.condor.adopt", "CondorExecutor": "owl.condor.executor",
           "CondorSettings": "owl.condor.settings", "escalate_memory": "owl.condor.failure"}
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from owl.condor import attrs
+from owl.condor.adopt import AdoptedJob, adopted_job, finished_jobs
 from owl.condor.events import EventFollower
 from owl.condor.info import job_info as job_info  # owl show and the web import it here
 from owl.condor.outcome import outcome_of
@@ -39,23 +39,6 @@ from owl.model import Outcome
 log = structlog.get_logger("owl.condor")
 
 _LIVE = f"JobStatus =?= {attrs.IDLE} || JobStatus =?= {attrs.RUNNING} || JobStatus =?= {attrs.HELD}"
-
-
-@dataclass(frozen=True)
-class AdoptedJob:
-    """A job found on the schedd by :meth:`CondorExecutor.adopt`.
-
-    ``state`` is the job's condor state (idle, running, held, …) for a queued job, or
-    completed/removed for one that finished while no agent watched; the outcome of a
-    finished one comes from the next :meth:`~CondorExecutor.poll`.
-    """
-
-    dataset: str
-    stage: str
-    token: int
-    attempt: int
-    job_id: str  # "cluster.proc"
-    state: str
 
 
 class CondorExecutor:
@@ -288,15 +271,15 @@ class CondorExecutor:
             if ad.get("UserLog"):
                 self._follow(Path(str(ad["UserLog"])))
             adopted.append(
-                _adopted(job, attrs.STATUS_NAMES.get(ad.get("JobStatus") or 0, "unknown"))
+                adopted_job(job, attrs.STATUS_NAMES.get(ad.get("JobStatus") or 0, "unknown"))
             )
         queued = {(a.dataset, a.stage, a.token) for a in adopted}
         missing = {item for item in held if item not in queued}
-        finished = self._finished_jobs(constraint, missing)
+        finished = finished_jobs(self.schedd, constraint, missing, self.settings.adopt_window)
         for ad in finished:
             job = self._tracked_from_ad(ad)
             state = "completed" if ad.get("JobStatus") == attrs.COMPLETED else "removed"
-            adopted.append(_adopted(job, state))
+            adopted.append(adopted_job(job, state))
         self._pending += self._finish(
             self._tracker.check_history(
                 [(int(a["ClusterId"]), int(a["ProcId"])) for a in finished], finished
@@ -304,28 +287,6 @@ class CondorExecutor:
         )
         log.info("condor.adopted", board=board, agent=agent_id, jobs=len(adopted))
         return adopted
-
-    def _finished_jobs(
-        self, constraint: str, items: Collection[tuple[str, str, int]]
-    ) -> list[dict[str, Any]]:
-        """History ads of the newest job of each of ``items`` (none when it is empty)."""
-        if not items:
-            return []
-        tokens = ", ".join(str(t) for t in sorted({t for _, _, t in items}))
-        cutoff = int(time.time() - self.settings.adopt_window)
-        found: dict[tuple[str, str, int], dict[str, Any]] = {}
-        for ad in self.schedd.history(
-            f"{constraint} && member({attrs.TOKEN}, {{{tokens}}})",
-            attrs.STATUS_PROJECTION,
-            -1,
-            f"EnteredCurrentStatus < {cutoff}",
-        ):
-            key = (str(ad[attrs.DATASET]), str(ad[attrs.STAGE]), int(ad[attrs.TOKEN]))
-            if key in items and key not in found:  # newest first: the first is the latest
-                found[key] = ad
-            if len(found) == len(items):
-                break
-        return list(found.values())
 
     def outlives_agent(self, stage: str) -> bool:
         """Jobs run on in the pool while their agent restarts (and are adopted)."""
@@ -442,10 +403,6 @@ class CondorExecutor:
                              Path(str(ad[attrs.ITEM])))
             self._tracker.add(job)
         return job
-
-
-def _adopted(job: TrackedJob, state: str) -> AdoptedJob:
-    return AdoptedJob(job.dataset, job.stage, job.token, job.attempt, job.name, state)
 
 
 def _delete_files(base: Path) -> None:

@@ -16,6 +16,7 @@ from condor_memschedd import MemorySchedd
 
 from owl import queries
 from owl.agent import Agent
+from owl.agent_ends import adopt, shutdown
 from owl.board import Board
 from owl.cli.main import build_cli
 from owl.condor.executor import CondorExecutor
@@ -60,7 +61,7 @@ def test_restarted_agent_adopts_its_jobs_and_drops_stale_ones(
     # the first agent dies here, its jobs still in the pool
 
     again = make_agent(board, schedd, tmp_path, task_dir)
-    again._adopt()
+    adopt(again)
     assert [(c.dataset, c.token) for c in again.running.values()] == [("ds1", keep.token)]
     removed = [a for a in schedd.actions if a[0] is Action.REMOVE]
     assert len(removed) == 1 and "fenced" in removed[0][2]  # ds2's stale job
@@ -99,6 +100,8 @@ def test_hybrid_template_runs_short_stages_locally_and_heavy_ones_on_condor(
         board: Board, tmp_path: Path, task_dir: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(task_dir))  # spawned local workers import the tasks
+    # the successor is claimed behind the completion however long the first task took
+    monkeypatch.setattr("owl.control.claimer.ROUND_S", 600.0)
     hybrid = Template(name="hybrid", version="1", stages=(
         Stage("quick", task="owltask_condor:calibrate"),
         Stage("heavy", after=("quick",), task="owltask_condor:calibrate", executor="condor"),
@@ -151,12 +154,12 @@ def test_stopping_agent_leaves_jobs_for_its_restart(board: Board, tmp_path: Path
     assert first._claim() == 1
     token = next(iter(first.running.values())).token
     first.request_stop()
-    first._shutdown()
+    shutdown(first)
     first.executor.close()
     assert not [a for a in schedd.actions if a[0] is Action.REMOVE]  # the job runs on
     assert queries.dataset(board, "ds1").items[0].state == "running"
     again = make_agent(board, schedd, tmp_path, task_dir)
-    again._adopt()
+    adopt(again)
     assert [c.token for c in again.running.values()] == [token]
     assert len(schedd.submitted) == 1
 
