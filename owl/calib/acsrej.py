@@ -228,10 +228,12 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
 
 
 def _product_root(out: Path) -> str:
-    """The output's rootname, as hstcal's ``FindAsnRoot``: the name before its suffix."""
+    """The output's rootname, as hstcal's ``FindAsnRoot``: the name before the first of its
+    suffixes found, in its order. The list lacks ``_crc``, so a ``_crc_tmp`` product (the
+    CTE-corrected CR-split) keeps ``<root>_crc_tmp`` as ROOTNAME and EXPNAME, as hstcal's."""
     name = out.name
-    for suffix in ("_crj_tmp", "_crc_tmp", "_crj", "_crc", "_blv_tmp", "_blc_tmp", "_flt",
-                   "_flc", "_raw", "_asn", ".fit"):
+    for suffix in ("_raw", "_asn", "_crj", "_crj_tmp", "_blv", "_blv_tmp", "_flt", "_sfl",
+                   "_dth", ".fit"):
         if suffix in name:
             return name[:name.index(suffix)]
     return name.split(".")[0]

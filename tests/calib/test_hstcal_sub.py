@@ -133,3 +133,35 @@ def test_chain_reproduces_stored_hstcal_outputs(name: str, tmp_path: Path,
         _check(acs2d(crj.output, crj.output.with_name(f"{product}_crj.fits")),
                files[f"{product}_crj.fits"], pixels)
     assert {k for k in files if k.endswith("_blv_tmp.fits")} == {p.name for p in blv}
+
+
+@pytest.mark.skipif(hstcal_bin() is None,
+                    reason="HSTCAL_BIN is not set to a local hstcal build (acsccd.e)")
+def test_calacs_on_a_cte_subarray_pair_matches_hstcal(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # calacs.e and owl's calacs on a WFC2C-1K CR-split pair with sink pixels and PCTECORR:
+    # _flt, _flc, _crj and _crc agree exactly (the _crc's ROOTNAME is hstcal's
+    # 'JSIM65010_CRC_TMP': FindAsnRoot does not know the _crc_tmp suffix).
+    from owl.calib.calacs import calacs
+    from owl.calib.parity import compare, run_hstcal
+
+    fixtures = _fixtures()
+    if fixtures is None:
+        pytest.skip("CTE fixture pack (pctetab_synth.fits.gz) not found: set OWL_FIXTURES")
+    sim = simulate_set(tmp_path / "in", n_exposures=2, seed=9, visit="65",
+                       subarray="WFC2C-1K", sink=True, pctetab=fixtures / PCTETAB)
+    jref = sim.refs.directory
+    monkeypatch.setenv("jref", f"{jref}/")
+    assert sim.asn is not None
+    files = [e.raw for e in sim.exposures] + [sim.asn]
+    theirs = stage(files, tmp_path / "h")
+    run_hstcal("calacs.e", [theirs[-1].name], theirs[0].parent, jref)
+    products = calacs(stage(files, tmp_path / "o")[-1])
+    kinds = {"flt", "flc", "crj", "crc"}
+    assert kinds <= set(products.files)
+    for kind in kinds:
+        for ours in products.files[kind]:
+            diff = compare(ours, theirs[0].parent / ours.name)
+            for a in diff.arrays:
+                assert a.ndiff == 0, (ours.name, a)
+            assert diff.keywords == {}, ours.name
