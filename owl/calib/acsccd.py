@@ -77,8 +77,8 @@ def find_overscan(path: Path, ccdamp: str, chip: int, binning: tuple[int, int],
     try:
         with fits.open(path, memmap=False) as hdul:
             table = hdul[1].data
-            rows = [{n.upper(): table[n][i] for n in table.columns.names}
-                    for i in range(len(table))]
+            columns = {n.upper(): table[n] for n in table.columns.names}
+            rows = [{n: col[i] for n, col in columns.items()} for i in range(len(table))]
     except (OSError, IndexError, AttributeError, TypeError) as exc:
         raise CalibError(f"OSCNTAB {path}: cannot read the table ({exc})") from exc
     amps = {ccdamp.strip().upper(), "".join(a for a in "ABCD" if a in ccdamp.upper()

@@ -45,7 +45,8 @@ def read_crrejtab(path: Path, nimgs: int, exptot: float) -> CrRejParams:
     try:
         with fits.open(path, memmap=False) as hdul:
             t = hdul[1].data
-            rows = [{n.lower(): t[n][i] for n in t.columns.names} for i in range(len(t))]
+            columns = {n.lower(): t[n] for n in t.columns.names}
+            rows = [{n: col[i] for n, col in columns.items()} for i in range(len(t))]
     except (OSError, IndexError, AttributeError, TypeError) as exc:
         raise CalibError(f"CRREJTAB {path}: cannot read the table ({exc})") from exc
     try:

@@ -72,26 +72,47 @@ def _magic_square(a: F64) -> float:
 
 
 @_jit(parallel=False)
-def bias_shift(a: F64, time_const: float, dc_ratio: float, dsi: float) -> float:
-    """Remove the signal-dependent bias shift from one amp in place; return the level."""
-    rows, cols = a.shape
+def _shift(src: Any, dst: F64, time_const: float, dc_ratio: float, dsi: float) -> float:
+    """The bias-shift recursion over amp ``src`` into float64 ``dst`` (may be ``src``);
+    returns the magic-square level of the result (not yet subtracted)."""
+    rows, cols = src.shape
     serial_freq = 1000.0 / 22.0
     ngap = int(serial_freq * 3.212 + 0.5)
-    msm = _magic_square(a)
+    msm = _magic_square(src)
     width = cols + ngap
     factor = 1.0 - math.exp(-1.0 / (time_const * serial_freq))
     prev = msm * dc_ratio
     for j in range(rows):
         for k in range(width):
-            v = a[j, k] if k < cols else msm
+            v = np.float64(src[j, k]) if k < cols else msm
             cur = v * factor * dc_ratio + (1.0 - factor) * prev
             if k < cols:
-                a[j, k] = (v - dsi * cur) - (10.0 / 22.0) * (cur - prev)
+                dst[j, k] = (v - dsi * cur) - (10.0 / 22.0) * (cur - prev)
             prev = cur
-    level = _magic_square(a)
+    return _magic_square(dst)
+
+
+@_jit(parallel=False)
+def bias_shift(a: F64, time_const: float, dc_ratio: float, dsi: float) -> float:
+    """Remove the signal-dependent bias shift from one amp in place; return the level."""
+    rows, cols = a.shape
+    level = _shift(a, a, time_const, dc_ratio, dsi)
     for j in range(rows):
         for k in range(cols):
             a[j, k] -= level
+    return level
+
+
+@_jit(parallel=False)
+def _bias_shift_f32(v: F32, scratch: F64, time_const: float, dc_ratio: float,
+                    dsi: float) -> float:
+    """:func:`bias_shift` of a float32 amp view, in place, with a float64 scratch amp: the
+    same float64 numbers, rounded to float32 once."""
+    rows, cols = v.shape
+    level = _shift(v, scratch, time_const, dc_ratio, dsi)
+    for j in range(rows):
+        for k in range(cols):
+            v[j, k] = np.float32(scratch[j, k] - level)
     return level
 
 
@@ -130,58 +151,71 @@ def _mean_std_clipped(x: F64, n: int, sig: float) -> float:
 
 
 @_jit(parallel=False)
-def _column_means(a: F64) -> None:
-    """bias_col_mean_std + sub_bias_col_means for one amp, in place."""
-    rows = a.shape[0]
+def _prescan(v: F32) -> F64:
+    """The prescan columns of a turned amp, in float64 (the only part kept in float64)."""
+    rows = v.shape[0]
+    p = np.empty((rows, NBIAS_COLS))
+    for i in range(rows):
+        for j in range(NBIAS_COLS):
+            p[i, j] = v[i, j]
+    return p
+
+
+@_jit(parallel=False)
+def _column_means(p: F64, v: F32) -> None:
+    """bias_col_mean_std + sub_bias_col_means for one amp, in place on its prescan ``p``
+    (``v`` is the whole turned amp, read for the saturation test of columns 24-29)."""
+    rows = p.shape[0]
     minus = np.empty((rows, NBIAS_COLS))
     for i in range(rows):
         s = 0.0
         for j in range(12, NBIAS_COLS):
-            s += a[i, j]
+            s += p[i, j]
         m = s / 12.0
         for j in range(NBIAS_COLS):
-            minus[i, j] = a[i, j] - m
+            minus[i, j] = p[i, j] - m
     col = np.empty(rows)
     means = np.empty(NBIAS_COLS)
     for j in range(NBIAS_COLS):
         n = 0
         for i in range(rows):
-            if (a[i, 24] < 50000 and a[i, 25] < 50000 and a[i, 26] < 50000
-                    and a[i, 27] < 50000 and a[i, 28] < 50000 and a[i, 29] < 50000):
+            if (v[i, 24] < 50000 and v[i, 25] < 50000 and v[i, 26] < 50000
+                    and v[i, 27] < 50000 and v[i, 28] < 50000 and v[i, 29] < 50000):
                 col[n] = minus[i, j]
                 n += 1
         means[j] = _mean_std_clipped(col, n, 5.0)
     for j in range(NBIAS_COLS):
         for i in range(rows):
-            a[i, j] = a[i, j] - means[j]
+            p[i, j] = p[i, j] - means[j]
 
 
 @_jit(parallel=False)
-def _good_rows(a: F64, good: NDArray[np.uint8]) -> None:
-    rows, cols = a.shape
+def _good_rows(p: F64, v: F32, good: NDArray[np.uint8]) -> None:
+    """hstcal's good-row test on one amp: prescan ``p`` (float64) and the rest of ``v``."""
+    rows, cols = v.shape
     s = 0.0
     for i in range(rows - NOSCN_ROWS):
         for j in range(NBIAS_COLS):
-            s += a[i, j]
+            s += p[i, j]
     bias_mean = s / ((rows - NOSCN_ROWS) * NBIAS_COLS)
     s = 0.0
     for i in range(rows - NOSCN_ROWS):
         for j in range(NBIAS_COLS, cols):
-            s += a[i, j] - bias_mean
+            s += np.float64(v[i, j]) - bias_mean
     amp_mean = s / ((cols - NBIAS_COLS) * (rows - NOSCN_ROWS))
     good[0] = 0
     for i in range(1, rows):
         s = 0.0
         for j in range(NBIAS_COLS):
-            s += a[i, j] + a[i - 1, j]
+            s += p[i, j] + p[i - 1, j]
         ref = s / (2 * NBIAS_COLS)
         s = 0.0
         for j in range(NBIAS_COLS, cols):
-            s += a[i, j] - ref
+            s += np.float64(v[i, j]) - ref
         row_mean = s / (cols - NBIAS_COLS)
         bright = False
         for j in range(24, 30):
-            if a[i, j] > 70000:
+            if v[i, j] > 70000:
                 bright = True
         # C's abs() of a double goes through int: |trunc(x)| > 100.
         good[i] = 0 if (abs(int(row_mean - amp_mean)) > 100 or bright) else 1
@@ -233,8 +267,10 @@ def _bias_mean(a: F64, good: NDArray[np.uint8]) -> float:
 
 
 @_jit(parallel=False)
-def _remove_stripes(amps: F64, good: NDArray[np.uint8]) -> tuple[int, int]:
-    namps, rows, cols = amps.shape
+def _row_means(pre: F64, good: NDArray[np.uint8]) -> tuple[F64, int, int]:
+    """The mean over the good amps of each prescan row (``pre``: 4 amps' prescans, bias
+    means already subtracted); rows whose prescan is too noisy are marked bad first."""
+    namps, rows, _ = pre.shape
     rowmeans = np.zeros(rows)
     fixed = skipped = 0
     means = np.empty(namps)
@@ -242,12 +278,12 @@ def _remove_stripes(amps: F64, good: NDArray[np.uint8]) -> tuple[int, int]:
         for k in range(namps):
             s = 0.0
             for j in range(NBIAS_COLS):
-                s += amps[k, i, j]
+                s += pre[k, i, j]
             means[k] = s / NBIAS_COLS
         for k in range(namps):
             s = 0.0
             for j in range(NBIAS_COLS):
-                s += (amps[k, i, j] - means[k]) ** 2
+                s += (pre[k, i, j] - means[k]) ** 2
             if math.sqrt(s / (NBIAS_COLS - 1)) >= 15:
                 good[k, i] = 0
         s = 0.0
@@ -261,16 +297,26 @@ def _remove_stripes(amps: F64, good: NDArray[np.uint8]) -> tuple[int, int]:
             fixed += 1
         else:
             skipped += 1
-    for j in range(cols):
-        for i in range(rows):
+    return rowmeans, fixed, skipped
+
+
+@_jit(parallel=True)
+def _subtract_stripes(v: F32, pre: F64, bias: float, rowmeans: F64) -> None:
+    """Subtract the bias mean and the interpolated row mean from one turned amp, in place:
+    float32 of the float64 result, the prescan from its float64 copy ``pre`` (bias mean
+    already subtracted there), as hstcal's ``remove_stripes`` on its float64 amp."""
+    rows, cols = v.shape
+    for i in prange(rows):
+        for j in range(cols):
             pt = i + (j - 11.5) / (cols + 146)
             lower = math.floor(pt)
             lower = min(max(lower, 0), rows - 2)
             dist = pt - lower
             m = rowmeans[lower] + dist * (rowmeans[lower + 1] - rowmeans[lower])
-            for k in range(namps):
-                amps[k, i, j] -= m
-    return fixed, skipped
+            if j < NBIAS_COLS:
+                v[i, j] = np.float32(pre[i, j] - m)
+            else:
+                v[i, j] = np.float32((np.float64(v[i, j]) - bias) - m)
 
 
 def subarray_bias_shift(sci: F32, amp: str) -> float:
@@ -302,30 +348,34 @@ class PostSM4Result:
 
 
 def post_sm4_blev(chip1: F32, chip2: F32, shift_and_crosstalk: bool) -> PostSM4Result:
-    """Run hstcal's post-SM4 full-frame BLEVCORR on the raw chips (float32, in place)."""
+    """Run hstcal's post-SM4 full-frame BLEVCORR on the raw chips (float32, in place).
+
+    hstcal works on float64 copies of the four amps; here only the bias shift (a recursion
+    over the whole amp) uses one float64 scratch amp, the destriping keeps float64 copies of
+    the prescan columns only and writes each pixel's float64 result once, as float32.
+    """
     shifts: list[float] = []
+    views = [amp_view(chip1, chip2, k) for k in range(4)]
     if shift_and_crosstalk:
+        scratch = np.empty(views[0].shape, dtype=np.float64)
         for amp in range(4):
-            view = amp_view(chip1, chip2, amp)
-            a = np.ascontiguousarray(view, dtype=np.float64)
-            shifts.append(bias_shift(a, TIME_CONST[amp], DC_RATIO[amp], DSI_SENS[amp]))
-            view[...] = a.astype(np.float32)
+            shifts.append(_bias_shift_f32(views[amp], scratch, TIME_CONST[amp], DC_RATIO[amp],
+                                          DSI_SENS[amp]))
         cross_talk(chip2)
         cross_talk(chip1)
-    amps = np.stack([np.asarray(amp_view(chip1, chip2, k), dtype=np.float64)
-                     for k in range(4)])
+    pre = np.stack([_prescan(v) for v in views])
     for k in range(4):
-        _column_means(amps[k])
-    good = np.empty((4, amps.shape[1]), dtype=np.uint8)
+        _column_means(pre[k], views[k])
+    good = np.empty((4, views[0].shape[0]), dtype=np.uint8)
     for k in range(4):
-        _good_rows(amps[k], good[k])
+        _good_rows(pre[k], views[k], good[k])
     means = []
     for k in range(4):
-        m = _bias_mean(amps[k], good[k])
-        amps[k] -= m
+        m = _bias_mean(pre[k], good[k])
+        pre[k] -= m
         means.append(m)
-    fixed, skipped = _remove_stripes(amps, good)
+    rowmeans, fixed, skipped = _row_means(pre, good)
     for k in range(4):
-        amp_view(chip1, chip2, k)[...] = amps[k].astype(np.float32)
+        _subtract_stripes(views[k], pre[k], means[k], rowmeans)
     return PostSM4Result(tuple(shifts), (means[0], means[1], means[2], means[3]), fixed,
                          skipped)

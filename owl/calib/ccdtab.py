@@ -281,8 +281,10 @@ def read_ccdtab(path: str | Path) -> CCDTable:
             missing = [c for c in _MATCH_COLUMNS + _VALUE_COLUMNS if c not in names]
             if missing:
                 raise CalibError(f"CCDTAB {path}: missing column(s) {', '.join(missing)}")
+            # each column once: FITS_rec builds a column array on every data[name]
+            columns = {name: data[name] for name in data.columns.names}
             rows = tuple(
-                {name: _plain(data[name][i]) for name in data.columns.names}
+                {name: _plain(col[i]) for name, col in columns.items()}
                 for i in range(len(data))
             )
     except OSError as exc:

@@ -5,8 +5,10 @@ image extensions named SCI, ERR and DQ that share one EXTVER. For ACS/WFC, EXTVE
 (CCDCHIP=2) and EXTVER 2 is WFC1 (CCDCHIP=1).
 
 Constant extensions (no data; NPIX1, NPIX2 and PIXVALUE keywords), as hstio writes them for
-uniform ERR and DQ arrays, are expanded to full arrays on read; uniform ERR and DQ arrays are
-written back the same way, so a raw frame keeps its size on disk.
+uniform ERR and DQ arrays, are expanded to full arrays on read (or, for reference files that
+are only read, to read-only zero-stride views that cost no memory); uniform ERR and DQ arrays
+are written back the same way, so a raw frame keeps its size on disk. Image data of plain
+files are read and written by :mod:`owl.calib.fitsdata` (no intermediate copies).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy.typing as npt
 from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # astropy: no py.typed
 
 import owl
+from owl.calib.fitsdata import is_gzip, read_image, write_hdus
 from owl.errors import CalibError
 
 EXTNAMES = ("SCI", "ERR", "DQ")
@@ -117,7 +120,8 @@ class Frame:
 
 
 def read_frame(
-    path: str | os.PathLike[str], *, sci_dtype: npt.DTypeLike | None = None
+    path: str | os.PathLike[str], *, sci_dtype: npt.DTypeLike | None = None,
+    lazy_constants: bool = False,
 ) -> Frame:
     """Read an ACS frame (``.fits`` or ``.fits.gz``) into memory.
 
@@ -128,6 +132,9 @@ def read_frame(
     sci_dtype : numpy dtype, optional
         Convert SCI to this dtype (e.g. ``np.float32`` for raw DN); by default SCI keeps the
         file's type (uint16 for raw frames).
+    lazy_constants : bool, optional
+        Give constant extensions as read-only zero-stride views (``np.broadcast_to``) instead
+        of full arrays: for frames that are only read (reference files).
 
     Returns
     -------
@@ -148,9 +155,13 @@ def read_frame(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with fits.open(p, memmap=False, lazy_load_hdus=False) as hdul:
-                primary = hdul[0].header.copy()
-                raw = [_read_hdu(p, hdu) for hdu in hdul[1:]]
+            with fits.open(p, memmap=False, lazy_load_hdus=False) as hdul, \
+                    open(p, "rb") as f:
+                primary = hdul[0].header
+                plain = None if is_gzip(str(p)) else f
+                raw = [_read_hdu(p, hdu, plain, int(hdul.fileinfo(i)["datLoc"]),
+                                 lazy_constants)
+                       for i, hdu in enumerate(hdul) if i > 0]
     except CalibError:
         raise
     except (OSError, ValueError, TypeError, EOFError, IndexError) as exc:
@@ -164,27 +175,37 @@ def read_frame(
     return Frame(primary=_strip(primary), imsets=_group(p, raw, sci_dtype), path=p)
 
 
-def _read_hdu(path: Path, hdu: Any) -> tuple[str, int, fits.Header, npt.NDArray[Any] | None]:
-    """Return (EXTNAME, EXTVER, header, data) of one extension, expanding constant data."""
+def _read_hdu(path: Path, hdu: Any, plain: Any, offset: int,
+              lazy: bool) -> tuple[str, int, fits.Header, npt.NDArray[Any] | None]:
+    """Return (EXTNAME, EXTVER, header, data) of one extension, expanding constant data.
+
+    ``plain`` is the open file when it is not compressed: the image is then read directly
+    at ``offset`` (:func:`owl.calib.fitsdata.read_image`), else through astropy.
+    """
     header = hdu.header
     name = str(header.get("EXTNAME", "")).strip().upper()
     extver = int(header.get("EXTVER", 1))
     where = f"{path}[{name or '?'},{extver}]"
     if not isinstance(hdu, fits.ImageHDU):
-        return name, extver, header.copy(), None
+        return name, extver, header, None
     try:
-        data = hdu.data
-    except (OSError, ValueError, TypeError) as exc:
+        data = None
+        if plain is not None and int(header.get("NAXIS", 0)) > 0:
+            data = read_image(plain, header, offset)
+        if data is None:
+            data = hdu.data
+    except (OSError, ValueError, TypeError, EOFError) as exc:
         raise CalibError(f"{where}: data unreadable, file truncated or corrupt ({exc})") from exc
     if data is None:
-        data = _expand_constant(where, header, name)
+        data = _expand_constant(where, header, name, lazy)
     elif data.ndim != 2:
         raise CalibError(f"{where}: expected a 2-D image, found shape {data.shape}")
     # Kernels (numba) want native byte order; FITS stores big-endian.
-    return name, extver, header.copy(), data.astype(data.dtype.newbyteorder("="), copy=False)
+    return name, extver, header, data.astype(data.dtype.newbyteorder("="), copy=False)
 
 
-def _expand_constant(where: str, header: fits.Header, name: str) -> npt.NDArray[Any]:
+def _expand_constant(where: str, header: fits.Header, name: str,
+                     lazy: bool) -> npt.NDArray[Any]:
     """Build the full array a constant (NPIX1/NPIX2/PIXVALUE) extension stands for."""
     missing = [k for k in ("NPIX1", "NPIX2", "PIXVALUE") if k not in header]
     if missing:
@@ -200,6 +221,10 @@ def _expand_constant(where: str, header: fits.Header, name: str) -> npt.NDArray[
         dtype = _DEFAULT_DTYPE[name]
     else:
         dtype = _BITPIX_DTYPE.get(bitpix, np.dtype(np.float32))
+    if lazy:
+        return np.broadcast_to(np.array(header["PIXVALUE"], dtype=dtype), (ny, nx))
+    if header["PIXVALUE"] == 0:
+        return np.zeros((ny, nx), dtype=dtype)
     return np.full((ny, nx), header["PIXVALUE"], dtype=dtype)
 
 
@@ -231,7 +256,7 @@ def _group(
                     f"{path}[{name},{extver}]: shape {arr.shape} differs from SCI {sci.shape}"
                 )
         if sci_dtype is not None:
-            sci = sci.astype(sci_dtype)
+            sci = sci.astype(sci_dtype, copy=False)
         imsets.append(Imset(sci=sci, err=err, dq=dq, sci_header=_strip(sh),
                             err_header=_strip(eh), dq_header=_strip(dh), extver=extver))
     return imsets
@@ -286,7 +311,11 @@ def write_frame(frame: Frame, path: str | os.PathLike[str], *, overwrite: bool =
             hdus.append(_image_hdu(name, imset.extver, data, header, const=name != "SCI"))
     tmp = p.with_name(f".{uuid.uuid4().hex[:8]}.{p.name}")
     try:
-        fits.HDUList(hdus).writeto(tmp, output_verify="exception")
+        if p.name.endswith(".gz"):
+            fits.HDUList(hdus).writeto(tmp, output_verify="exception")
+        else:
+            with open(tmp, "wb") as f:
+                write_hdus(fits.HDUList(hdus), f)
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
@@ -299,7 +328,7 @@ def _image_hdu(
     hdr = _strip(header)
     hdr["EXTNAME"] = (name, "extension name")
     hdr["EXTVER"] = (extver, "extension version number")
-    if const and data.size and np.all(data == data.flat[0]):
+    if const and data.size and _uniform(data):
         # astropy writes BITPIX=8 for a data-less HDU whatever we ask; readers (ours, hstio)
         # take the type from EXTNAME, so the value is not lost.
         hdu = fits.ImageHDU(header=hdr)
@@ -309,6 +338,15 @@ def _image_hdu(
         hdu.header["PIXVALUE"] = (value, "values of pixels in constant array")
         return hdu
     return fits.ImageHDU(data=data, header=hdr)
+
+
+def _uniform(data: npt.NDArray[Any]) -> bool:
+    """True when every element equals the first (a zero-stride view is uniform at once; the
+    first row is tested alone first, so a varying array is rejected cheaply)."""
+    if all(s == 0 for s in data.strides):
+        return True
+    v = data.flat[0]
+    return bool(np.all(data[:1] == v)) and bool(np.all(data == v))
 
 
 def _plain_name(path: Path) -> str:

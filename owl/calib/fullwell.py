@@ -73,7 +73,6 @@ def _flag_box(imset: Imset, ref: Imset, at: tuple[int, int], ref_at: tuple[int, 
               size: tuple[int, int]) -> None:
     box = (slice(at[0], at[0] + size[0]), slice(at[1], at[1] + size[1]))
     rbox = (slice(ref_at[0], ref_at[0] + size[0]), slice(ref_at[1], ref_at[1] + size[1]))
-    dq = np.ascontiguousarray(imset.dq[box])
-    K.flag_above(np.ascontiguousarray(imset.sci[box]), dq,
-                 np.ascontiguousarray(ref.sci[rbox], dtype=np.float32), 0, 0)
-    imset.dq[box] = dq
+    # views, no copies: the kernel takes strided arrays and writes DQ in place
+    K.flag_above(imset.sci[box], imset.dq[box], np.asarray(ref.sci[rbox], dtype=np.float32),
+                 0, 0)

@@ -108,9 +108,34 @@ def _subtract_scaled(sci: F32, err: F32, dq: I16, ref_sci: F32, ref_err: F32, re
             dq[j, i] |= ref_dq[j, i]
 
 
+@_jit(parallel=True)
+def _subtract_scaled_c(sci: F32, err: F32, dq: I16, ref_sci: F32, ref_err: np.float32,
+                       ref_dq: np.int16, s: np.float32) -> None:
+    ny, nx = sci.shape
+    for j in prange(ny):
+        for i in range(nx):
+            sci[j, i] -= s * ref_sci[j, i]
+            e = s * ref_err
+            err[j, i] = np.sqrt(err[j, i] * err[j, i] + e * e)
+            dq[j, i] |= ref_dq
+
+
+def _constant(a: NDArray[Any]) -> bool:
+    """True for a zero-stride view (a constant extension, see :func:`fitsio.read_frame`)."""
+    return a.size > 0 and all(st == 0 for st in a.strides)
+
+
 def subtract_scaled(sci: F32, err: F32, dq: I16, ref_sci: F32, ref_err: F32, ref_dq: I16,
                     scale: float) -> None:
-    """Subtract ``scale`` times a reference image (SCI, ERR, DQ) in place (bias, dark, flash)."""
+    """Subtract ``scale`` times a reference image (SCI, ERR, DQ) in place (bias, dark, flash).
+
+    Constant reference ERR and DQ (zero-stride views) go to a kernel that takes them as
+    scalars: the same arithmetic, without reading two arrays of one value.
+    """
+    if _constant(ref_err) and _constant(ref_dq) and ref_sci.shape == sci.shape:
+        _subtract_scaled_c(sci, err, dq, ref_sci, np.float32(ref_err.flat[0]),
+                           np.int16(ref_dq.flat[0]), np.float32(scale))
+        return
     _subtract_scaled(sci, err, dq, ref_sci, ref_err, ref_dq, np.float32(scale))
 
 
@@ -132,9 +157,34 @@ def _divide_flat(sci: F32, err: F32, dq: I16, flat_sci: F32, flat_err: F32,
                 dq[j, i] |= flat_dq[j, i]
 
 
+@_jit(parallel=True)
+def _divide_flat_c(sci: F32, err: F32, dq: I16, flat_sci: F32, flat_err: np.float32,
+                   flat_dq: np.int16, defect: int) -> None:
+    ny, nx = sci.shape
+    for j in prange(ny):
+        for i in range(nx):
+            f = flat_sci[j, i]
+            if f == 0:
+                dq[j, i] |= flat_dq | defect
+            else:
+                a = sci[j, i]
+                sci[j, i] = a / f
+                ea = err[j, i] / f
+                eb = flat_err * a / f / f
+                err[j, i] = np.sqrt(ea * ea + eb * eb)
+                dq[j, i] |= flat_dq
+
+
 def divide_flat(sci: F32, err: F32, dq: I16, flat_sci: F32, flat_err: F32,
                 flat_dq: I16) -> None:
-    """Divide by a flat field with ERR propagation in place (see the numpy version)."""
+    """Divide by a flat field with ERR propagation in place (see the numpy version).
+
+    Constant flat ERR and DQ (zero-stride views) are passed to the kernel as scalars.
+    """
+    if _constant(flat_err) and _constant(flat_dq) and flat_sci.shape == sci.shape:
+        _divide_flat_c(sci, err, dq, flat_sci, np.float32(flat_err.flat[0]),
+                       np.int16(flat_dq.flat[0]), CALIBDEFECT)
+        return
     _divide_flat(sci, err, dq, flat_sci, flat_err, flat_dq, CALIBDEFECT)
 
 

@@ -92,8 +92,21 @@ class RefImage:
 
 
 def load_ref_imsets(path: Path) -> Frame:
-    """Read a reference image file (bias, dark, flat…) with float32 SCI."""
-    return read_frame(path, sci_dtype=np.float32)
+    """Read a reference image file (bias, dark, flat…) with float32 SCI.
+
+    Constant ERR and DQ extensions stay read-only zero-stride views (no memory, no fill):
+    reference arrays are only read.
+    """
+    return read_frame(path, sci_dtype=np.float32, lazy_constants=True)
+
+
+def _cut(arr: NDArray[Any], cut: tuple[slice, slice], dtype: type) -> NDArray[Any]:
+    """``arr[cut]`` as a C-contiguous ``dtype`` array, without a copy when it is one already;
+    a zero-stride (constant) array stays a zero-stride view of the cut's shape."""
+    part = arr[cut]
+    if part.size and all(s == 0 for s in part.strides):
+        return np.broadcast_to(np.asarray(part.flat[0], dtype=dtype), part.shape)
+    return np.ascontiguousarray(part, dtype=dtype)
 
 
 def ref_for(ref: Frame, imset: Imset) -> RefImage:
@@ -101,7 +114,7 @@ def ref_for(ref: Frame, imset: Imset) -> RefImage:
 
     A reference may be larger than the science array (a subarray): the offset is the
     difference of the LTV keywords, as hstcal's ``FindLine``; binned references are not
-    supported.
+    supported. The arrays are read-only where they come from constant extensions.
     """
     where = f"{ref.path}"
     chip = imset.chip
@@ -119,9 +132,9 @@ def ref_for(ref: Frame, imset: Imset) -> RefImage:
         )
     cut = (slice(y0, y0 + ny), slice(x0, x0 + nx))
     return RefImage(
-        sci=np.ascontiguousarray(r.sci[cut], dtype=np.float32),
-        err=np.ascontiguousarray(r.err[cut], dtype=np.float32),
-        dq=np.ascontiguousarray(r.dq[cut], dtype=np.int16),
+        sci=_cut(r.sci, cut, np.float32),
+        err=_cut(r.err, cut, np.float32),
+        dq=_cut(r.dq, cut, np.int16),
         header=r.sci_header,
     )
 
