@@ -351,9 +351,10 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
 def _trim(imset: Imset, o: Overscan) -> None:
     ny, nx = imset.sci.shape
     x0, x1, y0, y1 = o.trimx[0], nx - o.trimx[1], o.trimy[0], ny - o.trimy[1]
-    imset.sci = K.trim(imset.sci, x0, x1, y0, y1)
-    imset.err = K.trim(imset.err, x0, x1, y0, y1)
-    imset.dq = K.trim(imset.dq, x0, x1, y0, y1)
+    # Views, not copies: the frame is only written from here on (the writer takes strided
+    # arrays), so the trimmed data is never copied.
+    box = (slice(y0, y1), slice(x0, x1))
+    imset.sci, imset.err, imset.dq = imset.sci[box], imset.err[box], imset.dq[box]
     for h in (imset.sci_header, imset.err_header, imset.dq_header):
         for key, off in (("LTV1", x0), ("LTV2", y0), ("CRPIX1", x0), ("CRPIX2", y0)):
             if key in h or key.startswith("LTV"):

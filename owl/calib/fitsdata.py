@@ -93,8 +93,12 @@ def write_hdus(hdul: fits.HDUList, f: BinaryIO) -> None:
     hdul.update_extend()
     for hdu in hdul:
         data = hdu.data if hdu.header.get("NAXIS", 0) else None
-        if data is not None:
-            hdu.update_header()
+        if data is not None and _axes(hdu.header) != data.shape[::-1]:
+            hdu.update_header()  # data replaced after the HDU was made
         f.write(hdu.header.tostring().encode("ascii"))
         if data is not None:
             write_data(f, np.asarray(data))
+
+
+def _axes(header: fits.Header) -> tuple[int, ...]:
+    return tuple(int(header.get(f"NAXIS{i}", 0)) for i in range(1, int(header["NAXIS"]) + 1))
