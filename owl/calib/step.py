@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from owl.calib.ccdtab import CCDKey, CCDParams, lookup_ccd
 from owl.calib.fitsio import Frame, Imset, add_history, read_frame, set_switch, write_frame
+from owl.calib.refcache import cached
 from owl.calib.refpath import resolve_ref
 from owl.errors import CalibError
 
@@ -95,9 +96,10 @@ def load_ref_imsets(path: Path) -> Frame:
     """Read a reference image file (bias, dark, flat…) with float32 SCI.
 
     Constant ERR and DQ extensions stay read-only zero-stride views (no memory, no fill):
-    reference arrays are only read.
+    reference arrays are only read. A process keeps the last references it read
+    (:mod:`owl.calib.refcache`; read-only arrays).
     """
-    return read_frame(path, sci_dtype=np.float32, lazy_constants=True)
+    return cached(path, lambda p: read_frame(p, sci_dtype=np.float32, lazy_constants=True))
 
 
 def _cut(arr: NDArray[Any], cut: tuple[slice, slice], dtype: type) -> NDArray[Any]:

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
+from owl.calib.fitsdata import write_hdus
 from owl.errors import CalibError
 
 
@@ -149,6 +150,11 @@ def write_frame(frame: Frame, path: str | Path, *, overwrite: bool = False) -> N
         for name, data in (("SCI", imset.sci), ("ERR", imset.err), ("DQ", imset.dq)):
             hdus.append(fits.ImageHDU(data=data, header=imset.headers[name], name=name))
     try:
-        fits.HDUList(hdus).writeto(path, overwrite=overwrite)
+        if path.name.endswith(".gz"):
+            fits.HDUList(hdus).writeto(path, overwrite=overwrite)
+        else:
+            # the same bytes as writeto, without its whole-array byte swaps
+            with open(path, "wb") as f:
+                write_hdus(fits.HDUList(hdus), f)
     except OSError as exc:
         raise CalibError(f"{path}: cannot write ({exc})") from exc
