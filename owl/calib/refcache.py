@@ -1,10 +1,11 @@
 """A bounded in-process cache of reference images (bias, dark, flats, SATUFILE…).
 
 A worker that calibrates one exposure after another reads the same reference files again
-and again; this keeps the last ones read, keyed by path, size and modification time (a
-rewritten file is read again), up to ``OWL_REF_CACHE_MB`` megabytes (default 1024; 0 turns
-the cache off), least recently used out first. Cached arrays are made read-only, so a step
-that tried to change a reference in place would fail instead of corrupting later exposures.
+and again; this keeps the last ones read, keyed by path, inode, size and modification times
+(a rewritten or replaced file is read again), up to ``OWL_REF_CACHE_MB`` megabytes (default
+1024; 0 turns the cache off), least recently used out first. Cached arrays are made
+read-only, so a step that tried to change a reference in place would fail instead of
+corrupting later exposures.
 """
 
 from __future__ import annotations
