@@ -228,6 +228,31 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
                       nrej=total_rej, sky=sky, params=params, nrej_by_chip=by_chip)
 
 
+def _rewrite_dq(path: Path, new: Mapping[int, np.ndarray]) -> bool:
+    """Overwrite the DQ data of ``path`` in place (big-endian int16 at each DQ extension's
+    data offset, the bytes astropy's update mode writes) when every DQ extension to change
+    holds an int16 array of the new shape; False (nothing written) otherwise."""
+    with fits.open(path, memmap=False) as hdul:
+        where = {}
+        for i, h in enumerate(hdul):
+            if i == 0 or str(h.header.get("EXTNAME", "")).strip().upper() != "DQ":
+                continue
+            where[int(h.header.get("EXTVER", 1))] = (h.header, int(hdul.fileinfo(i)["datLoc"]))
+    for v, arr in new.items():
+        if v not in where:
+            return False
+        h = where[v][0]
+        if (int(h.get("NAXIS", 0)) != 2 or int(h.get("BITPIX", 0)) != 16
+                or h.get("BZERO", 0) != 0 or h.get("BSCALE", 1) != 1
+                or (int(h["NAXIS2"]), int(h["NAXIS1"])) != arr.shape):
+            return False
+    with open(path, "r+b") as f:
+        for v, arr in new.items():
+            f.seek(where[v][1])
+            f.write(np.ascontiguousarray(arr, dtype=">i2").tobytes())
+    return True
+
+
 def _product_root(out: Path) -> str:
     """The output's rootname, as hstcal's ``FindAsnRoot``: the name before the first of its
     suffixes found, in its order. The list lacks ``_crc``, so a ``_crc_tmp`` product (the
@@ -268,14 +293,8 @@ def _flag_inputs(inputs: Sequence[str | Path], masks: Mapping[int, np.ndarray],
             dq = imset.dq
             new[imset.extver] = np.where(m, dq | np.int16(DATAREJECT),
                                          dq & np.int16(~DATAREJECT)).astype(np.int16)
-        with fits.open(path, mode="update", memmap=False) as hdul:
-            dq_hdus = {int(h.header.get("EXTVER", 1)): h for h in hdul[1:]
-                       if str(h.header.get("EXTNAME", "")).strip().upper() == "DQ"}
-            if all(h.data is not None and h.data.shape == new[v].shape
-                   for v, h in dq_hdus.items() if v in new) and set(new) <= set(dq_hdus):
-                for v, arr in new.items():
-                    dq_hdus[v].data[...] = arr
-                continue
+        if _rewrite_dq(Path(path), new):
+            continue
         whole = read_frame(path)
         for imset in whole.imsets:
             imset.dq = new[imset.extver]
