@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 
@@ -41,21 +43,37 @@ from owl.calib.simulate import simulate_set  # noqa: E402
 PCTETAB = Path("/work/shared/fixtures/cte/pctetab_synth.fits.gz")
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
+class Run(NamedTuple):
+    """One timed run: wall seconds, and CPU seconds of this process and its children (on a
+    shared, loaded machine the steadier figure)."""
+
+    wall: float
+    cpu: float
+
+
+NEVER = Run(float("inf"), float("nan"))
+
+
+def _cpu() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
+def _timed(fn: Callable[[], object]) -> Run:
+    t0, c0 = time.perf_counter(), _cpu()
     fn()
-    return time.perf_counter() - t0
+    return Run(time.perf_counter() - t0, _cpu() - c0)
 
 
 def _owl(fn: Callable[[Path], object], make: Callable[[str], Path], *,
-         runs: int = 2, warm_too: bool = True) -> tuple[float, float | None]:
+         runs: int = 2, warm_too: bool = True) -> tuple[Run, Run | None]:
     """(cold, warm): best of ``runs`` owl runs after a warm-up (numba), ``make(tag)`` staging
     a fresh input (untimed). Cold runs start with an empty reference cache (every reference
     file is read, as by hstcal); warm runs find the references kept from the run before, as
     a long-lived worker does for exposures that share them."""
     refcache.clear()
     fn(make("warm"))
-    cold = warm = float("inf")
+    cold = warm = NEVER
     for i in range(runs):
         refcache.clear()
         staged = make(f"run{i}")
@@ -68,20 +86,22 @@ def _owl(fn: Callable[[Path], object], make: Callable[[str], Path], *,
     return cold, warm
 
 
-def _hst(run: Callable[[Path], object], make: Callable[[str], Path], runs: int = 2) -> float:
+def _hst(run: Callable[[Path], object], make: Callable[[str], Path], runs: int = 2) -> Run:
     """Best of ``runs`` hstcal runs, each on a freshly staged input (hstcal never
     overwrites its outputs); ``run(staged)`` runs the executable."""
-    best = float("inf")
+    best = NEVER
     for i in range(runs):
         staged = make(f"{i}")
         best = min(best, _timed(lambda staged=staged: run(staged)))
     return best
 
 
-def _line(step: str, owl_s: tuple[float, float | None], hst_s: float) -> None:
-    cold, warm = owl_s
-    extra = "" if warm is None else f"   (warm refs {warm:.2f} s, {hst_s / warm:.1f}x)"
-    print(f"{step:34s} {cold:9.2f} {hst_s:9.2f} {hst_s / cold:9.1f}x{extra}", flush=True)
+def _line(step: str, owl: tuple[Run, Run | None], hst: Run) -> None:
+    cold, warm = owl
+    extra = "" if warm is None else f"   (warm refs {warm.wall:.2f} s, {hst.wall / warm.wall:.1f}x)"
+    print(f"{step:34s} {cold.wall:9.2f} {hst.wall:9.2f} {hst.wall / cold.wall:9.1f}x   "
+          f"cpu {cold.cpu:.2f} vs {hst.cpu:.2f} s, {hst.cpu / cold.cpu:.1f}x{extra}",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     jref = sim.refs.directory
     os.environ["jref"] = f"{jref}/"  # noqa: SIM112  (hstcal and owl read lower-case jref)
     raws = [e.raw for e in sim.exposures]
-    print(f"owl vs hstcal, file to file, {args.threads} thread(s) each; seconds")
+    print(f"owl vs hstcal, file to file, {args.threads} thread(s) each; wall seconds "
+          "(cpu: CPU seconds of the same runs); load average "
+          + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"{'step':34s} {'owl':>9s} {'hstcal':>9s} {'speed-up':>10s}")
     t = args.threads
     ccd = stage(raws, work / "h_ccd")
