@@ -11,7 +11,6 @@ faithful port must sit inside that spread, not necessarily at zero.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numba
 import numpy as np
 import pytest
 from astropy.io import fits
+from cte_fixtures import cte_fixtures
 
 from owl.calib.ccdtab import CCDKey, read_ccdtab
 from owl.calib.cte import read_pctetab, run_acscte, run_forward_model
@@ -34,13 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _fixture_dir() -> Path | None:
-    env = os.environ.get("OWL_FIXTURES")
-    candidates = [Path(env), Path(env) / "cte"] if env else []
-    candidates.append(REPO.parent / "shared" / "fixtures" / "cte")
-    for path in candidates:
-        if (path / "MANIFEST.json").exists():
-            return path
-    return None
+    return cte_fixtures()
 
 
 FIXTURES = _fixture_dir()

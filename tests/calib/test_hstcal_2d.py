@@ -7,10 +7,10 @@ Each step is compared on hstcal's own input to it; the bound asserted is stated 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from cte_fixtures import pctetab
 
 from owl.calib.acs2d import acs2d
 from owl.calib.acsccd import acsccd
@@ -19,10 +19,8 @@ from owl.calib.parity import compare, header_of, hstcal_bin, run_hstcal, stage
 from owl.calib.simulate import simulate_set
 from owl.calib.simulate_2d import Extras
 
-#: The CTE fixture pack beside the repository (``OWL_CTE_FIXTURES`` names another place).
-PCTETAB = Path(os.environ.get("OWL_CTE_FIXTURES", "")
-               or Path(__file__).resolve().parents[3] / "shared/fixtures/cte") \
-    / "pctetab_synth.fits.gz"
+#: The CTE fixture pack ($OWL_FIXTURES, or ../shared/fixtures/cte beside the repository).
+PCTETAB = pctetab()
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,12 +10,12 @@ the raw frames and must reproduce every stored keyword and SCI/ERR/DQ value exac
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cte_fixtures import pctetab
 
 from owl.calib.acs2d import acs2d
 from owl.calib.acsccd import acsccd
@@ -26,9 +26,8 @@ from owl.calib.simulate import simulate_set
 from owl.calib.simulate_2d import Extras
 
 GOLDEN = Path(__file__).with_name("golden") / "hstcal_goldens_2d.json"
-PCTETAB = Path(os.environ.get("OWL_CTE_FIXTURES", "")
-               or Path(__file__).resolve().parents[3] / "shared/fixtures/cte") \
-    / "pctetab_synth.fits.gz"
+#: The CTE fixture pack ($OWL_FIXTURES, or ../shared/fixtures/cte beside the repository).
+PCTETAB = pctetab()
 
 pytestmark = pytest.mark.slow
 

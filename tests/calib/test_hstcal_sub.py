@@ -12,12 +12,12 @@ so the bound asserted is 0 differing pixels, stricter than FITSDiff's rtol 1e-7.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cte_fixtures import cte_fixtures
 
 from owl.calib.acs2d import acs2d
 from owl.calib.acsccd import acsccd
@@ -36,12 +36,7 @@ pytestmark = pytest.mark.slow
 
 
 def _fixtures() -> Path | None:
-    env = os.environ.get("OWL_FIXTURES")
-    for path in ([Path(env), Path(env) / "cte"] if env else []) + [
-            REPO.parent / "shared" / "fixtures" / "cte"]:
-        if (path / PCTETAB).exists():
-            return path
-    return None
+    return cte_fixtures()
 
 
 def _golden() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits  # type: ignore[import-untyped, unused-ignore]  # astropy: no py.typed
+from cte_fixtures import pctetab
 
 from owl.calib.ccdtab import CCDKey, lookup_ccd
 from owl.calib.fitsio import read_frame
@@ -175,7 +176,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
         simulate_set(tmp_path, visit="abc")
 
 
-PCTETAB = Path(__file__).resolve().parents[3] / "shared/fixtures/cte/pctetab_synth.fits.gz"
+PCTETAB = pctetab()  # $OWL_FIXTURES, or ../shared/fixtures/cte beside the repository
 
 
 @pytest.mark.skipif(not PCTETAB.exists(), reason="pack-S CTE fixtures not present")
