@@ -14,7 +14,7 @@ at 448 fixed pixels (256 drawn with seed 0, 128 among the DQ-flagged pixels of t
 (``tests/calib/golden/hstcal_goldens_2d.json``).
 
 Usage: ``HSTCAL_BIN=/path/to/hstcal/bin python3 tools/make_hstcal_goldens_2d.py [OUT.json]``
-(the CTE fixture pack must be at ``../shared/fixtures/cte`` or in ``OWL_CTE_FIXTURES``).
+(the CTE fixture pack must be at ``../shared/fixtures/cte`` or in ``OWL_FIXTURES``).
 """
 
 from __future__ import annotations
@@ -50,9 +50,13 @@ OUT = REPO / "tests" / "calib" / "golden" / "hstcal_goldens_2d.json"
 
 
 def pctetab() -> Path:
-    """The fixture pack's PCTETAB."""
-    where = os.environ.get("OWL_CTE_FIXTURES", "") or REPO.parent / "shared/fixtures/cte"
-    return Path(where) / "pctetab_synth.fits.gz"
+    """The fixture pack's PCTETAB: in ``$OWL_FIXTURES`` (the pack or a folder holding
+    ``cte/``), else in ``../shared/fixtures/cte`` beside the repository."""
+    env = os.environ.get("OWL_FIXTURES", "")
+    for where in ([Path(env), Path(env) / "cte"] if env else []):
+        if (where / "pctetab_synth.fits.gz").exists():
+            return where / "pctetab_synth.fits.gz"
+    return REPO.parent / "shared/fixtures/cte" / "pctetab_synth.fits.gz"
 
 
 def pick_pixels(flt: Path) -> np.ndarray:
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     table = pctetab()
     if not table.is_file():
-        print(f"{table}: CTE fixture pack not found (set OWL_CTE_FIXTURES)", file=sys.stderr)
+        print(f"{table}: CTE fixture pack not found (set OWL_FIXTURES)", file=sys.stderr)
         return 2
     result: dict[str, Any] = {"hstcal": run_hstcal_version(), "sets": SETS, "files": {}}
     with tempfile.TemporaryDirectory() as tmp:
