@@ -271,6 +271,8 @@ class Board:
         ranked: list[Any] = []
         if then_claim is not None and not self.claimer.handoff_ok():
             then_claim = None  # time for a full round: the caller claims after this
+            if done:
+                self.claimer.prefer = self.shard(done[-1][0].dataset)
         if then_claim is not None and then_claim[3] > 0 and done:
             template, stages, lease, limit = then_claim
             ranked, groups = self.claimer.handoff(template, stages)

@@ -55,9 +55,14 @@ class Claimer:
         self._live: set[str] = set()  # campaigns seen with ready work at the last full claim
         self._offset = 0
         self._round_at = -1e9  # monotonic time of the last full round
+        self.prefer: int | None = None  # shard the next round starts at (a completion's)
 
     def handoff_ok(self) -> bool:
-        """Whether a claim queued behind completions may stand in for a full round."""
+        """Whether a claim queued behind completions may stand in for a full round: always
+        on a board with one claimable campaign (nothing in another shard goes before its
+        work), else within ROUND_S of the last full round."""
+        if len(policy.claimable(self.view.get())) < 2:
+            return True
         return time.monotonic() - self._round_at < ROUND_S
 
     # -- charges ---------------------------------------------------------------------------
@@ -121,8 +126,12 @@ class Claimer:
         groups = self._groups(view, template, ranked, stages,
                               {g for w in work.values() for g in w})
         groups, reservation = self._take_permits(groups, limit)
-        start = self._offset
-        self._offset = (start + 1) % b.shards
+        # a round that stands in for a hand-off starts at the completed dataset's shard,
+        # where its successors just became ready; otherwise the start rotates
+        start = self._offset if self.prefer is None else self.prefer
+        if self.prefer is None:
+            self._offset = (start + 1) % b.shards
+        self.prefer = None
         claims: list[Claim] = []
         # band by band across all shards, so a band strictly precedes lower ones board-wide
         for tier in sorted({r.band for r in ranked}):
