@@ -31,12 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
-from make_hstcal_goldens import run_hstcal_version  # noqa: E402
+from make_hstcal_goldens import run_hstcal_version, summarise  # noqa: E402
 
 from owl.calib.fitsio import read_frame  # noqa: E402  (after sys.path)
 from owl.calib.parity import (  # noqa: E402
-    PRIMARY_KEYS,
-    SCI_KEYS,
     hstcal_bin,
     run_hstcal,
     stage,
@@ -63,27 +61,6 @@ def set_kwargs(name: str, fixtures: Path) -> dict[str, Any]:
     if kwargs.pop("pctetab", False):
         kwargs["pctetab"] = fixtures / PCTETAB
     return kwargs
-
-
-def _plain(v: Any) -> Any:
-    return v if isinstance(v, (bool, int, float, str)) or v is None else str(v)
-
-
-def summarise(path: Path, pixels: np.ndarray) -> dict[str, Any]:
-    """Keywords and the pixel samples of one hstcal output."""
-    frame = read_frame(path)
-    out: dict[str, Any] = {"primary": {k: _plain(frame.primary.get(k)) for k in PRIMARY_KEYS
-                                       if k in frame.primary}, "imsets": {}}
-    ys, xs = pixels[:, 0], pixels[:, 1]
-    for imset in frame.imsets:
-        out["imsets"][str(imset.extver)] = {
-            "keys": {k: _plain(imset.sci_header.get(k)) for k in SCI_KEYS
-                     if k in imset.sci_header},
-            "sci": [float(v) for v in imset.sci[ys, xs]],
-            "err": [float(v) for v in imset.err[ys, xs]],
-            "dq": [int(v) for v in imset.dq[ys, xs]],
-        }
-    return out
 
 
 def run_set(name: str, work: Path, fixtures: Path) -> dict[str, Path]:

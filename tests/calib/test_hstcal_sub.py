@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pytest
 from cte_fixtures import cte_fixtures
+from goldens import check_golden
 
 from owl.calib.acs2d import acs2d
 from owl.calib.acsccd import acsccd
 from owl.calib.acsrej import acsrej
 from owl.calib.cte import run_acscte
-from owl.calib.fitsio import read_frame
 from owl.calib.parity import hstcal_bin, stage
 from owl.calib.parity_set import compare_set
 from owl.calib.simulate import simulate_set
@@ -75,28 +75,6 @@ def test_every_step_matches_hstcal(name: str, tmp_path: Path,
         assert diff.keywords == {}, label
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return bool(a) == bool(b)
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return bool(np.isclose(float(a), float(b), rtol=1e-6, atol=0.0))
-    return str(a).strip().upper() == str(b).strip().upper()
-
-
-def _check(path: Path, want: dict[str, Any], pixels: np.ndarray) -> None:
-    frame = read_frame(path)
-    for key, value in want["primary"].items():
-        assert _same(frame.primary.get(key), value), (path.name, key)
-    ys, xs = pixels[:, 0], pixels[:, 1]
-    for extver, part in want["imsets"].items():
-        imset = next(s for s in frame.imsets if s.extver == int(extver))
-        for key, value in part["keys"].items():
-            assert _same(imset.sci_header.get(key), value), (path.name, extver, key)
-        np.testing.assert_array_equal(imset.sci[ys, xs], np.float32(part["sci"]))
-        np.testing.assert_array_equal(imset.err[ys, xs], np.float32(part["err"]))
-        np.testing.assert_array_equal(imset.dq[ys, xs], np.int16(part["dq"]))
-
-
 @pytest.mark.parametrize("name", SETS)
 def test_chain_reproduces_stored_hstcal_outputs(name: str, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,22 +88,23 @@ def test_chain_reproduces_stored_hstcal_outputs(name: str, tmp_path: Path,
     for e in sim.exposures:
         root = e.raw.name[:9]
         out = acsccd(e.raw, tmp_path / f"{root}_blv_tmp.fits")
-        _check(out, files[out.name], pixels)
+        check_golden(out, files[out.name], pixels)
         blv.append(out)
         flt = stage([out], tmp_path / f"2d_{root}")[0]
-        _check(acs2d(flt, flt.with_name(f"{root}_flt.fits")), files[f"{root}_flt.fits"], pixels)
+        check_golden(acs2d(flt, flt.with_name(f"{root}_flt.fits")), files[f"{root}_flt.fits"],
+                     pixels)
         if f"{root}_blc_tmp.fits" in files:
             blc = tmp_path / f"cte_{root}" / f"{root}_blc_tmp.fits"
             blc.parent.mkdir()
             run_acscte(out, blc)
-            _check(blc, files[blc.name], pixels)
-            _check(acs2d(blc, blc.with_name(f"{root}_flc.fits")), files[f"{root}_flc.fits"],
+            check_golden(blc, files[blc.name], pixels)
+            check_golden(acs2d(blc, blc.with_name(f"{root}_flc.fits")), files[f"{root}_flc.fits"],
                    pixels)
     if sim.asn is not None:
         product = sim.asn.name[:9]
         crj = acsrej(stage(blv, tmp_path / "rej"), tmp_path / "rej" / f"{product}_crj_tmp.fits")
-        _check(crj.output, files[crj.output.name], pixels)
-        _check(acs2d(crj.output, crj.output.with_name(f"{product}_crj.fits")),
+        check_golden(crj.output, files[crj.output.name], pixels)
+        check_golden(acs2d(crj.output, crj.output.with_name(f"{product}_crj.fits")),
                files[f"{product}_crj.fits"], pixels)
     assert {k for k in files if k.endswith("_blv_tmp.fits")} == {p.name for p in blv}
 
