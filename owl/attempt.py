@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from owl.capture import Capture
 from owl.errors import PermanentError
 from owl.model import FailureClass, Provenance, TaskSpec
 from owl.provenance import (
@@ -75,8 +76,9 @@ def current(spec: TaskSpec, known: dict[str, FileRecord]) -> Current:
                    inputs=input_records(spec, last_in, known))
 
 
-def run_attempt(spec: TaskSpec) -> dict[str, Any]:
-    """Reuse or run one attempt; never raises for the task's own failure."""
+def run_attempt(spec: TaskSpec, capture: Capture | None = None) -> dict[str, Any]:
+    """Reuse or run one attempt; never raises for the task's own failure. A local worker
+    passes its `capture` files (`owl.capture`)."""
     started, wall0, cpu0 = time.time(), time.perf_counter(), _cpu()
     peak_reset()
 
@@ -95,7 +97,7 @@ def run_attempt(spec: TaskSpec) -> dict[str, Any]:
             return {"ok": True, "outputs": spec.last.get("out") or {},
                     "seconds": item["du"], "provenance": prov.to_json()}
         record = Recorder()
-        outputs = run_task(spec, record)
+        outputs = run_task(spec, record, capture)
         name = task_name(spec)
         cv = code_version(spec.task, spec.argv[0] if spec.argv else None)
         inputs = input_records(spec, record.inputs, known)

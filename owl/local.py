@@ -10,30 +10,38 @@ own process group and dies with its agent (`owl.proc`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
+from owl.capture import keep_files
 from owl.executor import Adopted, Job
 from owl.model import FailureClass, Outcome, Provenance, TaskSpec
 from owl.proc import signal_group
 
 
-def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any) -> None:
+def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any,
+                 capture_dir: str) -> None:
     """Worker loop: receive a task spec (JSON), count it in shared memory (`received`),
-    run it, send the result (JSON).
+    run it with its output going to the worker's capture files in `capture_dir`, send the
+    result (JSON).
 
     The worker leads its own session, so the agent's signals reach everything the task
     started (`owl.proc`); what a finished task leaves running is killed before the next.
     """
     from owl.attempt import run_attempt
+    from owl.capture import Capture
     from owl.logs import configure
     from owl.proc import become_group_leader, check_parent, kill_own_group, kill_strays
 
@@ -41,6 +49,7 @@ def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides when work stops
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     configure(json_lines=log_json)
+    capture = Capture(Path(capture_dir))
     while True:
         try:
             raw = conn.recv_bytes()
@@ -49,7 +58,7 @@ def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any) -
             return
         received.value += 1  # from here on a death of this worker is the task's crash
         check_parent(parent)
-        result = run_attempt(TaskSpec.from_json(json.loads(raw)))
+        result = run_attempt(TaskSpec.from_json(json.loads(raw)), capture)
         kill_strays()
         conn.send_bytes(json.dumps(result).encode())
 
@@ -58,6 +67,7 @@ def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any) -
 class _Worker:
     process: BaseProcess
     conn: Connection
+    capture: Path  # its capture files (owl.capture), removed with the worker
     received: Any  # shared counter: specs the worker has read off its pipe
     sent: int = 0  # specs written to its pipe
     job: Job | None = None
@@ -75,34 +85,47 @@ class LocalExecutor:
         Number of worker processes, i.e. tasks running at once.
     log_json
         Workers log JSON lines instead of the console format.
+    capture_root
+        Where the workers keep their capture files (`owl.capture`): best on the filesystem
+        of the output directories, so that an attempt's files are renamed, not copied. By
+        default a temporary directory, removed on close.
     """
 
     name = "local"
 
-    def __init__(self, concurrency: int, *, log_json: bool = False) -> None:
+    def __init__(self, concurrency: int, *, log_json: bool = False,
+                 capture_root: Path | None = None) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._ctx = multiprocessing.get_context("spawn")
         self._log_json = log_json
+        self._own_root = capture_root is None
+        self._root = (Path(tempfile.mkdtemp(prefix="owl-capture-")) if capture_root is None
+                      else capture_root)
+        self._spawned = 0
         self._workers = [self._spawn() for _ in range(concurrency)]
         self._done: list[Outcome] = []
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         received = self._ctx.RawValue("Q", 0)
+        self._spawned += 1
+        capture = self._root / f"{os.getpid()}-w{self._spawned}"
         proc = self._ctx.Process(target=_worker_main,
-                                 args=(child, self._log_json, os.getpid(), received),
+                                 args=(child, self._log_json, os.getpid(), received,
+                                       str(capture)),
                                  name="owl-worker", daemon=True)
         proc.start()
         child.close()
-        return _Worker(proc, parent, received)
+        return _Worker(proc, parent, capture, received)
 
     def _replace(self, worker: _Worker) -> None:
         self._kill(worker)
         worker.conn.close()
+        shutil.rmtree(worker.capture, ignore_errors=True)
         fresh = self._spawn()
-        worker.process, worker.conn, worker.received, worker.sent = (
-            fresh.process, fresh.conn, fresh.received, 0)
+        worker.process, worker.conn, worker.capture, worker.received, worker.sent = (
+            fresh.process, fresh.conn, fresh.capture, fresh.received, 0)
         worker.job, worker.started, worker.paused_at = None, 0.0, None
 
     def _send(self, worker: _Worker, job: Job, resent: bool = False) -> None:
@@ -224,6 +247,9 @@ class LocalExecutor:
         assert job is not None
         spec = job.spec
         elapsed = now - worker.started
+        self._kill(worker)  # then what the task printed goes to its attempt's log directory
+        with contextlib.suppress(OSError):
+            keep_files(worker.capture, spec.output_dir, spec.attempt)
         self._replace(worker)
         self._done.append(Outcome(dataset=spec.dataset, stage=spec.stage, token=spec.token,
                                   ok=False, error=error, failure=failure, seconds=elapsed))
@@ -276,3 +302,6 @@ class LocalExecutor:
             worker.process.join(2)
             if worker.process.exitcode is None:
                 self._kill(worker)
+            shutil.rmtree(worker.capture, ignore_errors=True)
+        if self._own_root:
+            shutil.rmtree(self._root, ignore_errors=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from owl.capture import Capture
 from owl.errors import PermanentError, TaskError
 from owl.model import TaskSpec
 from owl.tasklog import captured, checked_outputs, start_attempt, tail
@@ -122,17 +123,19 @@ class TaskLog:
         return getattr(self._log, name)
 
 
-def run_task(spec: TaskSpec, record: Recorder | None = None) -> dict[str, Any]:
+def run_task(spec: TaskSpec, record: Recorder | None = None,
+             capture: Capture | None = None) -> dict[str, Any]:
     """Run one task in the current process and return its outputs (JSON-able, capped).
 
     The attempt's standard output and error stream to ``OUTPUT_DIR/.owl/`` (see
-    `owl.tasklog`); what the task reports of its references and inputs goes to ``record``.
-    Raises whatever the task raises; the caller (a worker process) reports it.
+    `owl.tasklog`): straight there, or, with a worker's `capture`, to its capture files,
+    moved there afterwards only when the task printed something (`owl.capture`). What the
+    task reports of its references and inputs goes to ``record``. Raises whatever the task
+    raises; the caller (a worker process) reports it.
     """
     out_dir = Path(spec.output_dir)
-    logs = start_attempt(out_dir, spec.attempt)
     if spec.argv is not None:
-        return _run_argv(spec, out_dir, logs)
+        return _run_argv(spec, out_dir, start_attempt(out_dir, spec.attempt))
     if spec.task is None:
         raise TaskError(f"stage {spec.stage!r} has neither a task nor an argv")
     func = load_function(spec.task)
@@ -151,8 +154,15 @@ def run_task(spec: TaskSpec, record: Recorder | None = None) -> dict[str, Any]:
         log=log,
         record=record if record is not None else Recorder(),
     )
-    with captured(logs):
-        result = func(ctx)
+    if capture is None:
+        with captured(start_attempt(out_dir, spec.attempt)):
+            result = func(ctx)
+    else:
+        try:
+            with capture.redirected():
+                result = func(ctx)
+        finally:
+            capture.keep(out_dir, spec.attempt)
     return checked_outputs(result, spec.task)
 
 

@@ -252,6 +252,59 @@ def test_task_output_streams_to_per_attempt_log_files(executor: LocalExecutor,
     assert not out.ok and "trouble on stderr" in out.log_tail
 
 
+def test_a_silent_task_leaves_no_log_directory_and_a_chatty_one_after_it_its_own(
+        executor: LocalExecutor, tmp_path: Path) -> None:
+    executor.submit([job(tmp_path, "owl_testtasks:silent", 1)])
+    assert collect(executor, 1)[0].ok
+    assert not (tmp_path / "out1").exists()  # no output dir, no .owl: nothing was written
+    chatty = job(tmp_path, "owl_testtasks:chatty", 2)
+    executor.submit([chatty, job(tmp_path, "owl_testtasks:silent", 3)])
+    assert all(o.ok for o in collect(executor, 2))
+    executor.submit([job(tmp_path, "owl_testtasks:silent", 4),
+                     job(tmp_path, "owl_testtasks:silent", 5)])
+    assert all(o.ok for o in collect(executor, 2))
+    logs = tmp_path / "out2" / ".owl"
+    assert (logs / "stdout.log").read_text() == "hello from stdout\nchild says hi\n"
+    assert (logs / "stderr.log").read_text() == "trouble on stderr\n"
+    # the worker that ran the chatty task started fresh files: later tasks kept none
+    assert not any((tmp_path / f"out{t}").exists() for t in (3, 4, 5))
+
+
+@pytest.mark.parametrize(("task", "timeout", "said"), [
+    ("owl_testtasks:print_then_die", 30.0, ("last words of ds1\n", "dying now\n")),
+    ("owl_testtasks:print_then_hang", 1.0, ("working on ds1\n", None)),
+])
+def test_what_a_crashed_or_timed_out_task_printed_is_kept(
+        executor: LocalExecutor, tmp_path: Path, task: str, timeout: float,
+        said: tuple[str, str | None]) -> None:
+    executor.submit([job(tmp_path, task, 1, timeout=timeout)])
+    [out] = collect(executor, 1, timeout=10)
+    assert out.failure in (FailureClass.CRASH, FailureClass.TIMEOUT)
+    logs = tmp_path / "out1" / ".owl"
+    assert (logs / "attempt").read_text().strip() == "1"
+    assert (logs / "stdout.log").read_text() == said[0]
+    assert (logs / "stderr.log").exists() == (said[1] is not None)
+    if said[1] is not None:
+        assert (logs / "stderr.log").read_text() == said[1]
+
+
+def test_the_workers_capture_files_go_with_them(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).with_name("helpers")))
+    root = tmp_path / "capture"
+    ex = LocalExecutor(2, capture_root=root)
+    try:
+        ex.submit([job(tmp_path, "owl_testtasks:die", 1)])
+        collect(ex, 1)
+        ex.submit([job(tmp_path, "owl_testtasks:silent", 2),
+                   job(tmp_path, "owl_testtasks:silent", 3)])
+        collect(ex, 2)
+        assert len(list(root.iterdir())) == 2  # the dead worker's files went with it
+    finally:
+        ex.close()
+    assert list(root.iterdir()) == []
+
+
 def test_an_argv_task_printing_300_mb_is_not_held_in_memory(executor: LocalExecutor,
                                                             tmp_path: Path) -> None:
     argv = ("python3", "-c", "import sys\nfor _ in range(300): sys.stdout.write('x' * 2**20)")

@@ -6,7 +6,7 @@ Prints, for the embedded board and (with --redis) for a Redis server or a Redis 
     and item state transitions per second (every event: ready/running/done...);
   - latency from a stage's completion to its successor's claim, p50 and p99;
   - Redis CPU per completion (INFO cpu, user + sys, before/after, summed over every node of
-    a cluster, replicas included);
+    a cluster, replicas included), and the agents' and their workers' CPU per completion;
   - Redis memory per dataset after the run (primaries only), and (with --memory-datasets)
     at that many datasets.
 
@@ -107,8 +107,13 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
                                "-c", str(args.concurrency), "--burst"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(args.agents)]
+    agents_cpu = 0.0
     for p in procs:
-        if p.wait() != 0:
+        # wait4: the agent's CPU and its workers' (an agent waits for its workers)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        agents_cpu += usage.ru_utime + usage.ru_stime
+        if p.returncode != 0:
             raise SystemExit(f"{label}: an agent exited with status {p.returncode}")
     wall = time.perf_counter() - wall0
     cpu = cpu_seconds(client) - cpu0
@@ -145,6 +150,8 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
           f"p99 {percentile(lat, 0.99):.2f} ms   ({len(lat)} hand-offs)")
     print(f"  Redis CPU           {cpu * 1e6 / (n * s):10.1f} us/completion (user+sys, "
           f"{len(_nodes(client, False))} node(s), agents' start and exit included)")
+    print(f"  agents + workers    {agents_cpu * 1e6 / (n * s):10.1f} us/completion (CPU, user+sys, "
+          "start and exit included)")
     print(f"  memory              {(after - before) / n:10.0f} bytes/dataset (events kept: "
           f"all {events})")
     board.destroy()

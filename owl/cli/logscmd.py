@@ -38,8 +38,9 @@ def logs(ctx: click.Context, dataset: str, stage: str, attempt: int | None,
         which = f"attempt {attempt}" if attempt else "any attempt"
         if generation:
             which += f" of generation {generation}"
-        raise BoardError(f"no log files of {which} of {dataset} {stage} under {root}; logs "
-                         "are kept where the agent ran its task (its OWL_WORK)")
+        raise BoardError(f"no log files of {which} of {dataset} {stage} under {root}: an "
+                         "attempt that printed nothing keeps none, and logs are kept where "
+                         "the agent ran its task (its OWL_WORK)")
     names = ["stdout", "stderr"] if stream == "both" else [stream]
     number = (found / "attempt").read_text().strip()
     for name in names:

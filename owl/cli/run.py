@@ -54,7 +54,8 @@ def make_executor(kind: str, template: Template, stages: Sequence[str], concurre
     made: dict[str, Executor] = {}
     for name in wanted:
         if name == "local":
-            made[name] = LocalExecutor(concurrency, log_json=log_json)
+            made[name] = LocalExecutor(concurrency, log_json=log_json,
+                                       capture_root=settings.work_dir / ".capture")
         elif name == "condor":
             from owl.condor.executor import CondorExecutor
 

@@ -37,6 +37,24 @@ def sleepy(ctx: TaskContext) -> None:
     time.sleep(60)
 
 
+def print_then_die(ctx: TaskContext) -> None:
+    """Prints a line on each stream, then kills its worker (no Python clean-up)."""
+    import sys
+
+    print(f"last words of {ctx.dataset}", flush=True)
+    print("dying now", file=sys.stderr, flush=True)
+    os._exit(9)
+
+
+def print_then_hang(ctx: TaskContext) -> None:
+    print(f"working on {ctx.dataset}", flush=True)
+    time.sleep(60)
+
+
+def silent(ctx: TaskContext) -> Mapping[str, Any]:
+    return {"quiet": True}
+
+
 def short(ctx: TaskContext) -> Mapping[str, Any]:
     """A task that takes a little time, so a run lasts long enough to break things in."""
     time.sleep(float(ctx.params.get("sleep", 0.05)))
