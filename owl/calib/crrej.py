@@ -193,7 +193,8 @@ def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
     else:
         CK.minimum_guess(sci, dq, sky, efac, int(params.badinpdq), params.good_minimum, ave)
     state = np.empty(sci.shape, dtype=np.uint8)
-    hitbits = np.empty(sci.shape, dtype=np.uint16)
+    nhit = np.zeros(sci.shape[:2], dtype=np.int64)
+    start, col = CK.excluded_index(dq, efac, dqpat)
     out_err = np.zeros(sci.shape[1:], dtype=np.float32)
     out_dq = np.zeros(sci.shape[1:], dtype=np.int16)
     rejected = np.zeros(sci.shape, dtype=np.bool_)
@@ -205,11 +206,12 @@ def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
     niter = len(params.crsigmas)
     for it, sigma in enumerate(params.crsigmas):
         sig2 = np.float32(sigma) * np.float32(sigma)
-        CK.detect(sci, err, dq, sky, efac, ave, sig2, scale, dqpat, (spans.size - 1) // 2,
-                  state, hitbits)
-        CK.reach_excluded(sci, err, sky, efac, ave, sig2, psig2, scale, spans, state, hitbits)
+        CK.detect(sci, err, dq, sky, efac, ave, sig2, scale, dqpat, state, nhit)
+        CK.reach_excluded(sci, err, sky, efac, ave, sig2, psig2, scale, spans, start, col,
+                          state, nhit)
+        hstart, hcol = CK.hit_index(state, nhit)
         CK.spill_combine(sci, err, dq, sky, efac, ave, sig2, psig2, spans,
-                         params.symmetric_spill, maskdq, crval, state, hitbits,
+                         params.symmetric_spill, maskdq, crval, state, hstart, hcol,
                          it == niter - 1, texpt, skysum, out_err, out_dq, rejected, nrej_rows)
     return CrRejResult(sci=ave, err=out_err, dq=out_dq, crmask=rejected, sky=sky,
                        nrej=int(nrej_rows.sum()), skysum=float(skysum))

@@ -36,7 +36,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _jit(parallel: bool) -> Callable[[_F], _F]:
     # numba ships no type information; the cast keeps each kernel's signature for mypy.
-    return cast(Callable[[_F], _F], numba.njit(cache=True, parallel=parallel, nogil=True))
+    # error_model="numpy": no zero-division checks in the loops (every divisor here is
+    # positive where its quotient is used), so they vectorise.
+    return cast(Callable[[_F], _F], numba.njit(cache=True, parallel=parallel, nogil=True,
+                                               error_model="numpy"))
 
 
 @_jit(parallel=True)
@@ -91,51 +94,91 @@ def minimum_guess(sci: F32, dq: NDArray[np.int16], sky: F32, efac: F32, dqpat: i
 
 
 @_jit(parallel=True)
-def detect(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32, ave: F32,
-           sig2: np.float32, scale: np.float32, dqpat: int, w: int,
-           state: NDArray[np.uint8], hitbits: NDArray[np.uint16]) -> None:
-    """Mark HIT (``sci`` outliers against ``ave``) and EXCLUDE per pixel, hstcal's test.
+def excluded_index(dq: NDArray[np.int16], efac: F32, dqpat: int) -> tuple[
+        NDArray[np.int64], NDArray[np.int32]]:
+    """The pixels hstcal never tests for a hit (``EXCLUDE``), per image and row.
 
-    ``hitbits[k, j, c]`` bit ``m`` says: a hit on row ``j`` lies ``m`` columns from ``c``.
+    ``(start, col)``: the columns of row ``j`` of image ``k`` are
+    ``col[start[k * ny + j]:start[k * ny + j + 1]]``, in increasing order. The set depends
+    on DQ alone, so one index serves every iteration.
     """
+    n, ny, nx = dq.shape
+    count = np.zeros(n * ny + 1, dtype=np.int64)
+    for r in prange(n * ny):
+        k, j = r // ny, r % ny
+        if efac[k] <= 0:
+            continue
+        row = dq[k, j]
+        c = 0
+        for i in range(nx):
+            c += _excluded(row[i], dqpat)
+        count[r + 1] = c
+    start = np.cumsum(count)
+    col = np.empty(start[-1], dtype=np.int32)
+    for r in prange(n * ny):
+        k, j = r // ny, r % ny
+        if efac[k] <= 0:
+            continue
+        row = dq[k, j]
+        p = start[r]
+        for i in range(nx):
+            if _excluded(row[i], dqpat):
+                col[p] = i
+                p += 1
+    return start, col
+
+
+@numba.njit(inline="always")
+def _excluded(d0: np.int16, dqpat: int) -> bool:
+    # The mask holds the DQ value, so a DQ of exactly 4 reads as EXCLUDE too.
+    return (((d0 & dqpat) != 0) & (d0 != SPILL)) | (d0 == EXCLUDE)
+
+
+@_jit(parallel=True)
+def detect(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32, ave: F32,
+           sig2: np.float32, scale: np.float32, dqpat: int, state: NDArray[np.uint8],
+           nhit: NDArray[np.int64]) -> None:
+    """Mark HIT (``sci`` outliers against ``ave``) and EXCLUDE per pixel, hstcal's test;
+    ``nhit[k, j]`` counts the hits on row ``j`` of image ``k``."""
     n, ny, nx = sci.shape
     zero = np.float32(0)
     for j in prange(ny):
+        arow = ave[j]
         for k in range(n):
             t = efac[k]
-            bits = hitbits[k, j]
-            bits[:] = 0
+            st = state[k, j]
             if t <= 0:
-                state[k, j, :] = OK
+                st[:] = OK
+                nhit[k, j] = 0
                 continue
             t2 = t * t
+            sk = sky[k]
+            srow, erow, qrow = sci[k, j], err[k, j], dq[k, j]
+            c = 0
             for i in range(nx):
-                d0 = dq[k, j, i]
-                # The mask holds the DQ value, so a DQ of exactly 4 reads as EXCLUDE too.
-                if ((d0 & dqpat) != 0 and d0 != SPILL) or d0 == EXCLUDE:
-                    state[k, j, i] = EXCLUDE
-                    continue
-                a = ave[j, i]
-                d = (sci[k, j, i] - sky[k]) / t - a
-                e = err[k, j, i]
+                a = arow[i]
+                d = (srow[i] - sk) / t - a
+                e = erow[i]
                 s = scale * max(a * t, zero)
-                if d * d > sig2 * (e * e + s * s) / t2:
-                    state[k, j, i] = HIT
-                    for c in range(max(i - w, 0), min(i + w + 1, nx)):
-                        bits[c] |= np.uint16(1 << abs(c - i))
-                else:
-                    state[k, j, i] = OK
+                hit = d * d > sig2 * (e * e + s * s) / t2
+                v = np.uint8(EXCLUDE) if _excluded(qrow[i], dqpat) else (
+                    np.uint8(HIT) if hit else np.uint8(OK))
+                st[i] = v
+                c += v == HIT
+            nhit[k, j] = c
 
 
 @_jit(parallel=True)
 def reach_excluded(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.float32,
                    psig2: np.float32, scale: np.float32, spans: NDArray[np.int64],
-                   state: NDArray[np.uint8], hitbits: NDArray[np.uint16]) -> None:
+                   start: NDArray[np.int64], col: NDArray[np.int32],
+                   state: NDArray[np.uint8], nhit: NDArray[np.int64]) -> None:
     """Test the EXCLUDE pixels that SPILL reaches before hstcal tests them for a hit.
 
     A SPILL mark replaces the mask value, so an excluded pixel marked from a row above (or
     from a hit to its left on its own row) is tested like any other and, when it is a hit,
-    grows SPILL in turn: rows in order, images in parallel.
+    grows SPILL in turn: rows in order, images in parallel. ``start``/``col`` list the
+    excluded pixels (:func:`excluded_index`).
     """
     n, ny, nx = sci.shape
     w = (spans.shape[0] - 1) // 2
@@ -146,18 +189,21 @@ def reach_excluded(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.f
             continue
         t2 = t * t
         for j in range(ny):
-            for i in range(nx):
-                if state[k, j, i] != EXCLUDE:
-                    continue
+            for p in range(start[k * ny + j], start[k * ny + j + 1]):
+                i = col[p]
                 near = False
                 for dj in range(-w, 0):
                     jj = j + dj
-                    if jj >= 0 and spans[dj + w] >= 0 and (
-                            hitbits[k, jj, i] & np.uint16((1 << (spans[dj + w] + 1)) - 1)):
-                        near = True
-                for m in range(1, spans[w] + 1):
-                    if i - m >= 0 and state[k, j, i - m] == HIT:
-                        near = True
+                    h = spans[dj + w]
+                    if jj < 0 or h < 0 or nhit[k, jj] == 0:
+                        continue
+                    for c in range(max(i - h, 0), min(i + h + 1, nx)):
+                        if state[k, jj, c] == HIT:
+                            near = True
+                if nhit[k, j] > 0:
+                    for m in range(1, spans[w] + 1):
+                        if i - m >= 0 and state[k, j, i - m] == HIT:
+                            near = True
                 if not near:
                     continue
                 a = ave[j, i]
@@ -168,30 +214,73 @@ def reach_excluded(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.f
                 s = scale * max(a * t, zero)
                 if d * d > sig2 * (e * e + s * s) / t2:
                     state[k, j, i] = HIT
-                    for c in range(max(i - w, 0), min(i + w + 1, nx)):
-                        hitbits[k, j, c] |= np.uint16(1 << abs(c - i))
+                    nhit[k, j] += 1
+
+
+@_jit(parallel=True)
+def hit_index(state: NDArray[np.uint8], nhit: NDArray[np.int64]) -> tuple[
+        NDArray[np.int64], NDArray[np.int32]]:
+    """The columns of the hits, per image and row, as :func:`excluded_index` lists them."""
+    n, ny, nx = state.shape
+    start = np.zeros(n * ny + 1, dtype=np.int64)
+    start[1:] = np.cumsum(nhit.ravel())
+    col = np.empty(start[-1], dtype=np.int32)
+    for r in prange(n * ny):
+        k, j = r // ny, r % ny
+        if nhit[k, j] == 0:
+            continue
+        row = state[k, j]
+        p = start[r]
+        for i in range(nx):
+            if row[i] == HIT:
+                col[p] = i
+                p += 1
+    return start, col
+
+
+@numba.njit(inline="always")
+def _near(hstart: NDArray[np.int64], hcol: NDArray[np.int32], spans: NDArray[np.int64],
+          ny: int, k: int, j: int, lo: int, hi: int, out: NDArray[np.uint8]) -> None:
+    """``out[i]`` = 1 where a hit on rows ``j+lo..j+hi`` of image ``k`` lies within the
+    disc's half-width of that row from column ``i``, else 0."""
+    nx = out.shape[0]
+    w = (spans.shape[0] - 1) // 2
+    out[:] = 0
+    for dj in range(lo, hi + 1):
+        jj = j + dj
+        h = spans[dj + w]
+        if jj < 0 or jj >= ny or h < 0:
+            continue
+        r = k * ny + jj
+        for p in range(hstart[r], hstart[r + 1]):
+            c = hcol[p]
+            for x in range(max(c - h, 0), min(c + h + 1, nx)):
+                out[x] = 1
 
 
 @_jit(parallel=True)
 def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32, ave: F32,
                   sig2: np.float32, psig2: np.float32, spans: NDArray[np.int64],
                   below: bool, maskdq: int, crval: int, state: NDArray[np.uint8],
-                  hitbits: NDArray[np.uint16], last: bool, texpt: np.float32,
+                  hstart: NDArray[np.int64], hcol: NDArray[np.int32], last: bool, texpt: np.float32,
                   skysum: np.float32, out_err: F32, out_dq: NDArray[np.int16],
                   rejected: NDArray[np.bool_], nrej_rows: NDArray[np.int64]) -> None:
-    """Grow SPILL around the hits, rebuild ``ave``; on the last pass write SCI/ERR/DQ.
+    """Grow SPILL around the hits, rebuild ``ave``; on the last pass write SCI/ERR/DQ and
+    the rejected pixels.
 
     SPILL comes from hits on the rows above and the same row (hstcal's scrolling buffer;
-    ``below`` adds the rows below too, symmetric growth).
+    ``below`` adds the rows below too, symmetric growth). ``hstart``/``hcol`` list the
+    hits (:func:`hit_index`).
     """
     n, ny, nx = sci.shape
     w = (spans.shape[0] - 1) // 2
     top = w if below else 0
     nocr = np.int16(~crval)
     nospill = np.int16(~SPILL)
+    mdq = np.int16(maskdq)
     for j in prange(ny):
-        near_above = np.zeros(nx, dtype=np.uint16)
-        near = np.zeros(nx, dtype=np.uint16)
+        near_above = np.zeros(nx, dtype=np.uint8)
+        near = np.zeros(nx, dtype=np.uint8)
         value = np.empty(nx, dtype=np.int16)
         copy = np.empty(nx, dtype=np.int16)
         total = np.zeros(nx, dtype=np.float32)
@@ -199,70 +288,62 @@ def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32
         err2 = np.zeros(nx, dtype=np.float32)
         dq2 = np.zeros(nx, dtype=np.int16)
         dqo = np.full(nx, np.int16(crval))
+        arow = ave[j]
         nrej = 0
         for k in range(n):
             t = efac[k]
             if t <= 0:
                 continue
-            near_above[:] = 0
-            near[:] = 0
-            for dj in range(-w, top + 1):
-                jj = j + dj
-                if 0 <= jj < ny and spans[dj + w] >= 0:
-                    bits = np.uint16((1 << (spans[dj + w] + 1)) - 1)
-                    row = hitbits[k, jj]
-                    target = near_above if dj < 0 else near
-                    for i in range(nx):
-                        target[i] |= row[i] & bits
+            _near(hstart, hcol, spans, ny, k, j, -w, -1, near_above)
+            _near(hstart, hcol, spans, ny, k, j, 0, top, near)
             t2 = t * t
+            sk = sky[k]
+            srow, erow, qrow, st = sci[k, j], err[k, j], dq[k, j], state[k, j]
             for i in range(nx):
-                st = state[k, j, i]
-                d0 = dq[k, j, i]
-                copy[i] = d0
-                value[i] = HIT if st == HIT else (EXCLUDE if st == EXCLUDE else d0)
-                if near_above[i] or near[i]:
-                    d = (sci[k, j, i] - sky[k]) / t - ave[j, i]
-                    e = err[k, j, i]
-                    if d * d > psig2 * (sig2 * (e * e) / t2):
-                        if st != HIT:
-                            value[i] = SPILL
-                        # A SPILL mark from a row above is in the mask before this row
-                        # is tested and combined (a later HIT there included), so
-                        # hstcal's DQ copy sees SPILL instead of the DQ.
-                        if near_above[i]:
-                            copy[i] = SPILL
-                if (value[i] & maskdq) == 0:
-                    pic = (sci[k, j, i] - sky[k]) / t
-                    total[i] += pic * t
-                    pixexp[i] += t
-                    e = err[k, j, i]
-                    err2[i] += e * e
-                bad = value[i] == HIT or value[i] == SPILL
-                rejected[k, j, i] = bad
-                if bad:
-                    nrej += 1
-                if last:
+                s0 = st[i]
+                d0 = qrow[i]
+                pic = (srow[i] - sk) / t
+                d = pic - arow[i]
+                e = erow[i]
+                ee = e * e
+                sp = ((near_above[i] | near[i]) != 0) & (d * d > psig2 * (sig2 * ee / t2))
+                v = np.int16(HIT) if s0 == HIT else (np.int16(SPILL) if sp else (
+                    np.int16(EXCLUDE) if s0 == EXCLUDE else d0))
+                value[i] = v
+                # A SPILL mark from a row above is in the mask before this row is tested
+                # and combined (a later HIT there included), so hstcal's DQ copy sees
+                # SPILL instead of the DQ.
+                copy[i] = np.int16(SPILL) if sp & (near_above[i] != 0) else d0
+                use = (v & mdq) == 0
+                total[i] = total[i] + pic * t if use else total[i]
+                pixexp[i] = pixexp[i] + t if use else pixexp[i]
+                err2[i] = err2[i] + ee if use else err2[i]
+            if last:
+                rej = rejected[k, j]
+                for i in range(nx):
+                    v = value[i]
+                    bad = (v == HIT) | (v == SPILL)
+                    rej[i] = bad
+                    nrej += bad
                     b = np.int16((copy[i] | dq2[i]) & nocr & nospill)
                     sval = np.int16(b | dqo[i])
-                    if bad:
-                        b = np.int16(b | crval)
-                    else:
-                        sval = np.int16(sval & nocr)
-                    dq2[i] = b
-                    dqo[i] = sval
-        for i in range(nx):
-            if pixexp[i] > 0:
-                ave[j, i] = total[i] / pixexp[i]
-                if last:
+                    dq2[i] = np.int16(b | crval) if bad else b
+                    dqo[i] = sval if bad else np.int16(sval & nocr)
+        if last:
+            for i in range(nx):
+                if pixexp[i] > 0:
                     q = np.float32(texpt / pixexp[i])
                     out_err[j, i] = np.float32(np.float64(q) * math.sqrt(np.float64(err2[i])))
-            elif last:
-                ave[j, i] = 0
-                out_err[j, i] = 0
-            if last:
-                ave[j, i] = ave[j, i] * texpt + skysum
+                    a = total[i] / pixexp[i]
+                else:
+                    out_err[j, i] = 0
+                    a = np.float32(0)
+                arow[i] = a * texpt + skysum
                 out_dq[j, i] = dqo[i]
-        nrej_rows[j] = nrej
+            nrej_rows[j] = nrej
+        else:
+            for i in range(nx):
+                arow[i] = total[i] / pixexp[i] if pixexp[i] > 0 else arow[i]
 
 
 def spans(radius: float) -> NDArray[np.int64]:
