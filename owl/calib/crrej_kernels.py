@@ -129,7 +129,7 @@ def excluded_index(dq: NDArray[np.int16], efac: F32, dqpat: int) -> tuple[
 
 
 @numba.njit(inline="always")
-def _excluded(d0: np.int16, dqpat: int) -> bool:
+def _excluded(d0: int, dqpat: int) -> bool:
     # The mask holds the DQ value, so a DQ of exactly 4 reads as EXCLUDE too.
     return (((d0 & dqpat) != 0) & (d0 != SPILL)) | (d0 == EXCLUDE)
 
