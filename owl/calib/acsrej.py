@@ -26,7 +26,16 @@ import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib.crrej import DATAREJECT, CrRejParams, crrej
-from owl.calib.fitsio import Frame, Imset, add_history, read_frame, stamp_version, write_frame
+from owl.calib.crrej_kernels import flag_dq
+from owl.calib.fitsio import (
+    Frame,
+    Imset,
+    add_history,
+    data_offset,
+    read_frame,
+    stamp_version,
+    write_frame,
+)
 from owl.calib.step import Report, complete, header_float, quiet, ref_file
 from owl.errors import CalibError
 
@@ -237,7 +246,7 @@ def _rewrite_dq(path: Path, new: Mapping[int, np.ndarray]) -> bool:
         for i, h in enumerate(hdul):
             if i == 0 or str(h.header.get("EXTNAME", "")).strip().upper() != "DQ":
                 continue
-            where[int(h.header.get("EXTVER", 1))] = (h.header, int(hdul.fileinfo(i)["datLoc"]))
+            where[int(h.header.get("EXTVER", 1))] = (h.header, data_offset(h))
     for v, arr in new.items():
         if v not in where:
             return False
@@ -249,7 +258,7 @@ def _rewrite_dq(path: Path, new: Mapping[int, np.ndarray]) -> bool:
     with open(path, "r+b") as f:
         for v, arr in new.items():
             f.seek(where[v][1])
-            f.write(np.ascontiguousarray(arr, dtype=">i2").tobytes())
+            f.write(np.ascontiguousarray(arr, dtype=">i2").reshape(-1).view(np.uint8).data)
     return True
 
 
@@ -289,13 +298,13 @@ def _flag_inputs(inputs: Sequence[str | Path], masks: Mapping[int, np.ndarray],
     for n, (path, frame) in enumerate(zip(inputs, frames, strict=True)):
         new = {}
         for imset in frame.imsets:
-            m = masks[imset.chip][n]
-            dq = imset.dq
-            new[imset.extver] = np.where(m, dq | np.int16(DATAREJECT),
-                                         dq & np.int16(~DATAREJECT)).astype(np.int16)
+            big = np.empty(imset.dq.shape, dtype=np.uint16)
+            flag_dq(np.ascontiguousarray(imset.dq, dtype=np.int16), masks[imset.chip][n],
+                    DATAREJECT, big)
+            new[imset.extver] = big.view(">i2")
         if _rewrite_dq(Path(path), new):
             continue
         whole = read_frame(path)
         for imset in whole.imsets:
-            imset.dq = new[imset.extver]
+            imset.dq = new[imset.extver].astype(np.int16)
         write_frame(whole, path, overwrite=True)

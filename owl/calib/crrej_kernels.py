@@ -346,6 +346,20 @@ def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32
                 arow[i] = total[i] / pixexp[i] if pixexp[i] > 0 else arow[i]
 
 
+@_jit(parallel=True)
+def flag_dq(dq: NDArray[np.int16], rejected: NDArray[np.bool_], crval: int,
+            out: NDArray[np.uint16]) -> None:
+    """``dq`` with ``crval`` set where ``rejected`` and cleared elsewhere, as big-endian
+    16-bit words (``out.view('>i2')`` reads the values; its bytes are FITS's)."""
+    ny, nx = dq.shape
+    cr = np.int16(crval)
+    nocr = np.int16(~crval)
+    for j in prange(ny):
+        for i in range(nx):
+            v = np.uint16(np.int16(dq[j, i] | cr) if rejected[j, i] else np.int16(dq[j, i] & nocr))
+            out[j, i] = np.uint16((v >> np.uint16(8)) | (v << np.uint16(8)))
+
+
 def spans(radius: float) -> NDArray[np.int64]:
     """Half-width of the disc of ``radius`` on each row offset ``-w..w`` (-1: none).
 

@@ -159,7 +159,7 @@ def read_frame(
                     open(p, "rb") as f:
                 primary = hdul[0].header
                 plain = None if is_gzip(str(p)) else f
-                raw = [_read_hdu(p, hdu, plain, int(hdul.fileinfo(i)["datLoc"]),
+                raw = [_read_hdu(p, hdu, plain, data_offset(hdu),
                                  lazy_constants)
                        for i, hdu in enumerate(hdul) if i > 0]
     except CalibError:
@@ -173,6 +173,12 @@ def read_frame(
         if key not in primary:
             raise CalibError(f"{p}[0] (primary): required keyword {key} is missing")
     return Frame(primary=_strip(primary), imsets=_group(p, raw, sci_dtype), path=p)
+
+
+def data_offset(hdu: Any) -> int:
+    """Byte offset of the extension's data in its file (the HDU's own ``fileinfo``, not the
+    HDUList's, which first serialises every header to check for resizing)."""
+    return int(hdu.fileinfo()["datLoc"])
 
 
 def _read_hdu(path: Path, hdu: Any, plain: Any, offset: int,
