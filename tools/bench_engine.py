@@ -6,7 +6,9 @@ Prints, for the embedded board and (with --redis) for a Redis server or a Redis 
     and item state transitions per second (every event: ready/running/done...);
   - latency from a stage's completion to its successor's claim, p50 and p99;
   - Redis CPU per completion (INFO cpu, user + sys, before/after, summed over every node of
-    a cluster, replicas included), and the agents' and their workers' CPU per completion;
+    a cluster, replicas included), and the agents' and their workers' CPU per completion
+    (start and exit included); the same split in the steady state (while 20-80 % of the
+    completions are made: start-up and the tail left out), sampled every 0.25 s;
   - Redis memory per dataset after the run (primaries only), and (with --memory-datasets)
     at that many datasets.
 
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -50,7 +53,7 @@ def write_template(directory: Path, stages: int) -> Path:
     lines = ["name: benchnoop", "version: '1'", "stages:"]
     for i in range(stages):
         lines.append(f"  s{i}:")
-        lines.append("    task: owl.demo_tasks:noop")
+        lines.append("    task: owl.bench_tasks:noop")
         if i:
             lines.append(f"    after: s{i - 1}")
     path = directory / "benchnoop.yaml"
@@ -84,6 +87,54 @@ def cpu_seconds(client: Client) -> float:
     return total
 
 
+def _stat_cpu(pid: int) -> float:
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds (user + sys) so far of the agents (every thread) and of their workers."""
+    agents = workers = 0.0
+    for pid in pids:
+        agents += _stat_cpu(pid)
+        try:
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            kids = []
+        workers += sum(_stat_cpu(int(k)) for k in kids)
+    return agents, workers
+
+
+class Sampler(threading.Thread):
+    """Samples, every 0.25 s, completions so far and the CPU of agents, workers and Redis,
+    for the steady-state split (start-up and the tail left out)."""
+
+    def __init__(self, board: Board, client: Client, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.board, self.client, self.pids = board, client, pids
+        self.samples: list[tuple[float, int, float, float, float]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            done = sum(v for (_, _, st), v in queries.counts(self.board).items() if st == "done")
+            self.samples.append((time.perf_counter(), done, *tree_cpu(self.pids),
+                                 cpu_seconds(self.client)))
+
+    def steady(self, total: int) -> str:
+        window = [x for x in self.samples if 0.2 * total <= x[1] <= 0.8 * total]
+        if len(window) < 2 or window[-1][1] == window[0][1]:
+            return "too short a run for a steady-state window"
+        a, b = window[0], window[-1]
+        n = b[1] - a[1]
+        per = [(b[i] - a[i]) * 1e6 / n for i in (2, 3, 4)]
+        return (f"{n / (b[0] - a[0]):.0f} completions/s; per completion: agents {per[0]:.0f} us, "
+                f"workers {per[1]:.0f} us, Redis {per[2]:.0f} us CPU")
+
+
 def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
              pythonpath: str = str(REPO)) -> float:
     """One run on one backend; prints its figures and returns stage completions/s."""
@@ -107,6 +158,8 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
                                "-c", str(args.concurrency), "--burst"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(args.agents)]
+    sampler = Sampler(board, client, [p.pid for p in procs])
+    sampler.start()
     agents_cpu = 0.0
     for p in procs:
         # wait4: the agent's CPU and its workers' (an agent waits for its workers)
@@ -116,6 +169,8 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
         if p.returncode != 0:
             raise SystemExit(f"{label}: an agent exited with status {p.returncode}")
     wall = time.perf_counter() - wall0
+    sampler.stop.set()
+    sampler.join()
     cpu = cpu_seconds(client) - cpu0
     done = sum(v for (_, _, st), v in queries.counts(board).items() if st == "done")
     if done != n * s:
@@ -152,6 +207,7 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
           f"{len(_nodes(client, False))} node(s), agents' start and exit included)")
     print(f"  agents + workers    {agents_cpu * 1e6 / (n * s):10.1f} us/completion (CPU, user+sys, "
           "start and exit included)")
+    print(f"  steady (20-80% done) {sampler.steady(n * s)}")
     print(f"  memory              {(after - before) / n:10.0f} bytes/dataset (events kept: "
           f"all {events})")
     board.destroy()

@@ -11,9 +11,20 @@
 --   c.gen     the current generation (1 when unset)
 --   c.paused  the dataset is paused by an operator (its ready items stay off the queues)
 
+-- The Redis clock, read once per script call: every transition of one call happens at one
+-- instant (the script is atomic), so its events share one timestamp. {seconds, micros}.
+local CLOCK = nil
+local function clock()
+  if not CLOCK then
+    local t = redis.call('TIME')
+    CLOCK = {tonumber(t[1]), tonumber(t[2])}
+  end
+  return CLOCK
+end
+
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local t = clock()
+  return t[1] * 1000 + math.floor(t[2] / 1000)
 end
 
 -- A new fencing token from the shard's counter KEY: max(last + 1, NOW (ms) * 1000), as a
@@ -24,39 +35,65 @@ end
 -- first token after it exceeds every token before it. (The server's clock must not step
 -- back across the restart by more than that.) Below 2^53 until the year 2255: exact as a
 -- Lua number, a Python int and a JSON number, and compared as the same string everywhere.
-local function new_token(key, now)
-  local last = tonumber(redis.call('GET', key) or '0')
-  local token = string.format('%d', math.max(last + 1, now * 1000))
-  redis.call('SET', key, token)
-  return token
+-- Returns two functions: issue() gives the next token; save() writes the last one issued
+-- back to KEY (once per script call, however many tokens it issued).
+local function token_issuer(key, now)
+  local last = nil
+  local function issue()
+    if last == nil then last = tonumber(redis.call('GET', key) or '0') end
+    last = math.max(last + 1, now * 1000)
+    return string.format('%d', last)
+  end
+  local function save()
+    if last ~= nil then redis.call('SET', key, string.format('%d', last)) end
+  end
+  return issue, save
 end
 
-local function context(prefix, ds, counts, events, maxlen, who, now)
+-- EXTRA (optional): more fields of the dataset hash read in the same HMGET, returned as
+-- c.x (false for a missing field).
+local function context(prefix, ds, counts, events, maxlen, who, now, extra)
   local dskey = prefix .. 'ds:' .. ds
-  local head = redis.call('HMGET', dskey, 't', 'v', 'c', 'cp', 'g', 'P')
+  local head = redis.call('HMGET', dskey, 't', 'v', 'c', 'cp', 'g', 'P', unpack(extra or {}))
   if not head[1] then return nil end
+  local x = {}
+  for i = 7, #head do x[#x + 1] = head[i] end
   return {prefix = prefix, ds = ds, dskey = dskey, tpl = head[1], ver = head[2],
           created = tonumber(head[3]), cp = head[4] or 'production',
           gen = tonumber(head[5] or '1'), paused = head[6] ~= false,
-          counts = counts, events = events, maxlen = maxlen, who = who, now = now}
+          counts = counts, events = events, maxlen = maxlen, who = who, now = now, x = x}
 end
 
 -- The start of every fenced transition: the dataset's context and the item's state, token
 -- and attempt; or nil and the 'fenced' reply when the item is not running under TOKEN.
 local function fenced(prefix, ds, stage, token, counts, events, maxlen, who)
-  local c = context(prefix, ds, counts, events, maxlen, who, now_ms())
+  local c = context(prefix, ds, counts, events, maxlen, who, now_ms(),
+                    {stage .. '.s', stage .. '.k', stage .. '.a', 'rr'})
   if not c then return nil, {0, 'fenced', 'missing', ''} end
-  local f = redis.call('HMGET', c.dskey, stage .. '.s', stage .. '.k', stage .. '.a')
+  local f = c.x
+  c.rr = f[4]  -- a pending rerun (maybe_rerun), read in the same HMGET
   if f[1] ~= 'running' or f[2] ~= token then
     return nil, {0, 'fenced', f[1] or 'missing', f[2] or ''}
   end
   return c, f
 end
 
+-- A stage's graph entry (owl.board.stage_graph), decoded once per script call.
+local STAGES = {}
 local function stage_info(c, stage)
-  local raw = redis.call('HGET', c.prefix .. 'tpl:' .. c.tpl .. ':' .. c.ver, stage)
-  if not raw then return nil end
-  return cjson.decode(raw)
+  local key = c.prefix .. 'tpl:' .. c.tpl .. ':' .. c.ver
+  local byver = STAGES[key]
+  if not byver then
+    byver = {}
+    STAGES[key] = byver
+  end
+  local info = byver[stage]
+  if info == nil then
+    local raw = redis.call('HGET', key, stage)
+    info = raw and cjson.decode(raw) or false
+    byver[stage] = info
+  end
+  return info or nil
 end
 
 local function member(ds, stage) return ds .. '|' .. stage end
@@ -115,8 +152,8 @@ end
 -- Move an item between states: hash fields, per-state counters and the audit event, together.
 -- Events carry the Redis clock in microseconds ('t'), for latency measurements.
 local function move(c, stage, from, to, why, token, attempt)
-  local clock = redis.call('TIME')
-  local us = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+  local t = clock()
+  local us = t[1] * 1000000 + t[2]
   redis.call('HSET', c.dskey, stage .. '.s', to, stage .. '.u', c.now)
   if from ~= '' then count(c, stage, from, -1) end
   count(c, stage, to, 1)
@@ -150,8 +187,13 @@ end
 -- ahead of newer datasets' first stages and datasets finish in the order they arrived; a
 -- stage priority p counts as p x priority aging (shard ctl field 'pag', ms per point, default
 -- one minute) of extra waiting: higher priority first, yet nothing starves behind it.
+local AGING = {}  -- shard prefix -> priority aging (ms per point), read once per call
 local function ready_score(c, info)
-  local pag = tonumber(redis.call('HGET', c.prefix .. 'ctl', 'pag') or '60000')
+  local pag = AGING[c.prefix]
+  if not pag then
+    pag = tonumber(redis.call('HGET', c.prefix .. 'ctl', 'pag') or '60000')
+    AGING[c.prefix] = pag
+  end
   return c.created - (info.p or 0) * pag
 end
 
@@ -161,10 +203,13 @@ local function make_ready(c, stage, from, info, why)
   if not c.paused then redis.call('ZADD', ready_key(c, stage), ready_score(c, info), c.ds) end
 end
 
-local function preds_done(c, info)
+-- Whether every predecessor is done or skipped; FINISHED (optional) is one known to be.
+local function preds_done(c, info, finished)
   for _, pred in ipairs(info.a) do
-    local ps = redis.call('HGET', c.dskey, pred .. '.s')
-    if ps ~= 'done' and ps ~= 'skipped' then return false end
+    if pred ~= finished then
+      local ps = redis.call('HGET', c.dskey, pred .. '.s')
+      if ps ~= 'done' and ps ~= 'skipped' then return false end
+    end
   end
   return true
 end
@@ -188,7 +233,7 @@ local function promote_successors(c, stage)
   for _, succ in ipairs(info.n) do
     if redis.call('HGET', c.dskey, succ .. '.s') == 'waiting' then
       local sinfo = stage_info(c, succ)
-      if preds_done(c, sinfo) then
+      if preds_done(c, sinfo, stage) then
         make_ready(c, succ, 'waiting', sinfo, 'after ' .. stage)
         n = n + 1
       end
@@ -286,6 +331,7 @@ local function apply_rerun(c, spec)
   if spec.v and spec.v ~= '' then c.ver = spec.v end
   redis.call('HSET', c.dskey, 'g', c.gen, 'cp', c.cp, 'v', c.ver)
   redis.call('HDEL', c.dskey, 'st', 'rr')
+  c.rr = false
   redis.call('ZADD', c.prefix .. 'cds:' .. c.cp, c.now, c.ds)
   for st, s in pairs(kept) do count(c, st, s, 1) end
   local why = 'rerun from ' .. spec.from .. ' (generation ' .. c.gen .. ')'
@@ -305,7 +351,8 @@ end
 -- Called when an item left 'running': a rerun recorded while the dataset was busy starts
 -- once its last running item is out, so two generations never run at once.
 local function maybe_rerun(c)
-  local pending = redis.call('HGET', c.dskey, 'rr')
+  local pending = c.rr
+  if pending == nil then pending = redis.call('HGET', c.dskey, 'rr') end
   if not pending then return 0 end
   if dataset_busy(redis.call('HGETALL', c.dskey)) then return 0 end
   return apply_rerun(c, cjson.decode(pending))

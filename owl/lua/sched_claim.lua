@@ -93,56 +93,66 @@ end
 
 local out = {}
 local taken = 0
+local next_token, save_tokens = token_issuer(KEYS[5], now)
 while taken < want do
   local cp = pick()
   if not cp then break end
   local it = cp.cand[cp.next]
   cp.next = cp.next + 1
   redis.call('ZREM', it.rk, it.ds)
-  local c = context(prefix, it.ds, KEYS[1], KEYS[2], maxlen, who, now)
-  local ok = c and c.cp == cp.name and not c.paused
-    and redis.call('HGET', c.dskey, it.stage .. '.s') == 'ready'
-  if ok and cp.draining and not redis.call('HGET', c.dskey, 'st') then
+  local st = it.stage
+  -- one read of everything the claim needs from the dataset hash (x[1] ... x[8])
+  local c = context(prefix, it.ds, KEYS[1], KEYS[2], maxlen, who, now,
+                    {st .. '.s', 'st', 'p', st .. '.mem', st .. '.pv', st .. '.pe', st .. '.out',
+                     'rf'})
+  local ok = c and c.cp == cp.name and not c.paused and c.x[1] == 'ready'
+  if ok and cp.draining and not c.x[2] then
     -- a draining campaign finishes the datasets it started; the others wait, parked
-    redis.call('ZADD', prefix .. 'parked:' .. cp.name, it.score, member(it.ds, it.stage))
+    redis.call('ZADD', prefix .. 'parked:' .. cp.name, it.score, member(it.ds, st))
     ok = false
   end
   if ok then
-    local token = new_token(KEYS[5], now)
-    local attempt = redis.call('HINCRBY', c.dskey, it.stage .. '.a', 1)
-    redis.call('HSET', c.dskey, it.stage .. '.k', token, it.stage .. '.o', who, 'st', 1)
-    move(c, it.stage, 'ready', 'running', 'claimed', token, attempt)
-    redis.call('ZADD', KEYS[3], now + lease, member(it.ds, it.stage))
-    local path = redis.call('HGET', c.dskey, 'p') or ''
+    local token = next_token()
+    local attempt = redis.call('HINCRBY', c.dskey, st .. '.a', 1)
+    redis.call('HSET', c.dskey, st .. '.k', token, st .. '.o', who, 'st', 1)
+    move(c, st, 'ready', 'running', 'claimed', token, attempt)
+    redis.call('ZADD', KEYS[3], now + lease, member(it.ds, st))
+    local preds = stage_info(c, st).a
     local parts, pvs = {}, {}
-    for _, pred in ipairs(stage_info(c, it.stage).a) do
-      local o = redis.call('HGET', c.dskey, pred .. '.out') or '{}'
-      parts[#parts + 1] = '"' .. pred .. '":' .. o
-      local pv = redis.call('HGET', c.dskey, pred .. '.pv')
-      if pv then pvs[#pvs + 1] = '"' .. pred .. '":' .. pv end
+    if #preds > 0 then
+      local fields = {}
+      for _, pred in ipairs(preds) do
+        fields[#fields + 1] = pred .. '.out'
+        fields[#fields + 1] = pred .. '.pv'
+      end
+      local got = redis.call('HMGET', c.dskey, unpack(fields))
+      for i, pred in ipairs(preds) do
+        parts[#parts + 1] = '"' .. pred .. '":' .. (got[2 * i - 1] or '{}')
+        if got[2 * i] then pvs[#pvs + 1] = '"' .. pred .. '":' .. got[2 * i] end
+      end
     end
-    local last = redis.call('HMGET', c.dskey, it.stage .. '.pv', it.stage .. '.pe',
-                            it.stage .. '.out', 'rf')
+    local pv, pe, o = c.x[5], c.x[6], c.x[7]
     out[#out + 1] = it.ds
-    out[#out + 1] = it.stage
+    out[#out + 1] = st
     out[#out + 1] = token
     out[#out + 1] = attempt
     out[#out + 1] = c.ver
-    out[#out + 1] = path
+    out[#out + 1] = c.x[3] or ''
     out[#out + 1] = '{' .. table.concat(parts, ',') .. '}'
-    out[#out + 1] = redis.call('HGET', c.dskey, it.stage .. '.mem') or ''
+    out[#out + 1] = c.x[4] or ''
     out[#out + 1] = c.cp
     out[#out + 1] = c.gen
-    out[#out + 1] = last[1] or ''
-    out[#out + 1] = last[2] or ''
-    out[#out + 1] = (last[2] and redis.call('HGET', KEYS[7], last[2])) or ''
-    out[#out + 1] = last[3] or ''
+    out[#out + 1] = pv or ''
+    out[#out + 1] = pe or ''
+    out[#out + 1] = (pe and redis.call('HGET', KEYS[7], pe)) or ''
+    out[#out + 1] = o or ''
     out[#out + 1] = '{' .. table.concat(pvs, ',') .. '}'
-    out[#out + 1] = last[4] or ''
+    out[#out + 1] = c.x[8] or ''
     taken = taken + 1
     cp.pass = cp.pass + 1 / cp.weight
-    local ck = cp.name .. '|' .. it.stage
+    local ck = cp.name .. '|' .. st
     if caps[ck] > 0 then caps[ck] = caps[ck] - 1 end
   end
 end
+save_tokens()
 return out
