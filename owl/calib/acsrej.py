@@ -188,7 +188,7 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
         shapes = {s.sci.shape for s in stack}
         if len(shapes) != 1:
             raise CalibError(f"ACSREJ: chip {chip} has different shapes in the inputs: {shapes}")
-        res = crrej(np.stack([s.sci for s in stack]), np.stack([s.err for s in stack]),
+        res = crrej([s.sci for s in stack], [s.err for s in stack],
                     np.stack([s.dq for s in stack]), exptime, params,
                     bias_or_dark=imagetyp.startswith(("BIAS", "DARK")))
         # hstcal sets ERR[0,0] = -1 so that a uniform ERR still gets written as an array.

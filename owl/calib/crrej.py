@@ -133,16 +133,17 @@ class CrRejResult:
     skysum: float = 0.0
 
 
-def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
+def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
+          dq: NDArray[np.int16] | Sequence[NDArray[np.int16]], exptime: Sequence[float],
           params: CrRejParams, crval: int = DATAREJECT, *,
           bias_or_dark: bool = False) -> CrRejResult:
     """Reject cosmic rays in a stack of one chip and combine it (see the module docstring).
 
     Parameters
     ----------
-    sci, err : ndarray of float32, shape (n, ny, nx)
+    sci, err : ndarray of float32, shape (n, ny, nx), or n arrays of shape (ny, nx)
         Images and their errors, electrons.
-    dq : ndarray of int16, shape (n, ny, nx)
+    dq : ndarray of int16, shape (n, ny, nx), or n arrays of shape (ny, nx)
         Their data quality.
     exptime : sequence of float
         EXPTIME of each image (s). When all are 0 (biases) each counts as 1 s.
@@ -162,22 +163,27 @@ def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
     ValueError
         For fewer than two images, mismatched shapes or a negative exposure time.
     """
-    sci = np.ascontiguousarray(sci, dtype=np.float32)
-    err = np.ascontiguousarray(err, dtype=np.float32)
-    dq = np.ascontiguousarray(dq, dtype=np.int16)
-    if sci.ndim != 3 or sci.shape[0] < 2:
-        raise ValueError(f"need a stack of at least two images, got shape {sci.shape}")
-    if err.shape != sci.shape or dq.shape != sci.shape:
-        raise ValueError(f"SCI {sci.shape}, ERR {err.shape} and DQ {dq.shape} differ")
+    scis = tuple(np.ascontiguousarray(a, dtype=np.float32) for a in sci)
+    errs = tuple(np.ascontiguousarray(a, dtype=np.float32) for a in err)
+    shapes = {a.shape for a in scis}
+    if len(scis) < 2 or len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"need a stack of at least two images of one 2-D shape, got "
+                         f"{len(scis)} of shapes {sorted(shapes)}")
+    shape = (len(scis), *scis[0].shape)
+    dq = np.ascontiguousarray(dq if isinstance(dq, np.ndarray) else np.stack(dq),
+                              dtype=np.int16)
+    if {a.shape for a in errs} != shapes or len(errs) != shape[0] or dq.shape != shape:
+        raise ValueError(f"SCI {shape}, ERR {[a.shape for a in errs]} and DQ {dq.shape} "
+                         "differ")
     efac = np.asarray(exptime, dtype=np.float32)
-    if efac.shape != (sci.shape[0],) or (efac < 0).any():
+    if efac.shape != (shape[0],) or (efac < 0).any():
         raise ValueError(f"need one non-negative exposure time per image, got {exptime}")
     if not (efac > 0).any():
         efac = np.ones_like(efac)
     texpt = np.float32(0)
     for t in efac:
         texpt = np.float32(texpt + t)
-    sky = sky_levels(sci, dq, params.skysub, params.badinpdq)
+    sky = sky_levels(scis, dq, params.skysub, params.badinpdq)
     skysum = np.float32(0)
     for v in sky:
         skysum = np.float32(skysum + v)
@@ -187,18 +193,21 @@ def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
     maskdq = CK.SPILL | CK.HIT | (0 if bias_or_dark else CK.EXCLUDE)
     if bias_or_dark:
         dqpat &= ~CK.EXCLUDE
-    ave = np.empty(sci.shape[1:], dtype=np.float32)
+    pic = np.empty(shape, dtype=np.float32)
+    ee = np.empty(shape, dtype=np.float32)
+    CK.scaled(scis, errs, sky, efac, pic, ee)
+    ave = np.empty(shape[1:], dtype=np.float32)
     if params.initgues[:3].lower() == "med":
-        CK.median_guess(sci, dq, sky, efac, int(params.badinpdq), ave)
+        CK.median_guess(pic, dq, efac, int(params.badinpdq), ave)
     else:
-        CK.minimum_guess(sci, dq, sky, efac, int(params.badinpdq), params.good_minimum, ave)
-    state = np.empty(sci.shape, dtype=np.uint8)
-    nhit = np.zeros(sci.shape[:2], dtype=np.int64)
+        CK.minimum_guess(pic, dq, efac, int(params.badinpdq), params.good_minimum, ave)
+    state = np.empty(shape, dtype=np.uint8)
+    nhit = np.zeros(shape[:2], dtype=np.int64)
     start, col = CK.excluded_index(dq, efac, dqpat)
-    out_err = np.zeros(sci.shape[1:], dtype=np.float32)
-    out_dq = np.zeros(sci.shape[1:], dtype=np.int16)
-    rejected = np.zeros(sci.shape, dtype=np.bool_)
-    nrej_rows = np.zeros(sci.shape[1], dtype=np.int64)
+    out_err = np.zeros(shape[1:], dtype=np.float32)
+    out_dq = np.zeros(shape[1:], dtype=np.int16)
+    rejected = np.zeros(shape, dtype=np.bool_)
+    nrej_rows = np.zeros(shape[1], dtype=np.int64)
     spans = CK.spans(params.crradius)
     thresh = np.float32(params.crthresh)
     psig2 = thresh * thresh if params.crthresh > 0 else np.float32(-1.0)
@@ -206,11 +215,11 @@ def crrej(sci: F32, err: F32, dq: NDArray[np.int16], exptime: Sequence[float],
     niter = len(params.crsigmas)
     for it, sigma in enumerate(params.crsigmas):
         sig2 = np.float32(sigma) * np.float32(sigma)
-        CK.detect(sci, err, dq, sky, efac, ave, sig2, scale, dqpat, state, nhit)
-        CK.reach_excluded(sci, err, sky, efac, ave, sig2, psig2, scale, spans, start, col,
+        CK.detect(pic, ee, dq, efac, ave, sig2, scale, dqpat, state, nhit)
+        CK.reach_excluded(pic, ee, efac, ave, sig2, psig2, scale, spans, start, col,
                           state, nhit)
         hstart, hcol = CK.hit_index(state, nhit)
-        CK.spill_combine(sci, err, dq, sky, efac, ave, sig2, psig2, spans,
+        CK.spill_combine(pic, ee, dq, efac, ave, sig2, psig2, spans,
                          params.symmetric_spill, maskdq, crval, state, hstart, hcol,
                          it == niter - 1, texpt, skysum, out_err, out_dq, rejected, nrej_rows)
     return CrRejResult(sci=ave, err=out_err, dq=out_dq, crmask=rejected, sky=sky,

@@ -43,17 +43,17 @@ def _jit(parallel: bool) -> Callable[[_F], _F]:
 
 
 @_jit(parallel=True)
-def median_guess(sci: F32, dq: NDArray[np.int16], sky: F32, efac: F32, dqpat: int,
-                 ave: F32) -> None:
-    """Median of the good, sky-subtracted, exposure-normalised values (0 when none)."""
-    n, ny, nx = sci.shape
+def median_guess(pic: F32, dq: NDArray[np.int16], efac: F32, dqpat: int, ave: F32) -> None:
+    """Median of the good values of ``pic`` (sky-subtracted, exposure-normalised; 0 when
+    none)."""
+    n, ny, nx = pic.shape
     for j in prange(ny):
         buf = np.empty(n, dtype=np.float32)
         for i in range(nx):
             m = 0
             for k in range(n):
                 if efac[k] > 0 and (dq[k, j, i] & dqpat) == 0:
-                    v = (sci[k, j, i] - sky[k]) / efac[k]
+                    v = pic[k, j, i]
                     p = m
                     while p > 0 and buf[p - 1] > v:
                         buf[p] = buf[p - 1]
@@ -69,28 +69,55 @@ def median_guess(sci: F32, dq: NDArray[np.int16], sky: F32, efac: F32, dqpat: in
 
 
 @_jit(parallel=True)
-def minimum_guess(sci: F32, dq: NDArray[np.int16], sky: F32, efac: F32, dqpat: int,
-                  good_only: bool, ave: F32) -> None:
-    """Minimum guess: hstcal's rule, or (``good_only``) the minimum of the good values.
+def minimum_guess(pic: F32, dq: NDArray[np.int16], efac: F32, dqpat: int, good_only: bool,
+                  ave: F32) -> None:
+    """Minimum guess from ``pic`` (sky-subtracted, exposure-normalised): hstcal's rule, or
+    (``good_only``) the minimum of the good values.
 
     hstcal takes image 0's value, then any smaller value, and stores 0 instead whenever
     the value it takes is flagged (its own comment: "slightly buggy"), so a bad pixel in an
-    image resets the guess to 0 for the images after it to beat.
+    image resets the guess to 0 for the images after it to beat. An image without exposure
+    time offers 0, flagged.
     """
-    n, ny, nx = sci.shape
+    n, ny, nx = pic.shape
     inf = np.float32(np.inf)
+    zero = np.float32(0)
     for j in prange(ny):
-        for i in range(nx):
-            cur = inf
-            for k in range(n):
-                ok = efac[k] > 0 and (dq[k, j, i] & dqpat) == 0
-                v = (sci[k, j, i] - sky[k]) / efac[k] if efac[k] > 0 else np.float32(0)
+        cur = np.full(nx, inf, dtype=np.float32)
+        for k in range(n):
+            live = efac[k] > 0
+            prow, qrow = pic[k, j], dq[k, j]
+            for i in range(nx):
+                ok = live & ((qrow[i] & dqpat) == 0)
+                v = prow[i] if live else zero
+                c = cur[i]
                 if good_only:
-                    if ok and v < cur:
-                        cur = v
-                elif k == 0 or v < cur:
-                    cur = v if ok else np.float32(0)
-            ave[j, i] = 0 if cur == inf else cur
+                    cur[i] = v if ok & (v < c) else c
+                else:
+                    cur[i] = (v if ok else zero) if (k == 0) | (v < c) else c
+        arow = ave[j]
+        for i in range(nx):
+            arow[i] = zero if cur[i] == inf else cur[i]
+
+
+@_jit(parallel=True)
+def scaled(sci: tuple[F32, ...], err: tuple[F32, ...], sky: F32, efac: F32, pic: F32,
+           ee: F32) -> None:
+    """``pic[k] = (sci[k] - sky[k]) / efac[k]`` (e/s; hstcal's scrolling buffer ``pic``) and
+    ``ee[k] = err[k]²``, once for every iteration; images without exposure time are left
+    alone (no kernel reads them)."""
+    n, ny, nx = pic.shape
+    for j in prange(ny):
+        for k in range(n):
+            t = efac[k]
+            if t <= 0:
+                continue
+            sk = sky[k]
+            srow, erow, prow, qrow = sci[k][j], err[k][j], pic[k, j], ee[k, j]
+            for i in range(nx):
+                prow[i] = (srow[i] - sk) / t
+                e = erow[i]
+                qrow[i] = e * e
 
 
 @_jit(parallel=True)
@@ -135,12 +162,13 @@ def _excluded(d0: int, dqpat: int) -> bool:
 
 
 @_jit(parallel=True)
-def detect(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32, ave: F32,
+def detect(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
            sig2: np.float32, scale: np.float32, dqpat: int, state: NDArray[np.uint8],
            nhit: NDArray[np.int64]) -> None:
-    """Mark HIT (``sci`` outliers against ``ave``) and EXCLUDE per pixel, hstcal's test;
-    ``nhit[k, j]`` counts the hits on row ``j`` of image ``k``."""
-    n, ny, nx = sci.shape
+    """Mark HIT (``pic`` outliers against ``ave``) and EXCLUDE per pixel, hstcal's test;
+    ``nhit[k, j]`` counts the hits on row ``j`` of image ``k``. ``pic`` and ``ee`` are the
+    sky-subtracted images in e/s and the squared errors (:func:`scaled`)."""
+    n, ny, nx = pic.shape
     zero = np.float32(0)
     for j in prange(ny):
         arow = ave[j]
@@ -152,15 +180,13 @@ def detect(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32, ave: 
                 nhit[k, j] = 0
                 continue
             t2 = t * t
-            sk = sky[k]
-            srow, erow, qrow = sci[k, j], err[k, j], dq[k, j]
+            prow, erow, qrow = pic[k, j], ee[k, j], dq[k, j]
             c = 0
             for i in range(nx):
                 a = arow[i]
-                d = (srow[i] - sk) / t - a
-                e = erow[i]
+                d = prow[i] - a
                 s = scale * max(a * t, zero)
-                hit = d * d > sig2 * (e * e + s * s) / t2
+                hit = d * d > sig2 * (erow[i] + s * s) / t2
                 v = np.uint8(EXCLUDE) if _excluded(qrow[i], dqpat) else (
                     np.uint8(HIT) if hit else np.uint8(OK))
                 st[i] = v
@@ -169,7 +195,7 @@ def detect(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32, ave: 
 
 
 @_jit(parallel=True)
-def reach_excluded(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.float32,
+def reach_excluded(pic: F32, ee: F32, efac: F32, ave: F32, sig2: np.float32,
                    psig2: np.float32, scale: np.float32, spans: NDArray[np.int64],
                    start: NDArray[np.int64], col: NDArray[np.int32],
                    state: NDArray[np.uint8], nhit: NDArray[np.int64]) -> None:
@@ -180,7 +206,7 @@ def reach_excluded(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.f
     grows SPILL in turn: rows in order, images in parallel. ``start``/``col`` list the
     excluded pixels (:func:`excluded_index`).
     """
-    n, ny, nx = sci.shape
+    n, ny, nx = pic.shape
     w = (spans.shape[0] - 1) // 2
     zero = np.float32(0)
     for k in prange(n):
@@ -207,12 +233,12 @@ def reach_excluded(sci: F32, err: F32, sky: F32, efac: F32, ave: F32, sig2: np.f
                 if not near:
                     continue
                 a = ave[j, i]
-                d = (sci[k, j, i] - sky[k]) / t - a
-                e = err[k, j, i]
-                if not d * d > psig2 * (sig2 * (e * e) / t2):
+                d = pic[k, j, i] - a
+                e2 = ee[k, j, i]
+                if not d * d > psig2 * (sig2 * e2 / t2):
                     continue
                 s = scale * max(a * t, zero)
-                if d * d > sig2 * (e * e + s * s) / t2:
+                if d * d > sig2 * (e2 + s * s) / t2:
                     state[k, j, i] = HIT
                     nhit[k, j] += 1
 
@@ -259,7 +285,7 @@ def _near(hstart: NDArray[np.int64], hcol: NDArray[np.int32], spans: NDArray[np.
 
 
 @_jit(parallel=True)
-def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32, ave: F32,
+def spill_combine(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
                   sig2: np.float32, psig2: np.float32, spans: NDArray[np.int64],
                   below: bool, maskdq: int, crval: int, state: NDArray[np.uint8],
                   hstart: NDArray[np.int64], hcol: NDArray[np.int32], last: bool, texpt: np.float32,
@@ -272,7 +298,7 @@ def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32
     ``below`` adds the rows below too, symmetric growth). ``hstart``/``hcol`` list the
     hits (:func:`hit_index`).
     """
-    n, ny, nx = sci.shape
+    n, ny, nx = pic.shape
     w = (spans.shape[0] - 1) // 2
     top = w if below else 0
     nocr = np.int16(~crval)
@@ -297,16 +323,14 @@ def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32
             _near(hstart, hcol, spans, ny, k, j, -w, -1, near_above)
             _near(hstart, hcol, spans, ny, k, j, 0, top, near)
             t2 = t * t
-            sk = sky[k]
-            srow, erow, qrow, st = sci[k, j], err[k, j], dq[k, j], state[k, j]
+            prow, erow, qrow, st = pic[k, j], ee[k, j], dq[k, j], state[k, j]
             for i in range(nx):
                 s0 = st[i]
                 d0 = qrow[i]
-                pic = (srow[i] - sk) / t
-                d = pic - arow[i]
-                e = erow[i]
-                ee = e * e
-                sp = ((near_above[i] | near[i]) != 0) & (d * d > psig2 * (sig2 * ee / t2))
+                p = prow[i]
+                d = p - arow[i]
+                e2 = erow[i]
+                sp = ((near_above[i] | near[i]) != 0) & (d * d > psig2 * (sig2 * e2 / t2))
                 v = np.int16(HIT) if s0 == HIT else (np.int16(SPILL) if sp else (
                     np.int16(EXCLUDE) if s0 == EXCLUDE else d0))
                 value[i] = v
@@ -315,9 +339,9 @@ def spill_combine(sci: F32, err: F32, dq: NDArray[np.int16], sky: F32, efac: F32
                 # SPILL instead of the DQ.
                 copy[i] = np.int16(SPILL) if sp & (near_above[i] != 0) else d0
                 use = (v & mdq) == 0
-                total[i] = total[i] + pic * t if use else total[i]
+                total[i] = total[i] + p * t if use else total[i]
                 pixexp[i] = pixexp[i] + t if use else pixexp[i]
-                err2[i] = err2[i] + ee if use else err2[i]
+                err2[i] = err2[i] + e2 if use else err2[i]
             if last:
                 rej = rejected[k, j]
                 for i in range(nx):

@@ -7,7 +7,7 @@ the peak bin and its neighbours.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import numba
@@ -77,12 +77,13 @@ def _histogram_mode(sci: F32, dq: NDArray[np.integer], lo: int, width: np.float3
     return float(np.float32(hmin + np.float32(mode * width)))
 
 
-def sky_levels(sci: F32, dq: NDArray[np.integer], skysub: str, badinpdq: int) -> F32:
+def sky_levels(sci: F32 | Sequence[F32], dq: NDArray[np.integer], skysub: str,
+               badinpdq: int) -> F32:
     """Sky of each image of a stack, as hstcal's ``acsrej_sky`` (electrons).
 
     Parameters
     ----------
-    sci : ndarray of float32, shape (n, ny, nx)
+    sci : ndarray of float32, shape (n, ny, nx), or n arrays of shape (ny, nx)
         Images in electrons.
     dq : ndarray of int, shape (n, ny, nx)
         Their DQ; the histogram range uses pixels without ``badinpdq`` bits in the first
@@ -92,7 +93,7 @@ def sky_levels(sci: F32, dq: NDArray[np.integer], skysub: str, badinpdq: int) ->
     badinpdq : int
         DQ bits that make a pixel unusable for the range.
     """
-    n = sci.shape[0]
+    n = len(sci)
     if skysub.lower() == "none":
         return np.zeros(n, dtype=np.float32)
     data_min, total, count = _good_range(sci[0], dq[0], badinpdq)

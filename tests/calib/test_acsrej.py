@@ -200,9 +200,9 @@ def test_minimum_guess_rule_and_the_good_minimum_option() -> None:
 
     sci = np.array([[[50.0]], [[80.0]], [[70.0]]], np.float32)
     dq = np.array([[[1]], [[0]], [[0]]], np.int16)
-    sky, efac = np.zeros(3, np.float32), np.ones(3, np.float32)
+    efac = np.ones(3, np.float32)  # no sky, 1 s: the values are already in e/s
     ave = np.empty((1, 1), np.float32)
-    CK.minimum_guess(sci, dq, sky, efac, 1, False, ave)
+    CK.minimum_guess(sci, dq, efac, 1, False, ave)
     assert ave[0, 0] == 0.0  # hstcal: the flagged first value resets the guess to 0
-    CK.minimum_guess(sci, dq, sky, efac, 1, True, ave)
+    CK.minimum_guess(sci, dq, efac, 1, True, ave)
     assert ave[0, 0] == 70.0
