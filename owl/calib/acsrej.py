@@ -188,9 +188,11 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
         shapes = {s.sci.shape for s in stack}
         if len(shapes) != 1:
             raise CalibError(f"ACSREJ: chip {chip} has different shapes in the inputs: {shapes}")
-        res = crrej([s.sci for s in stack], [s.err for s in stack],
-                    np.stack([s.dq for s in stack]), exptime, params,
-                    bias_or_dark=imagetyp.startswith(("BIAS", "DARK")))
+        # The inputs' SCI and ERR are not needed after the combination: crrej may scale
+        # them in place.
+        res = crrej([s.sci for s in stack], [s.err for s in stack], [s.dq for s in stack],
+                    exptime, params, bias_or_dark=imagetyp.startswith(("BIAS", "DARK")),
+                    overwrite=True)
         # hstcal sets ERR[0,0] = -1 so that a uniform ERR still gets written as an array.
         res.err[0, 0] = -1.0
         imset.sci, imset.err, imset.dq = res.sci, res.err, res.dq
@@ -293,14 +295,16 @@ def _flag_inputs(inputs: Sequence[str | Path], masks: Mapping[int, np.ndarray],
 
     Like hstcal's ``openUpdateImage``, only the DQ data are rewritten, in place, when every
     DQ extension of the file holds an array; a file with a constant DQ extension (which
-    grows into an array) is rewritten whole.
+    grows into an array) is rewritten whole. The inputs' DQ arrays in ``frames`` are not
+    needed afterwards: the flagged words replace them in place.
     """
     for n, (path, frame) in enumerate(zip(inputs, frames, strict=True)):
         new = {}
         for imset in frame.imsets:
-            big = np.empty(imset.dq.shape, dtype=np.uint16)
-            flag_dq(np.ascontiguousarray(imset.dq, dtype=np.int16), masks[imset.chip][n],
-                    DATAREJECT, big)
+            dq = np.ascontiguousarray(imset.dq, dtype=np.int16)
+            big = (dq.view(np.uint16) if dq.flags.writeable
+                   else np.empty(dq.shape, dtype=np.uint16))
+            flag_dq(dq, masks[imset.chip][n], DATAREJECT, big)
             new[imset.extver] = big.view(">i2")
         if _rewrite_dq(Path(path), new):
             continue

@@ -133,10 +133,21 @@ class CrRejResult:
     skysum: float = 0.0
 
 
+def _scratch(scis: tuple[F32, ...], errs: tuple[F32, ...],
+             overwrite: bool) -> tuple[tuple[F32, ...], tuple[F32, ...]]:
+    """Where :func:`~owl.calib.crrej_kernels.scaled` writes: the inputs themselves when they
+    may be overwritten (writeable, no two sharing memory), else new arrays."""
+    arrays = scis + errs
+    if overwrite and all(a.flags.writeable for a in arrays) and not any(
+            np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:]):
+        return scis, errs
+    return (tuple(np.empty_like(a) for a in scis), tuple(np.empty_like(a) for a in errs))
+
+
 def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
           dq: NDArray[np.int16] | Sequence[NDArray[np.int16]], exptime: Sequence[float],
           params: CrRejParams, crval: int = DATAREJECT, *,
-          bias_or_dark: bool = False) -> CrRejResult:
+          bias_or_dark: bool = False, overwrite: bool = False) -> CrRejResult:
     """Reject cosmic rays in a stack of one chip and combine it (see the module docstring).
 
     Parameters
@@ -153,6 +164,9 @@ def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
         DQ bit marking a rejected pixel.
     bias_or_dark : bool
         The stack is of BIAS or DARK frames (IMAGETYP): DQ bit 4 is then kept in the sum.
+    overwrite : bool
+        ``sci`` and ``err`` may be overwritten (with the sky-subtracted images in e/s and the
+        squared errors) instead of copied: for callers done with them.
 
     Returns
     -------
@@ -170,11 +184,11 @@ def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
         raise ValueError(f"need a stack of at least two images of one 2-D shape, got "
                          f"{len(scis)} of shapes {sorted(shapes)}")
     shape = (len(scis), *scis[0].shape)
-    dq = np.ascontiguousarray(dq if isinstance(dq, np.ndarray) else np.stack(dq),
-                              dtype=np.int16)
-    if {a.shape for a in errs} != shapes or len(errs) != shape[0] or dq.shape != shape:
-        raise ValueError(f"SCI {shape}, ERR {[a.shape for a in errs]} and DQ {dq.shape} "
-                         "differ")
+    dqs = tuple(np.ascontiguousarray(a, dtype=np.int16) for a in dq)
+    if ({a.shape for a in errs} != shapes or len(errs) != shape[0]
+            or {a.shape for a in dqs} != shapes or len(dqs) != shape[0]):
+        raise ValueError(f"SCI {shape}, ERR {[a.shape for a in errs]} and DQ "
+                         f"{[a.shape for a in dqs]} differ")
     efac = np.asarray(exptime, dtype=np.float32)
     if efac.shape != (shape[0],) or (efac < 0).any():
         raise ValueError(f"need one non-negative exposure time per image, got {exptime}")
@@ -183,7 +197,7 @@ def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
     texpt = np.float32(0)
     for t in efac:
         texpt = np.float32(texpt + t)
-    sky = sky_levels(scis, dq, params.skysub, params.badinpdq)
+    sky = sky_levels(scis, dqs, params.skysub, params.badinpdq)
     skysum = np.float32(0)
     for v in sky:
         skysum = np.float32(skysum + v)
@@ -193,9 +207,9 @@ def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
     maskdq = CK.SPILL | CK.HIT | (0 if bias_or_dark else CK.EXCLUDE)
     if bias_or_dark:
         dqpat &= ~CK.EXCLUDE
-    pic = np.empty(shape, dtype=np.float32)
-    ee = np.empty(shape, dtype=np.float32)
+    pic, ee = _scratch(scis, errs, overwrite)
     CK.scaled(scis, errs, sky, efac, pic, ee)
+    dq = dqs
     ave = np.empty(shape[1:], dtype=np.float32)
     if params.initgues[:3].lower() == "med":
         CK.median_guess(pic, dq, efac, int(params.badinpdq), ave)

@@ -31,6 +31,8 @@ from numpy.typing import NDArray
 OK, SPILL, EXCLUDE, HIT = 0, 2, 4, 8
 
 F32 = NDArray[np.float32]
+#: A stack of images: a 3-D array or a tuple of 2-D arrays of one shape (indexed ``[k][j]``).
+Stack = tuple[NDArray[Any], ...]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -43,17 +45,18 @@ def _jit(parallel: bool) -> Callable[[_F], _F]:
 
 
 @_jit(parallel=True)
-def median_guess(pic: F32, dq: NDArray[np.int16], efac: F32, dqpat: int, ave: F32) -> None:
+def median_guess(pic: Stack, dq: Stack, efac: F32, dqpat: int, ave: F32) -> None:
     """Median of the good values of ``pic`` (sky-subtracted, exposure-normalised; 0 when
     none)."""
-    n, ny, nx = pic.shape
+    n = len(pic)
+    ny, nx = pic[0].shape
     for j in prange(ny):
         buf = np.empty(n, dtype=np.float32)
         for i in range(nx):
             m = 0
             for k in range(n):
-                if efac[k] > 0 and (dq[k, j, i] & dqpat) == 0:
-                    v = pic[k, j, i]
+                if efac[k] > 0 and (dq[k][j, i] & dqpat) == 0:
+                    v = pic[k][j, i]
                     p = m
                     while p > 0 and buf[p - 1] > v:
                         buf[p] = buf[p - 1]
@@ -69,7 +72,7 @@ def median_guess(pic: F32, dq: NDArray[np.int16], efac: F32, dqpat: int, ave: F3
 
 
 @_jit(parallel=True)
-def minimum_guess(pic: F32, dq: NDArray[np.int16], efac: F32, dqpat: int, good_only: bool,
+def minimum_guess(pic: Stack, dq: Stack, efac: F32, dqpat: int, good_only: bool,
                   ave: F32) -> None:
     """Minimum guess from ``pic`` (sky-subtracted, exposure-normalised): hstcal's rule, or
     (``good_only``) the minimum of the good values.
@@ -79,14 +82,15 @@ def minimum_guess(pic: F32, dq: NDArray[np.int16], efac: F32, dqpat: int, good_o
     image resets the guess to 0 for the images after it to beat. An image without exposure
     time offers 0, flagged.
     """
-    n, ny, nx = pic.shape
+    n = len(pic)
+    ny, nx = pic[0].shape
     inf = np.float32(np.inf)
     zero = np.float32(0)
     for j in prange(ny):
         cur = np.full(nx, inf, dtype=np.float32)
         for k in range(n):
             live = efac[k] > 0
-            prow, qrow = pic[k, j], dq[k, j]
+            prow, qrow = pic[k][j], dq[k][j]
             for i in range(nx):
                 ok = live & ((qrow[i] & dqpat) == 0)
                 v = prow[i] if live else zero
@@ -101,19 +105,19 @@ def minimum_guess(pic: F32, dq: NDArray[np.int16], efac: F32, dqpat: int, good_o
 
 
 @_jit(parallel=True)
-def scaled(sci: tuple[F32, ...], err: tuple[F32, ...], sky: F32, efac: F32, pic: F32,
-           ee: F32) -> None:
+def scaled(sci: Stack, err: Stack, sky: F32, efac: F32, pic: Stack, ee: Stack) -> None:
     """``pic[k] = (sci[k] - sky[k]) / efac[k]`` (e/s; hstcal's scrolling buffer ``pic``) and
     ``ee[k] = err[k]²``, once for every iteration; images without exposure time are left
-    alone (no kernel reads them)."""
-    n, ny, nx = pic.shape
+    alone (no kernel reads them). ``pic`` may be ``sci`` and ``ee`` may be ``err``."""
+    n = len(pic)
+    ny, nx = pic[0].shape
     for j in prange(ny):
         for k in range(n):
             t = efac[k]
             if t <= 0:
                 continue
             sk = sky[k]
-            srow, erow, prow, qrow = sci[k][j], err[k][j], pic[k, j], ee[k, j]
+            srow, erow, prow, qrow = sci[k][j], err[k][j], pic[k][j], ee[k][j]
             for i in range(nx):
                 prow[i] = (srow[i] - sk) / t
                 e = erow[i]
@@ -121,7 +125,7 @@ def scaled(sci: tuple[F32, ...], err: tuple[F32, ...], sky: F32, efac: F32, pic:
 
 
 @_jit(parallel=True)
-def excluded_index(dq: NDArray[np.int16], efac: F32, dqpat: int) -> tuple[
+def excluded_index(dq: Stack, efac: F32, dqpat: int) -> tuple[
         NDArray[np.int64], NDArray[np.int32]]:
     """The pixels hstcal never tests for a hit (``EXCLUDE``), per image and row.
 
@@ -129,13 +133,14 @@ def excluded_index(dq: NDArray[np.int16], efac: F32, dqpat: int) -> tuple[
     ``col[start[k * ny + j]:start[k * ny + j + 1]]``, in increasing order. The set depends
     on DQ alone, so one index serves every iteration.
     """
-    n, ny, nx = dq.shape
+    n = len(dq)
+    ny, nx = dq[0].shape
     count = np.zeros(n * ny + 1, dtype=np.int64)
     for r in prange(n * ny):
         k, j = r // ny, r % ny
         if efac[k] <= 0:
             continue
-        row = dq[k, j]
+        row = dq[k][j]
         c = 0
         for i in range(nx):
             c += _excluded(row[i], dqpat)
@@ -146,7 +151,7 @@ def excluded_index(dq: NDArray[np.int16], efac: F32, dqpat: int) -> tuple[
         k, j = r // ny, r % ny
         if efac[k] <= 0:
             continue
-        row = dq[k, j]
+        row = dq[k][j]
         p = start[r]
         for i in range(nx):
             if _excluded(row[i], dqpat):
@@ -162,13 +167,14 @@ def _excluded(d0: int, dqpat: int) -> bool:
 
 
 @_jit(parallel=True)
-def detect(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
+def detect(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
            sig2: np.float32, scale: np.float32, dqpat: int, state: NDArray[np.uint8],
            nhit: NDArray[np.int64]) -> None:
     """Mark HIT (``pic`` outliers against ``ave``) and EXCLUDE per pixel, hstcal's test;
     ``nhit[k, j]`` counts the hits on row ``j`` of image ``k``. ``pic`` and ``ee`` are the
     sky-subtracted images in e/s and the squared errors (:func:`scaled`)."""
-    n, ny, nx = pic.shape
+    n = len(pic)
+    ny, nx = pic[0].shape
     zero = np.float32(0)
     for j in prange(ny):
         arow = ave[j]
@@ -180,7 +186,7 @@ def detect(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
                 nhit[k, j] = 0
                 continue
             t2 = t * t
-            prow, erow, qrow = pic[k, j], ee[k, j], dq[k, j]
+            prow, erow, qrow = pic[k][j], ee[k][j], dq[k][j]
             c = 0
             for i in range(nx):
                 a = arow[i]
@@ -195,7 +201,7 @@ def detect(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
 
 
 @_jit(parallel=True)
-def reach_excluded(pic: F32, ee: F32, efac: F32, ave: F32, sig2: np.float32,
+def reach_excluded(pic: Stack, ee: Stack, efac: F32, ave: F32, sig2: np.float32,
                    psig2: np.float32, scale: np.float32, spans: NDArray[np.int64],
                    start: NDArray[np.int64], col: NDArray[np.int32],
                    state: NDArray[np.uint8], nhit: NDArray[np.int64]) -> None:
@@ -206,7 +212,8 @@ def reach_excluded(pic: F32, ee: F32, efac: F32, ave: F32, sig2: np.float32,
     grows SPILL in turn: rows in order, images in parallel. ``start``/``col`` list the
     excluded pixels (:func:`excluded_index`).
     """
-    n, ny, nx = pic.shape
+    n = len(pic)
+    ny, nx = pic[0].shape
     w = (spans.shape[0] - 1) // 2
     zero = np.float32(0)
     for k in prange(n):
@@ -214,6 +221,7 @@ def reach_excluded(pic: F32, ee: F32, efac: F32, ave: F32, sig2: np.float32,
         if t <= 0:
             continue
         t2 = t * t
+        pk, ek = pic[k], ee[k]
         for j in range(ny):
             for p in range(start[k * ny + j], start[k * ny + j + 1]):
                 i = col[p]
@@ -233,8 +241,8 @@ def reach_excluded(pic: F32, ee: F32, efac: F32, ave: F32, sig2: np.float32,
                 if not near:
                     continue
                 a = ave[j, i]
-                d = pic[k, j, i] - a
-                e2 = ee[k, j, i]
+                d = pk[j, i] - a
+                e2 = ek[j, i]
                 if not d * d > psig2 * (sig2 * e2 / t2):
                     continue
                 s = scale * max(a * t, zero)
@@ -285,7 +293,7 @@ def _near(hstart: NDArray[np.int64], hcol: NDArray[np.int32], spans: NDArray[np.
 
 
 @_jit(parallel=True)
-def spill_combine(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
+def spill_combine(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
                   sig2: np.float32, psig2: np.float32, spans: NDArray[np.int64],
                   below: bool, maskdq: int, crval: int, state: NDArray[np.uint8],
                   hstart: NDArray[np.int64], hcol: NDArray[np.int32], last: bool, texpt: np.float32,
@@ -298,7 +306,8 @@ def spill_combine(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
     ``below`` adds the rows below too, symmetric growth). ``hstart``/``hcol`` list the
     hits (:func:`hit_index`).
     """
-    n, ny, nx = pic.shape
+    n = len(pic)
+    ny, nx = pic[0].shape
     w = (spans.shape[0] - 1) // 2
     top = w if below else 0
     nocr = np.int16(~crval)
@@ -323,7 +332,7 @@ def spill_combine(pic: F32, ee: F32, dq: NDArray[np.int16], efac: F32, ave: F32,
             _near(hstart, hcol, spans, ny, k, j, -w, -1, near_above)
             _near(hstart, hcol, spans, ny, k, j, 0, top, near)
             t2 = t * t
-            prow, erow, qrow, st = pic[k, j], ee[k, j], dq[k, j], state[k, j]
+            prow, erow, qrow, st = pic[k][j], ee[k][j], dq[k][j], state[k, j]
             for i in range(nx):
                 s0 = st[i]
                 d0 = qrow[i]

@@ -77,7 +77,8 @@ def _histogram_mode(sci: F32, dq: NDArray[np.integer], lo: int, width: np.float3
     return float(np.float32(hmin + np.float32(mode * width)))
 
 
-def sky_levels(sci: F32 | Sequence[F32], dq: NDArray[np.integer], skysub: str,
+def sky_levels(sci: F32 | Sequence[F32], dq: NDArray[np.integer] | Sequence[NDArray[Any]],
+               skysub: str,
                badinpdq: int) -> F32:
     """Sky of each image of a stack, as hstcal's ``acsrej_sky`` (electrons).
 
@@ -85,7 +86,7 @@ def sky_levels(sci: F32 | Sequence[F32], dq: NDArray[np.integer], skysub: str,
     ----------
     sci : ndarray of float32, shape (n, ny, nx), or n arrays of shape (ny, nx)
         Images in electrons.
-    dq : ndarray of int, shape (n, ny, nx)
+    dq : ndarray of int, shape (n, ny, nx), or n arrays of shape (ny, nx)
         Their DQ; the histogram range uses pixels without ``badinpdq`` bits in the first
         image, the histograms only pixels with DQ 0.
     skysub : str
