@@ -259,6 +259,9 @@ class Agent:
                 if b"r" in woke:
                     self._log.debug("agent.woken", detail="a hold or release: renewing now")
                     nxt["renew"] = 0.0
+                if b"c" in woke:  # a control change (pause, drain, limit): read it now
+                    self.board.claimer.view.invalidate()
+                    nxt["scan"] = 0.0
         self._pending += self.executor.poll(0.0)
         if self._pending:
             self._flush()
@@ -372,7 +375,9 @@ class Agent:
                               token=claim.token, attempt=claim.attempt, failure=str(failure),
                               error=o.error, next=res.state)
         if ok:
-            free = 0 if self._stopping else self.concurrency - len(self.running) + len(ok)
+            # a paused or draining agent takes nothing new, not even behind a completion
+            serving = not self._stopping and self.control.mode == SERVE
+            free = self.concurrency - len(self.running) + len(ok) if serving else 0
             results, more = self.board.complete_many(
                 ok, self.id, provenance=records,
                 then_claim=(self.template.name, self.stages, self.settings.lease, free))

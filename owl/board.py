@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from owl import pins
+from owl.control.actions import wake_shard
 from owl.control.claimer import PERMIT_LEASES, Claimer, parse
 from owl.errors import BoardError
 from owl.keys import Keys, shard_of, valid_name
@@ -254,34 +255,39 @@ class Board:
         round trip, a claim on the shard of the last completed dataset, where its successors
         just became ready: a hand-off from one stage to the next costs no extra round trip.
         """
+        ranked: list[Any] = []
+        groups: list[Any] = []
+        if then_claim is not None and not self.claimer.handoff_ok():
+            then_claim = None  # time for a full round: the caller claims after this
+            if done:
+                self.claimer.prefer = self.shard(done[-1][0].dataset)
+        if then_claim is not None and then_claim[3] > 0 and done:
+            ranked, groups = self.claimer.handoff(then_claim[0], then_claim[1])
+        if not groups:
+            then_claim = None
         pipe = self.scripts.batch()
         records = list(provenance) + [None] * (len(done) - len(provenance))
         fresh: dict[tuple[int, str], int] = {}  # environment -> the completion sending it
         for i, ((claim, outputs), prov) in enumerate(zip(done, records, strict=True)):
             s = self.shard(claim.dataset)
             k = self.keys
+            # who wakes the other agents for successors that went into an empty queue:
+            # this caller when it claims behind the completions ('2', see below), else the
+            # script; a completion that frees permits wakes them always ('')
+            waking = "" if claim.limits else ("2" if then_claim is not None else "1")
             self.scripts["complete"](
                 keys=[*self._common(s), k.leases(s), k.dataset(s, claim.dataset),
                       k.pvenv(s), k.selcfg(s), k.refuse(s)],
                 args=[k.prefix(s), claim.dataset, claim.stage, claim.token,
                       json.dumps(outputs, sort_keys=True), who, self.event_cap,
-                      self.wake(s), *_provenance_args(prov, self._envs_sent, s, fresh, i)],
+                      self.wake(s), *_provenance_args(prov, self._envs_sent, s, fresh, i),
+                      waking],
                 client=pipe,
             )
-        ranked: list[Any] = []
-        if then_claim is not None and not self.claimer.handoff_ok():
-            then_claim = None  # time for a full round: the caller claims after this
-            if done:
-                self.claimer.prefer = self.shard(done[-1][0].dataset)
-        if then_claim is not None and then_claim[3] > 0 and done:
-            template, stages, lease, limit = then_claim
-            ranked, groups = self.claimer.handoff(template, stages)
-            if groups:
-                shard = self.shard(done[-1][0].dataset)
-                self.claimer.call(shard, who, template, lease, limit, ranked, groups,
-                                  client=pipe)
-            else:
-                then_claim = None
+        if then_claim is not None:
+            template, _, lease, limit = then_claim
+            self.claimer.call(self.shard(done[-1][0].dataset), who, template, lease, limit,
+                              ranked, groups, client=pipe)
         replies = self.scripts.execute(pipe, self.redis)
         # permits go once the items are out of 'running' on every node (not in the batch: a
         # cluster runs a batch node by node)
@@ -295,9 +301,17 @@ class Board:
             else:
                 out.append(Result(False, str(res[2]), current_token=str(res[3])))
         claims: list[Claim] = []
-        if then_claim is not None and done:
+        if then_claim is not None:
             claims = parse(replies[-1], then_claim[0])
             self.claimer.charged(claims, ranked)
+            # wake the other agents (one message per shard) for the successors that went
+            # into an empty queue and that this claim did not take
+            taken = {(c.dataset, c.stage) for c in claims}
+            for shard, template in sorted({
+                    (self.shard(claim.dataset), claim.template)
+                    for (claim, _), res in zip(done, replies, strict=False)
+                    if res[0] == 1 for st in res[2:] if (claim.dataset, str(st)) not in taken}):
+                wake_shard(self, shard, template)
         return out, claims
 
     def release_permits(self, claims: Sequence[Claim]) -> None:

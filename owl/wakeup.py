@@ -67,9 +67,11 @@ class Wakeup:
                 self._stop.wait(0.5)
                 continue
             if msg is not None:
-                # an operator held or released a running item: its agent must renew now
-                urgent = msg.get("data") in ("hold", "release")
-                self.poke(b"r" if urgent else b"x")
+                # an operator held or released a running item: its agent must renew now;
+                # a control change: the agent reads the control state now
+                data = msg.get("data")
+                self.poke(b"r" if data in ("hold", "release") else b"c" if data == "ctl"
+                          else b"x")
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 pubsub.close()
@@ -87,7 +89,8 @@ class Wakeup:
         return self._r
 
     def drain(self) -> bytes:
-        """What woke us: b"x" work may be ready, b"r" a hold or release (renew now)."""
+        """What woke us: b"x" work may be ready, b"r" a hold or release (renew now), b"c" a
+        control change (read the control state now)."""
         try:
             return os.read(self._r, 4096)
         except BlockingIOError:

@@ -338,3 +338,46 @@ def test_claim_renew_complete_scripts_directly(board: Board) -> None:
     again = board.scripts["complete"](keys=complete_keys, args=args, client=board.redis)
     assert again == [0, "fenced", "done", str(token)]
     assert board.redis.zcard(k.leases(s)) == 0
+
+
+def _wakes(board: Board, template: str, action: object) -> list[str]:
+    """The wake-up messages of `template`'s channels while `action()` runs."""
+    pubsub = board.redis.pubsub(ignore_subscribe_messages=True)
+    channels = board.wake_channels(template)
+    if board.sharded_pubsub:
+        for ch in channels:
+            pubsub.ssubscribe(ch)
+    else:
+        pubsub.subscribe(*channels)
+    time.sleep(0.05)
+    action()  # type: ignore[operator]
+    got = []
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        msg = pubsub.get_sharded_message(timeout=0.05) if board.sharded_pubsub else \
+            pubsub.get_message(timeout=0.05)
+        if msg is not None:
+            got.append(str(msg["data"]))
+    pubsub.close()
+    return got
+
+
+def test_a_handoff_that_takes_the_successor_wakes_nobody(board: Board) -> None:
+    chain = Template(name="chain", version="1", stages=(
+        Stage("a", retry=FAST), Stage("b", after=("a",), retry=FAST)))
+    board.register_many(chain, [("x1", ""), ("x2", "")])
+    [first, second] = sorted(board.claim("w", "chain", ["a", "b"], 30, 2),
+                             key=lambda c: c.dataset)
+    handed: list[object] = []
+
+    def complete(claim: object, free: int) -> None:
+        _, more = board.complete_many([(claim, {})], "w",  # type: ignore[list-item]
+                                      then_claim=("chain", ["a", "b"], 30, free))
+        handed.extend(more)
+
+    # the completer claims x1's successor behind its completion: no one else is told
+    assert _wakes(board, "chain", lambda: complete(first, 1)) == []
+    assert [(c.dataset, c.stage) for c in handed] == [("x1", "b")]
+    # no room to take x2's successor: it went into an empty queue, the others are woken
+    assert _wakes(board, "chain", lambda: complete(second, 0)) == ["1"]
+    assert _state(board, "x2", "b") == "ready"

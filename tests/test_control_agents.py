@@ -137,6 +137,35 @@ def test_drain_makes_an_agent_finish_its_items_and_exit(agents: Agents,  # noqa:
     assert drained[0]["why"] == "reboot" and drained[0]["by"].startswith("operator:")
 
 
+def test_a_paused_agent_takes_nothing_behind_its_completions_at_once(
+        agents: Agents, board: Board) -> None:  # noqa: F811
+    # a 2-stage chain: each completion would hand its successor to the same agent; the
+    # agent rescans rarely here, so only the control wake-up can stop it in time
+    write_template(agents.env, "pz", f"""  a:
+    task: owl_testtasks:short
+    params: {{sleep: 1.5}}
+    {RETRY}
+  b:
+    after: a
+    task: owl_testtasks:short
+    params: {{sleep: 0.1}}
+""")
+    _register(board, "pz", agents.env, 4)
+    agents.env = {**agents.env, "OWL_RESCAN": "30"}
+    agents.start("p", "-t", "pz", "-c", "2", "--id", "pauseme")
+    wait_for(lambda: queries.counts(board).get(("pz", "a", "running"), 0) == 2,
+             what="two items running")
+    out = subprocess.run([sys.executable, "-m", "owl", "pause", "agent", "pauseme"],
+                         env=agents.env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: queries.counts(board).get(("pz", "a", "done"), 0) == 2, timeout=30,
+             what="the two running items done")
+    time.sleep(1.0)
+    counts = queries.counts(board)
+    assert counts.get(("pz", "b", "running"), 0) + counts.get(("pz", "b", "done"), 0) == 0
+    assert counts[("pz", "b", "ready")] == 2 and counts[("pz", "a", "ready")] == 2
+
+
 def test_burst_exits_non_zero_when_items_went_dead(agents: Agents,  # noqa: F811
                                                    board: Board) -> None:
     write_template(agents.env, "bd", """  work:

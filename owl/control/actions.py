@@ -48,11 +48,18 @@ def wake_all(board: Any) -> None:
 
     board.claimer.view.invalidate()
     for template in board_stages(board, None):
-        for channel in board.wake_channels(template):
-            if board.sharded_pubsub:
-                board.redis.spublish(channel, "1")
-            else:
-                board.redis.publish(channel, "1")
+        for s in range(board.shards if board.sharded_pubsub else 1):
+            wake_shard(board, s, template, "ctl")
+
+
+def wake_shard(board: Any, shard: int, template: str, what: str = "1") -> None:
+    """Wake the agents of `template` for work in `shard` (its shard channel, or the
+    board's channel); `what` "ctl" makes them read the control state at once."""
+    channel = board.wake(shard) + template
+    if board.sharded_pubsub:
+        board.redis.spublish(channel, what)
+    else:
+        board.redis.publish(channel, what)
 
 
 def pause(board: Any, kind: str, name: str, who: str, reason: str, *,
@@ -77,7 +84,7 @@ def pause(board: Any, kind: str, name: str, who: str, reason: str, *,
     if kind in ("stage", "template", "campaign"):
         field = f"pause:{what}"
         _fan_out(board, [("del", field, "")] if resume else [("set", field, reason or "-")])
-    if resume:
+    if resume or kind == "agent":  # an agent reads its own pause at once (its view)
         wake_all(board)
     return Change(what, res[0] == 1, "" if res[0] == 1 else str(res[1]))
 

@@ -11,7 +11,12 @@
 -- ARGV[11] environment JSON, '' when it is on the board already  ARGV[12] '1' when reused
 -- ARGV[13] the dataset's selection entries "CFG|EPOCH;CFG|EPOCH" (one per member), ''
 --   for none  ARGV[14] JSON {config id: config JSON text} of the configs they name
--- Returns {1, successors made ready} or {0, 'fenced', current state, current token}.
+-- ARGV[15] '1': wake the agents only when a successor went into an empty queue (the item
+--   held no permits); '2': the same, but the caller wakes them (it claims behind this
+--   completion and wakes the others for what it did not take); '': whenever a successor
+--   became ready
+-- Returns {1, successors made ready, with '2' the stages of those that went into an empty
+-- queue...} or {0, 'fenced', current state, current token}.
 local prefix, ds, stage, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local c, f = fenced(prefix, ds, stage, token, KEYS[1], KEYS[2], ARGV[7], ARGV[6])
 if not c then return f end
@@ -47,5 +52,14 @@ if ARGV[13] ~= '' then
 end
 move(c, stage, 'running', 'done', ARGV[12] == '1' and 'reused' or '', token, f[3])
 local n = promote_successors(c, stage) + maybe_rerun(c)
-if n > 0 then wake(c, ARGV[8]) end
-return {1, n}
+local reply = {1, n}
+if n > 0 then
+  if ARGV[15] == '2' then
+    for _, st in ipairs(c.fresh or {}) do reply[#reply + 1] = st end
+  elseif ARGV[15] == '1' then
+    wake_if_fresh(c, ARGV[8])
+  else
+    wake(c, ARGV[8])
+  end
+end
+return reply

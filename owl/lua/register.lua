@@ -40,5 +40,5 @@ for _, name in ipairs(graph.order) do
     move(c, name, '', 'waiting', 'registered')
   end
 end
-if nready > 0 then wake(c, ARGV[10]) end
+if nready > 0 then wake_if_fresh(c, ARGV[10]) end
 return {1, nready}
