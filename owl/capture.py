@@ -89,6 +89,8 @@ class Capture:
     def keep(self, output_dir: str | Path, attempt: int) -> Path | None:
         """After a task: move what it printed to its attempt's log directory (see
         :func:`keep_files`) and start empty files for the next task."""
+        if not any(os.fstat(fd).st_size for fd in self._fds.values()):
+            return None  # the usual case: a silent task (one fstat each, no path lookups)
         logs = keep_files(self.directory, output_dir, attempt)
         if logs is not None:
             for fd, name in STREAMS.items():
