@@ -288,6 +288,23 @@ def test_what_a_crashed_or_timed_out_task_printed_is_kept(
         assert (logs / "stderr.log").read_text() == said[1]
 
 
+def test_each_attempt_reports_its_own_peak_memory_in_a_reused_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).with_name("helpers")))
+    ex = LocalExecutor(1)
+    try:
+        big = job(tmp_path, "owl_testtasks:allocate", 1)
+        ex.submit([Job(spec=replace(big.spec, params={"mb": 200}), resources=big.resources)])
+        [first] = collect(ex, 1)
+        ex.submit([job(tmp_path, "owl_testtasks:silent", 2)])
+        [second] = collect(ex, 1)
+    finally:
+        ex.close()
+    assert first.provenance is not None and second.provenance is not None
+    peak_kb = [o.provenance.item["mem"] for o in (first, second)]  # type: ignore[union-attr]
+    assert peak_kb[0] > 200 * 1024 > peak_kb[1] + 100 * 1024, peak_kb
+
+
 def test_the_workers_capture_files_go_with_them(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).with_name("helpers")))

@@ -51,6 +51,15 @@ def print_then_hang(ctx: TaskContext) -> None:
     time.sleep(60)
 
 
+def allocate(ctx: TaskContext) -> Mapping[str, Any]:
+    """Touches ``params.mb`` megabytes of memory, then frees them."""
+    block = bytearray(int(ctx.params.get("mb", 200)) * 2**20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    del block
+    return {}
+
+
 def silent(ctx: TaskContext) -> Mapping[str, Any]:
     return {"quiet": True}
 
