@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Collection, Sequence
@@ -63,6 +64,26 @@ def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any,
         conn.send_bytes(json.dumps(result).encode())
 
 
+def _remove_stale(root: Path) -> None:
+    """Remove the capture directories (``HOST-PID-wN``) that agents of this host left when
+    they were killed (their pid is gone); other hosts' (a shared OWL_WORK) are left alone."""
+    host = socket.gethostname()
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for d in entries:
+        name_host, _, rest = d.name.rpartition("-w")[0].rpartition("-")
+        if name_host != host or not rest.isdigit():
+            continue
+        try:
+            os.kill(int(rest), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            continue
+
+
 @dataclass
 class _Worker:
     process: BaseProcess
@@ -103,6 +124,9 @@ class LocalExecutor:
         self._root = (Path(tempfile.mkdtemp(prefix="owl-capture-")) if capture_root is None
                       else capture_root)
         self._spawned = 0
+        self._prefix = f"{socket.gethostname()}-{os.getpid()}"
+        if not self._own_root:
+            _remove_stale(self._root)
         self._workers = [self._spawn() for _ in range(concurrency)]
         self._done: list[Outcome] = []
 
@@ -110,7 +134,7 @@ class LocalExecutor:
         parent, child = self._ctx.Pipe()
         received = self._ctx.RawValue("Q", 0)
         self._spawned += 1
-        capture = self._root / f"{os.getpid()}-w{self._spawned}"
+        capture = self._root / f"{self._prefix}-w{self._spawned}"
         proc = self._ctx.Process(target=_worker_main,
                                  args=(child, self._log_json, os.getpid(), received,
                                        str(capture)),

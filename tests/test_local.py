@@ -277,6 +277,10 @@ def test_a_silent_task_leaves_no_log_directory_and_a_chatty_one_after_it_its_own
 def test_what_a_crashed_or_timed_out_task_printed_is_kept(
         executor: LocalExecutor, tmp_path: Path, task: str, timeout: float,
         said: tuple[str, str | None]) -> None:
+    # both workers up first: a timeout counts from the send, a worker's start-up included
+    executor.submit([job(tmp_path, "owl_testtasks:silent", 7),
+                     job(tmp_path, "owl_testtasks:silent", 8)])
+    collect(executor, 2)
     executor.submit([job(tmp_path, task, 1, timeout=timeout)])
     [out] = collect(executor, 1, timeout=10)
     assert out.failure in (FailureClass.CRASH, FailureClass.TIMEOUT)
@@ -320,6 +324,25 @@ def test_the_workers_capture_files_go_with_them(tmp_path: Path,
     finally:
         ex.close()
     assert list(root.iterdir()) == []
+
+
+def test_capture_files_left_by_a_killed_agent_of_this_host_are_removed(
+        tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    root = tmp_path / "capture"
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    host = socket.gethostname()
+    stale = root / f"{host}-{gone.pid}-w1"
+    other_host = root / f"elsewhere-{gone.pid}-w1"
+    alive = root / f"{host}-{os.getpid()}-w9"
+    for d in (stale, other_host, alive):
+        d.mkdir(parents=True)
+    ex = LocalExecutor(1, capture_root=root)
+    ex.close()
+    assert not stale.exists() and other_host.exists() and alive.exists()
 
 
 def test_an_argv_task_printing_300_mb_is_not_held_in_memory(executor: LocalExecutor,
