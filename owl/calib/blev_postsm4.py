@@ -306,9 +306,13 @@ def _subtract_stripes(v: F32, pre: F64, bias: float, rowmeans: F64) -> None:
     float32 of the float64 result, the prescan from its float64 copy ``pre`` (bias mean
     already subtracted there), as hstcal's ``remove_stripes`` on its float64 amp."""
     rows, cols = v.shape
+    # The row offset of each column, one quotient per column (the same float64 numbers).
+    frac = np.empty(cols)
+    for j in range(cols):
+        frac[j] = (j - 11.5) / (cols + 146)
     for i in prange(rows):
         for j in range(cols):
-            pt = i + (j - 11.5) / (cols + 146)
+            pt = i + frac[j]
             lower = math.floor(pt)
             lower = min(max(lower, 0), rows - 2)
             dist = pt - lower
