@@ -263,10 +263,25 @@ def peak_reset() -> None:
         return
 
 
-def peak_kb() -> int:
-    """Peak resident size (kB) of this process since :func:`peak_reset` (``ru_maxrss``
-    follows the reset high-water mark), or of the largest child a task ran."""
+def _own_peak_kb() -> int:
+    """This process's high-water mark (``VmHWM``, kB), which :func:`peak_reset` resets.
+    Not ``ru_maxrss``: Linux carries that across exec, so a worker spawned by a large
+    process would report its parent's size for every task."""
+    try:
+        with open(f"/proc/{os.getpid()}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
     import resource
 
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def peak_kb() -> int:
+    """Peak resident size (kB) of this process since :func:`peak_reset`, or of the
+    largest child a task ran."""
+    import resource
+
+    return max(_own_peak_kb(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
