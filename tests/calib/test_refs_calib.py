@@ -61,6 +61,8 @@ def flt_of(board: Board, ds: str) -> Path:
     return Path(flt if isinstance(flt, str) else flt[0])
 
 
+@pytest.mark.slow  # about 70 s: the whole chain twice through the engine; board-level refs tests
+# (tests/test_refs.py) run by default
 def test_a_new_dark_reruns_only_acs2d_of_the_exposure_it_selects(
         tmp_path: Path, embedded_home: Path) -> None:
     data = tmp_path / "data"
