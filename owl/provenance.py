@@ -245,20 +245,24 @@ def environment(*, task: str, cv: str, template_hash: str, params: Mapping[str, 
             "pm": dict(params), "rf": refs, "h": socket.gethostname(), "x": executor}
 
 
-_CLEAR_REFS: dict[int, int] = {}  # pid -> its open /proc/PID/clear_refs (a worker's own)
+_PROC_FDS: dict[tuple[int, str], int] = {}  # (pid, file) -> an open /proc/PID/FILE
+
+
+def _proc_fd(name: str, flags: int) -> int:
+    """This process's /proc/PID/NAME, opened once per process: opening a /proc file costs
+    more than the rest of a no-op task's bookkeeping (a forked child opens its own)."""
+    key = (os.getpid(), name)
+    fd = _PROC_FDS.get(key)
+    if fd is None:
+        fd = _PROC_FDS[key] = os.open(f"/proc/{key[0]}/{name}", flags)
+    return fd
 
 
 def peak_reset() -> None:
     """Reset this process's peak resident size (Linux ``clear_refs``), so the peak read
-    after a task is the task's own and not an earlier task's in a reused worker. The file
-    stays open in the process: opening a /proc file cost more than the rest of a no-op
-    task's bookkeeping."""
-    pid = os.getpid()
+    after a task is the task's own and not an earlier task's in a reused worker."""
     try:
-        fd = _CLEAR_REFS.get(pid)
-        if fd is None:
-            fd = _CLEAR_REFS[pid] = os.open(f"/proc/{pid}/clear_refs", os.O_WRONLY)
-        os.write(fd, b"5")
+        os.write(_proc_fd("clear_refs", os.O_WRONLY), b"5")
     except OSError:
         return
 
@@ -268,15 +272,13 @@ def _own_peak_kb() -> int:
     Not ``ru_maxrss``: Linux carries that across exec, so a worker spawned by a large
     process would report its parent's size for every task."""
     try:
-        with open(f"/proc/{os.getpid()}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
+        status = os.pread(_proc_fd("status", os.O_RDONLY), 1 << 14, 0)
+        line = status[status.index(b"VmHWM:"):].split(b"\n", 1)[0]
+        return int(line.split()[1])
     except (OSError, ValueError, IndexError):
-        pass
-    import resource
+        import resource
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def peak_kb() -> int:
