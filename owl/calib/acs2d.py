@@ -25,13 +25,16 @@ import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
 from owl.calib import kernels as K
-from owl.calib.acsccd import DEFAULT_SDQFLAGS, dqicorr
+from owl.calib.acsccd import DEFAULT_SDQFLAGS
 from owl.calib.darktime import darktime
+from owl.calib.dqicorr import dqicorr
 from owl.calib.fitsio import Frame, add_history, set_switch, stamp_version
 from owl.calib.flat2d import flatcorr, shadcorr
+from owl.calib.pedigree import is_dummy, plan_2d
 from owl.calib.stats import good_stats, write_stats
 from owl.calib.step import (
     Report,
+    ccd_params,
     complete,
     header_float,
     load_ref_imsets,
@@ -80,7 +83,7 @@ def _obsmode_key(mode: str) -> tuple[tuple[str, ...], dict[str, float]]:
     return tuple(sorted(words)), params
 
 
-def lookup_phot(path: Path, mode: str) -> dict[str, float]:
+def lookup_phot(path: Path, mode: str, report: Report = quiet) -> dict[str, float]:
     """PHOTFLAM, PHOTPLAM and PHOTBW for ``mode`` from an IMPHTTAB, and its PHOTZPT.
 
     Each quantity is the extension of that name: a table with OBSMODE and a column of the
@@ -100,9 +103,11 @@ def lookup_phot(path: Path, mode: str) -> dict[str, float]:
             for name in ("PHOTFLAM", "PHOTPLAM", "PHOTBW"):
                 table = hdul[name].data
                 cols = {c.upper(): c for c in table.columns.names}
-                for row in table:
+                for number, row in enumerate(table, start=1):
                     if _obsmode_key(str(row[cols["OBSMODE"]]))[0] != want:
                         continue
+                    if "PEDIGREE" in cols and is_dummy(row[cols["PEDIGREE"]]):
+                        report(f"==>Warning: Row {number} of IMPHTTAB is DUMMY.")
                     value = float(row[cols[name]])
                     nelem = int(row[cols["NELEM1"]]) if "NELEM1" in cols else 0
                     if nelem > 0 and par is not None:
@@ -179,6 +184,17 @@ def _line_weighted_mean(sci: np.ndarray, dq: np.ndarray, sdqflags: int) -> float
     return float(np.float32(mean / weight)) if weight > 0 else 0.0
 
 
+def _require_trimmed(frame: Frame, source: str) -> None:
+    """hstcal's ``OscnTrimmed``: an imset that still has overscan (LTV1 or LTV2 > 0) is an
+    error (for example after a DUMMY OSCNTAB, which leaves ACSCCD's output untrimmed)."""
+    for imset in frame.imsets:
+        h = imset.sci_header
+        if float(h.get("LTV1", 0.0)) > 0.0 or float(h.get("LTV2", 0.0)) > 0.0:
+            raise CalibError(f"{source}: chip {imset.chip}: overscan region not trimmed "
+                             f"(LTV1={h.get('LTV1')}, LTV2={h.get('LTV2')}); please perform "
+                             "BLEVCORR (hstcal's ACS2D refuses it too)")
+
+
 def calibrate_2d(frame: Frame, report: Report = quiet, *, in_calacs: bool = False) -> None:
     """Run the ACS2D steps on ``frame`` in place (``in_calacs``: as part of CALACS)."""
     ph = frame.primary
@@ -188,28 +204,37 @@ def calibrate_2d(frame: Frame, report: Report = quiet, *, in_calacs: bool = Fals
         imset.err = np.ascontiguousarray(imset.err, dtype=np.float32)
         imset.dq = np.ascontiguousarray(imset.dq, dtype=np.int16)
     cte = switch(ph, "PCTECORR") == "COMPLETE"
-    if wants(ph, "DQICORR"):
-        complete(ph, "DQICORR", f"BPIXTAB={dqicorr(frame, source, report)}")
-    if wants(ph, "DARKCORR"):
+    plan = plan_2d(ph, source, cte)
+    plan.require_work()
+    _require_trimmed(frame, source)
+    if plan.runs("DQICORR") or "DQICORR" in plan.dummy:
+        ccd = {s.chip: ccd_params(ph, s.chip, source, report) for s in frame.imsets}
+        dqicorr(frame, plan, ccd, source, report)
+    plan.skip_dummy(ph, "DARKCORR", report)
+    if plan.runs("DARKCORR"):
         key = "DRKCFILE" if cte else "DARKFILE"
         dt = header_float(ph, "DARKTIME", None, source) if "DARKTIME" in ph \
             else darktime(ph, source)
         _subtract_ref(frame, key, dt, source, "MEANDARK")
         complete(ph, "DARKCORR", f"{key}={ph[key]} scaled by DARKTIME={dt:g} s")
         report(f"DARKCORR: {ph[key]} x {dt:g} s")
-    if wants(ph, "FLSHCORR"):
+    plan.skip_dummy(ph, "FLSHCORR", report)
+    if plan.runs("FLSHCORR"):
         _flshcorr(frame, source, report)
-    if wants(ph, "FLATCORR"):
-        flatcorr(frame, source, report)
-    if wants(ph, "SHADCORR"):
+    plan.skip_dummy(ph, "FLATCORR", report)
+    if plan.runs("FLATCORR"):
+        flatcorr(frame, source, report, dummy=plan.dummy.get("FLATCORR", ()))
+    plan.skip_dummy(ph, "SHADCORR", report)
+    if plan.runs("SHADCORR"):
         shadcorr(frame, source, report)
     # hstcal writes PHOTMODE into every SCI header whatever PHOTCORR says, and the PHOT*
     # values (float32, PutKeyFlt) into the SCI headers only.
     mode = photmode(ph)
     for imset in frame.imsets:
         imset.sci_header["PHOTMODE"] = (mode, "list of components")
-    if wants(ph, "PHOTCORR"):
-        phot = lookup_phot(ref_file(ph, "IMPHTTAB", source), mode)
+    plan.skip_dummy(ph, "PHOTCORR", report)
+    if plan.runs("PHOTCORR"):
+        phot = lookup_phot(ref_file(ph, "IMPHTTAB", source), mode, report)
         for imset in frame.imsets:
             for key, text in (("PHOTFLAM", "inverse sensitivity"), ("PHOTZPT", "zero point"),
                               ("PHOTPLAM", "pivot wavelength"), ("PHOTBW", "RMS bandwidth")):

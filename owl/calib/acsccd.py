@@ -14,7 +14,8 @@ get the bias shift alone, other subarrays the line fit. Reference images in full
 geometry are cut to a subarray by the LTV offsets. SINKCORR (SNKCFILE, DQ 1024,
 :mod:`owl.calib.sinkcorr`) runs after the ERR initialisation, on the untrimmed array. A
 BIASFILE with BUNIT=ELECTRONS is subtracted after the gain (same arithmetic as subtracting it
-divided by the gain before).
+divided by the gain before). Reference files with PEDIGREE=DUMMY skip their step as hstcal's
+do (:mod:`owl.calib.pedigree`); DQICORR is :mod:`owl.calib.dqicorr`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from owl.calib import kernels as K
 from owl.calib.blev_postsm4 import post_sm4_blev, subarray_bias_shift
 from owl.calib.ccdtab import CCDParams
 from owl.calib.darktime import darktime
+from owl.calib.dqicorr import dqicorr
 from owl.calib.fitsio import (
     Frame,
     Imset,
@@ -37,6 +39,7 @@ from owl.calib.fitsio import (
     stamp_version,
 )
 from owl.calib.fullwell import flag_full_well, satufile
+from owl.calib.pedigree import dummy_blev_history, plan_ccd
 from owl.calib.sinkcorr import sinkcorr
 from owl.calib.step import (
     SM4MJD,
@@ -51,7 +54,6 @@ from owl.calib.step import (
     ref_file,
     ref_for,
     run_file_step,
-    wants,
 )
 from owl.errors import CalibError
 
@@ -218,28 +220,6 @@ def _destripe(frame: Frame, ph: fits.Header, report: Report) -> None:
            + "destriped; bias levels A-D " + ", ".join(f"{v:.6g}" for v in m) + " e")
 
 
-def dqicorr(frame: Frame, source: str, report: Report) -> str:
-    """OR the BPIXTAB flags into every imset's DQ; return the BPIXTAB keyword value."""
-    path = ref_file(frame.primary, "BPIXTAB", source)
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            t = hdul[1].data
-            cols = {n.upper(): np.asarray(t[n]) for n in t.columns.names}
-    except (OSError, IndexError, AttributeError, TypeError) as exc:
-        raise CalibError(f"BPIXTAB {path}: cannot read the table ({exc})") from exc
-    for imset in frame.imsets:
-        sel = cols["CCDCHIP"] == imset.chip if "CCDCHIP" in cols else slice(None)
-        try:
-            K.apply_bpixtab(imset.dq, cols["PIX1"][sel], cols["PIX2"][sel],
-                            cols["LENGTH"][sel], cols["AXIS"][sel], cols["VALUE"][sel],
-                            int(imset.sci_header.get("LTV1", 0)),
-                            int(imset.sci_header.get("LTV2", 0)))
-        except KeyError as exc:
-            raise CalibError(f"BPIXTAB {path}: column {exc.args[0]} is missing") from None
-    report(f"DQICORR: {path.name}")
-    return str(frame.primary["BPIXTAB"])
-
-
 def _refuse_binned(frame: Frame, source: str) -> None:
     """Binned exposures (BINAXIS or LTM not 1) are refused: owl cuts reference files by LTV
     only and its BPIXTAB, overscan and post-SM4 code assume unbinned pixels."""
@@ -257,15 +237,16 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
     ph = frame.primary
     source = str(frame.path or ph.get("ROOTNAME", "frame"))
     _refuse_binned(frame, source)
+    plan = plan_ccd(ph, source)
+    plan.require_work()
     err_was_zero = all(not s.err.any() for s in frame.imsets)
     for imset in frame.imsets:
         imset.sci = np.ascontiguousarray(imset.sci, dtype=np.float32)
         imset.err = np.ascontiguousarray(imset.err, dtype=np.float32)
         imset.dq = np.ascontiguousarray(imset.dq, dtype=np.int16)
-    if wants(ph, "DQICORR"):
-        complete(ph, "DQICORR", f"BPIXTAB={dqicorr(frame, source, report)}")
     ccdamp = str(ph.get("CCDAMP", "ABCD"))
-    ccd = {s.chip: ccd_params(ph, s.chip, source) for s in frame.imsets}
+    ccd = {s.chip: ccd_params(ph, s.chip, source, report) for s in frame.imsets}
+    dqicorr(frame, plan, ccd, source, report)
     lays = {s.chip: amp_layout(ccdamp, s.chip, s.sci.shape) for s in frame.imsets}
     # hstcal writes the first imset's values, 0 for the amps CCDAMP does not name.
     first = ccd[frame.imsets[0].chip]
@@ -276,7 +257,7 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
         ph[f"READNSE{letter}"] = first.amp(letter).readnoise if on else 0.0
     add_history(ph, f"CCD parameters from CCDTAB={ph.get('CCDTAB')}")
     bias = None
-    if wants(ph, "BIASCORR"):
+    if plan.runs("BIASCORR"):
         bias = load_ref_imsets(ref_file(ph, "BIASFILE", source))
     bias_in_e = bias is not None and str(bias.primary.get("BUNIT", bias.imsets[0].sci_header
                                                           .get("BUNIT", ""))).strip().upper() \
@@ -296,8 +277,13 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
     if bias is not None:
         complete(ph, "BIASCORR", f"BIASFILE={ph['BIASFILE']}")
         report(f"BIASCORR: {ph['BIASFILE']}")
+    elif "BIASCORR" in plan.dummy:
+        plan.skip(ph, "BIASCORR", report)
     overscans: dict[int, Overscan | None] = {}
-    if wants(ph, "BLEVCORR"):
+    if "BLEVCORR" in plan.dummy:
+        # hstcal: no bias level subtracted, no trim, and still BLEVCORR=COMPLETE
+        dummy_blev_history(ph, plan.dummy["BLEVCORR"][0], report)
+    elif plan.runs("BLEVCORR"):
         oscn = ref_file(ph, "OSCNTAB", source)
         binning = (int(ph.get("BINAXIS1", 1)), int(ph.get("BINAXIS2", 1)))
         report(f"BLEVCORR: {ph['OSCNTAB']}")
@@ -336,7 +322,9 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
                        lay.ampx, lay.ampy)
     if err_was_zero:
         add_history(ph, "Uncertainty array initialized from read noise and Poisson noise")
-    if wants(ph, "SINKCORR"):
+    if "SINKCORR" in plan.dummy:
+        plan.skip(ph, "SINKCORR", report)
+    elif plan.runs("SINKCORR"):
         snkc = load_ref_imsets(ref_file(ph, "SNKCFILE", source))
         n = sinkcorr(frame, snkc, str(snkc.path))
         complete(ph, "SINKCORR", f"SNKCFILE={ph['SNKCFILE']}")

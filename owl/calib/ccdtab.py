@@ -141,6 +141,8 @@ class CCDParams:
         The row's PEDIGREE and DESCRIP (empty when the columns are absent).
     overhead_flashed, overhead_unflashed : float
         OVRHFLS and OVRHUFLS, seconds hstcal adds to DARKTIME (0 when the columns are absent).
+    atodsat : float or None
+        ATODSAT, the A-to-D saturation level (DN) DQICORR flags at (None when absent).
     """
 
     path: Path
@@ -151,6 +153,7 @@ class CCDParams:
     descrip: str
     overhead_flashed: float = 0.0
     overhead_unflashed: float = 0.0
+    atodsat: float | None = None
 
     def amp(self, letter: str) -> AmpCCD:
         """Return the values for one amplifier.
@@ -234,6 +237,7 @@ class CCDTable:
                     descrip=str(row.get("DESCRIP", "")).strip(),
                     overhead_flashed=float(row.get("OVRHFLS", 0.0)),
                     overhead_unflashed=float(row.get("OVRHUFLS", 0.0)),
+                    atodsat=float(row["ATODSAT"]) if "ATODSAT" in row else None,
                 )
         raise CalibError(
             f"CCDTAB {self.path}: no row matches CCDAMP={key.ccdamp!r} CCDCHIP={key.chip} "

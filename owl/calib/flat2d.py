@@ -3,7 +3,8 @@
 FLATCORR divides by each flat that is named (not blank or ``N/A``), in hstcal's order: the
 pixel flat, then the delta flat, then the low-order flat, each a separate division with
 hstcal's ``div1d`` ERR propagation (a zero flat pixel flags DQ 512 and leaves the pixel).
-A named file that does not exist is an error, and so is naming none of the three.
+A named file that does not exist is an error, and so is naming none of the three. A flat
+with PEDIGREE=DUMMY is not applied (:mod:`owl.calib.pedigree`).
 
 The low-order flat must have the science image's size and binning. hstcal's ``acs2d`` has a
 branch meant to expand a binned LFLTFILE, but it divides by a line it never fills and then
@@ -19,6 +20,7 @@ bin`` rows and across the columns with ``unbinsect``'s weights and DQ rules, all
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,7 @@ from numpy.typing import NDArray
 
 from owl.calib import kernels as K
 from owl.calib.fitsio import Frame, Imset, add_history, set_switch
+from owl.calib.pedigree import FLATS, Ref, named
 from owl.calib.step import Report, complete, header_float, load_ref_imsets, ref_file, ref_for
 from owl.errors import CalibError
 
@@ -34,13 +37,6 @@ I16 = NDArray[np.int16]
 
 #: hstcal's ``SECTLINES``: binned reference rows expanded together.
 SECTLINES = 2
-FLATS = ("PFLTFILE", "DFLTFILE", "LFLTFILE")
-
-
-def named(value: object) -> bool:
-    """True when a reference keyword names a file (hstcal's ``GotFileName``)."""
-    text = str(value if value is not None else "").strip().lower()
-    return text not in ("", "n/a")
 
 
 def _bin_corner(header: Any, ltv_key: str, ltm_key: str) -> tuple[int, int]:
@@ -158,14 +154,18 @@ def expand_shading(ref: Imset, shape: tuple[int, int], rx: int, ry: int, x0: int
     return sci, err, dq
 
 
-def flatcorr(frame: Frame, source: str, report: Report) -> None:
-    """Divide by the PFLTFILE, DFLTFILE and LFLTFILE that the header names."""
+def flatcorr(frame: Frame, source: str, report: Report, dummy: Sequence[Ref] = ()) -> None:
+    """Divide by the PFLTFILE, DFLTFILE and LFLTFILE that the header names, except the
+    ``dummy`` ones (PEDIGREE=DUMMY: not applied, as hstcal; their history lines and PEDIGREE
+    are recorded after the FLATCORR line)."""
     ph = frame.primary
     names = [key for key in FLATS if named(ph.get(key))]
     if not names:
         raise CalibError(f"{source}: FLATCORR=PERFORM but PFLTFILE, DFLTFILE and LFLTFILE "
                          "are all blank")
-    for key in names:
+    skipped = {r.keyword for r in dummy}
+    applied = [key for key in names if key not in skipped]
+    for key in applied:
         path = ref_file(ph, key, source)
         flat = load_ref_imsets(path)
         for imset in frame.imsets:
@@ -178,8 +178,12 @@ def flatcorr(frame: Frame, source: str, report: Report) -> None:
                         "working interpolation of a binned low-order flat)")
             f = ref_for(flat, imset)
             K.divide_flat(imset.sci, imset.err, imset.dq, f.sci, f.err, f.dq)
-    complete(ph, "FLATCORR", ", ".join(f"{k}={ph[k]}" for k in names))
-    report("FLATCORR: " + ", ".join(str(ph[k]) for k in names))
+    complete(ph, "FLATCORR", ", ".join(f"{k}={ph[k]}" for k in applied))
+    for ref in dummy:
+        for line in ref.history():
+            ph.add_history(line)
+        report(ref.trailer() + " (not applied)")
+    report("FLATCORR: " + ", ".join(str(ph[k]) for k in applied))
 
 
 def shadcorr(frame: Frame, source: str, report: Report) -> None:

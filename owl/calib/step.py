@@ -185,9 +185,16 @@ def amp_layout(ccdamp: str, chip: int, shape: tuple[int, ...]) -> AmpLayout:
     return AmpLayout(amps=used, ampx=ampx, ampy=ampy, letters=(row, row))
 
 
-def ccd_params(primary: fits.Header, chip: int, source: str) -> CCDParams:
-    """The CCDTAB row for ``chip`` of the exposure whose primary header is ``primary``."""
-    return lookup_ccd(ref_file(primary, "CCDTAB", source), CCDKey.from_header(primary, chip))
+def ccd_params(primary: fits.Header, chip: int, source: str,
+               report: Report = quiet) -> CCDParams:
+    """The CCDTAB row for ``chip`` of the exposure whose primary header is ``primary``.
+
+    A row whose PEDIGREE starts with DUMMY is used, with hstcal's warning.
+    """
+    row = lookup_ccd(ref_file(primary, "CCDTAB", source), CCDKey.from_header(primary, chip))
+    if row.pedigree.startswith("DUMMY"):
+        report(f"Warning    Row {row.row} of CCDTAB is DUMMY.")
+    return row
 
 
 def header_float(header: fits.Header, key: str, default: float | None = None,

@@ -20,6 +20,7 @@ from owl.calib.cte.forward import forward_chip
 from owl.calib.cte.frame import Frame, read_frame, write_frame
 from owl.calib.cte.params import CTEConfig, PassParams, resolve
 from owl.calib.cte.pctetab import PCTETab, read_pctetab
+from owl.calib.pedigree import check_cte_pedigrees
 from owl.calib.refpath import resolve_ref
 from owl.errors import CalibError
 
@@ -125,6 +126,8 @@ def _run(input_path: str | Path, output_path: str | Path, overwrite: bool,
     primary = frame.primary
     for name, value in (keywords or {}).items():
         primary[name] = value
+    # hstcal's GetCTEFlags: a DUMMY CCDTAB or PCTETAB means no output
+    check_cte_pedigrees(primary, source)
     tab_ref = str(primary.get("PCTETAB", ""))
     ccd_ref = str(primary.get("CCDTAB", ""))
     tab = read_pctetab(resolve_ref(tab_ref, keyword="PCTETAB", source=source))
