@@ -8,7 +8,9 @@ propagated, zero flat → DQ 512), SHADCORR (SHADFILE; :mod:`owl.calib.flat2d`) 
 the SCI headers), then hstcal's ``doStat`` keywords (:mod:`owl.calib.stats`). Inside CALACS
 an EXPSCORR=PERFORM becomes COMPLETE, as hstcal's CALACS does (its standalone ``acs2d.e``
 leaves the switch alone, and so does ``owl calib acs2d``). The dark and flash images are in
-electrons per second of dark time / flash duration.
+electrons per second of dark time / flash duration. Reference files with PEDIGREE=DUMMY skip
+their step as hstcal's do (:mod:`owl.calib.pedigree`), and an input that still has overscan
+(LTV1 or LTV2 > 0) is refused, as hstcal's ``OscnTrimmed`` refuses it.
 
 Not implemented: a binned LFLTFILE (an error; see :mod:`owl.calib.flat2d`), CFLTFILE/SPOTTAB
 (coronagraphic spot flats) and the MAMA steps GLINCORR/LFLGCORR; their switches are left as
