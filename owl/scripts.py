@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,6 +43,7 @@ from redis.exceptions import (
 #: decoded strings, checked where used.
 Client: TypeAlias = Any
 
+_pack_command: Callable[[tuple[Any, ...]], bytes] | None
 try:
     from hiredis import pack_command as _pack_command
 except ImportError:  # redis-py's own packer
