@@ -70,16 +70,15 @@ def check_parent(parent: int) -> None:
 
 
 def _has_children() -> bool:
-    """Whether this process has a child (alive or a zombie); True when it cannot tell. A
-    subreaper with no child has no other member in its group: every member descends from
-    it, and orphans come back to it."""
+    """Whether this process has a child (alive or a zombie; one zombie may be reaped on
+    the way). A subreaper with no child has no other member in its group: every member
+    descends from it, and orphans come back to it. One ``waitpid`` call, not a read of
+    ``/proc``: it runs after every task."""
     try:
-        for task in Path("/proc/self/task").iterdir():
-            if (task / "children").read_text().strip():
-                return True
-    except OSError:
-        return True
-    return False
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def kill_strays() -> int:
@@ -89,7 +88,7 @@ def kill_strays() -> int:
     me, group = os.getpid(), os.getpgrp()
     killed = 0
     proc = Path("/proc")
-    if not proc.is_dir() or not _has_children():
+    if not _has_children() or not proc.is_dir():
         return 0
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:

@@ -75,8 +75,19 @@ class TaskContext:
 TaskFunction = Callable[[TaskContext], Mapping[str, Any] | None]
 
 
+_LOADED: dict[str, TaskFunction] = {}
+
+
 def load_function(ref: str) -> TaskFunction:
-    """Import ``module:function`` and return the callable, with a clear error if absent."""
+    """Import ``module:function`` and return the callable, with a clear error if absent
+    (found once per worker process)."""
+    func = _LOADED.get(ref)
+    if func is None:
+        func = _LOADED[ref] = _import_function(ref)
+    return func
+
+
+def _import_function(ref: str) -> TaskFunction:
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise TaskError(f"task {ref!r} is not of the form 'module:function'")
