@@ -74,7 +74,10 @@ class Agent:
     executor
         Runs the tasks (local child processes, or condor).
     concurrency
-        Items held at once.
+        Items run at once.
+    prefetch
+        Items held beyond ``concurrency``, queued in the executor until a worker is free
+        (local executor, `owl.local`); leased and renewed like running ones.
     settings
         Lease length, rescan interval, work directory.
     burst
@@ -83,7 +86,7 @@ class Agent:
 
     def __init__(self, board: Board, template: Template, *, executor: Executor,
                  concurrency: int, settings: Settings, stages: Sequence[str] = (),
-                 burst: bool = False, agent_id: str | None = None,
+                 prefetch: int = 0, burst: bool = False, agent_id: str | None = None,
                  grace: float = 30.0,
                  on_unreachable: Callable[[], object] | None = None) -> None:
         unknown = [s for s in stages if s not in template.stage_names]
@@ -95,6 +98,8 @@ class Agent:
         self.stages = tuple(stages) or template.stage_names
         self.executor = executor
         self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.slots = concurrency + prefetch  # items held at once
         self.settings = settings
         self.burst = burst
         self.grace = grace
@@ -233,9 +238,9 @@ class Agent:
             nxt["scan"] = now + self.settings.rescan
         if self.control.mode == DRAIN and not self.running:
             return True
-        if self._claim_now and self.control.mode == SERVE and len(self.running) < self.concurrency:
+        if self._claim_now and self.control.mode == SERVE and len(self.running) < self.slots:
             got = self._claim()
-            self._claim_now = got > 0 and len(self.running) < self.concurrency
+            self._claim_now = got > 0 and len(self.running) < self.slots
             if got == 0 and self.burst and not self.running and nothing_left(
                     self.board, self.template.name, self.stages):
                 return True
@@ -244,7 +249,7 @@ class Agent:
             nxt["beat"] = now + self._beat_interval()
         # no waiting only when there is a claim to make: a full agent that spun here would
         # burn a core and never read its wake-ups (a hold would wait for the next renew)
-        room = self.control.mode == SERVE and len(self.running) < self.concurrency
+        room = self.control.mode == SERVE and len(self.running) < self.slots
         timeout = 0.0 if self._claim_now and room else max(0.0, min(nxt.values()) - now)
         due = self.executor.due()  # condor: end of the submit window, next event-log look
         if due is not None:
@@ -282,7 +287,7 @@ class Agent:
 
     def _claim(self) -> int:
         claims = self.board.claim(self.id, self.template.name, self.stages, self.settings.lease,
-                                  self.concurrency - len(self.running))
+                                  self.slots - len(self.running))
         self._start(claims)
         return len(claims)
 
@@ -377,7 +382,7 @@ class Agent:
         if ok:
             # a paused or draining agent takes nothing new, not even behind a completion
             serving = not self._stopping and self.control.mode == SERVE
-            free = self.concurrency - len(self.running) + len(ok) if serving else 0
+            free = self.slots - len(self.running) + len(ok) if serving else 0
             results, more = self.board.complete_many(
                 ok, self.id, provenance=records,
                 then_claim=(self.template.name, self.stages, self.settings.lease, free))
@@ -439,6 +444,7 @@ class Agent:
             "id": self.id, **self._identity,
             "template": self.template.name, "stages": list(self.stages),
             "executor": self.executor.name, "concurrency": self.concurrency,
+            "prefetch": self.prefetch,
             "mode": self.control.mode,
             "started": self.stats.started, "heartbeat": time.time(),
             "claimed": self.stats.claimed, "done": self.stats.done,

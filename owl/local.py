@@ -6,12 +6,23 @@ never runs in the agent's interpreter, so a GIL-holding numba loop cannot starve
 lease renewals. A worker that overruns its task's timeout, crashes, or whose item was fenced
 is killed and replaced, together with everything its task started: each worker leads its
 own process group and dies with its agent (`owl.proc`).
+
+**Prefetch.** With ``prefetch`` > 0 the executor takes that many jobs beyond its workers
+and queues them in the workers' pipes (at most ``1 + ceil(prefetch / concurrency)`` per
+worker), so a worker starts its next task as soon as it sends a result, without waiting for
+the agent to read it, report it and claim again. A queued job is the agent's like a running
+one: its item is leased and renewed; its timeout starts when it starts. A queued job that
+is cancelled (fenced) or held is withdrawn (the worker skips it, `owl.local_worker`); a held
+one waits here until it is released. A worker that dies with jobs queued behind its task
+loses only that task (a crash); the queued ones go to a fresh worker. A hold on a running
+task moves the jobs queued behind it to other workers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -19,8 +30,9 @@ import signal
 import socket
 import tempfile
 import time
+from collections import deque
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -28,60 +40,17 @@ from typing import Any
 
 from owl.capture import keep_files
 from owl.executor import Adopted, Job
-from owl.model import FailureClass, Outcome, Provenance, TaskSpec
+from owl.local_worker import pack, remove_stale, worker_main
+from owl.model import FailureClass, Outcome, Provenance
 from owl.proc import signal_group
 
 
-def _worker_main(conn: Connection, log_json: bool, parent: int, received: Any,
-                 capture_dir: str) -> None:
-    """Worker loop: receive a task spec (JSON), count it in shared memory (`received`),
-    run it with its output going to the worker's capture files in `capture_dir`, send the
-    result (JSON).
-
-    The worker leads its own session, so the agent's signals reach everything the task
-    started (`owl.proc`); what a finished task leaves running is killed before the next.
-    """
-    from owl.attempt import run_attempt
-    from owl.capture import Capture
-    from owl.logs import configure
-    from owl.proc import become_group_leader, check_parent, kill_own_group, kill_strays
-
-    become_group_leader(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent decides when work stops
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    configure(json_lines=log_json)
-    capture = Capture(Path(capture_dir))
-    while True:
-        try:
-            raw = conn.recv_bytes()
-        except (EOFError, OSError):
-            kill_own_group()  # the agent closed the pipe: nothing of ours may outlive it
-            return
-        received.value += 1  # from here on a death of this worker is the task's crash
-        check_parent(parent)
-        result = run_attempt(TaskSpec.from_json(json.loads(raw)), capture)
-        kill_strays()
-        conn.send_bytes(json.dumps(result).encode())
-
-
-def _remove_stale(root: Path) -> None:
-    """Remove the capture directories (``HOST-PID-wN``) that agents of this host left when
-    they were killed (their pid is gone); other hosts' (a shared OWL_WORK) are left alone."""
-    host = socket.gethostname()
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return
-    for d in entries:
-        name_host, _, rest = d.name.rpartition("-w")[0].rpartition("-")
-        if name_host != host or not rest.isdigit():
-            continue
-        try:
-            os.kill(int(rest), 0)
-        except ProcessLookupError:
-            shutil.rmtree(d, ignore_errors=True)
-        except PermissionError:  # alive, someone else's
-            continue
+@dataclass
+class _Slot:
+    job: Job
+    seq: int  # its number on the worker's pipe
+    resent: bool = False  # sent again after a worker died before reading it
+    dropped: bool = False  # withdrawn (cancelled, held, moved): its reply is no outcome
 
 
 @dataclass
@@ -90,11 +59,21 @@ class _Worker:
     conn: Connection
     capture: Path  # its capture files (owl.capture), removed with the worker
     received: Any  # shared counter: specs the worker has read off its pipe
+    gate: Any  # lock over `received` and `skips`
+    skips: Any  # ring of withdrawn sequence numbers + 1 (owl.local_worker)
     sent: int = 0  # specs written to its pipe
-    job: Job | None = None
-    resent: bool = False  # the job was sent again after a worker died before reading it
-    started: float = 0.0
+    slots: deque[_Slot] = field(default_factory=deque)  # in pipe order; the first runs
+    started: float = 0.0  # when the first slot's task started
     paused_at: float | None = None  # the task is stopped (SIGSTOP) while its item is held
+
+    def running(self) -> _Slot | None:
+        """The slot whose task runs now (read by the worker), if any."""
+        head = self.slots[0] if self.slots else None
+        return head if head is not None and self.received.value > head.seq else None
+
+
+def _key(job: Job) -> tuple[str, str, int]:
+    return job.spec.dataset, job.spec.stage, job.spec.token
 
 
 class LocalExecutor:
@@ -110,58 +89,99 @@ class LocalExecutor:
         Where the workers keep their capture files (`owl.capture`): best on the filesystem
         of the output directories, so that an attempt's files are renamed, not copied. By
         default a temporary directory, removed on close.
+    prefetch
+        Jobs taken beyond ``concurrency``, queued in the workers' pipes (see above).
     """
 
     name = "local"
 
     def __init__(self, concurrency: int, *, log_json: bool = False,
-                 capture_root: Path | None = None) -> None:
+                 capture_root: Path | None = None, prefetch: int = 0) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if prefetch < 0:
+            raise ValueError(f"prefetch must be 0 or more, got {prefetch}")
         self._ctx = multiprocessing.get_context("spawn")
         self._log_json = log_json
+        self._capacity = concurrency + prefetch
+        self._depth = 1 + math.ceil(prefetch / concurrency)
         self._own_root = capture_root is None
         self._root = (Path(tempfile.mkdtemp(prefix="owl-capture-")) if capture_root is None
                       else capture_root)
         self._spawned = 0
         self._prefix = f"{socket.gethostname()}-{os.getpid()}"
         if not self._own_root:
-            _remove_stale(self._root)
+            remove_stale(self._root)
         self._workers = [self._spawn() for _ in range(concurrency)]
         self._done: list[Outcome] = []
+        self._pending: deque[tuple[Job, bool]] = deque()  # taken, not yet in a pipe
+        self._parked: dict[tuple[str, str, int], Job] = {}  # held before they started
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         received = self._ctx.RawValue("Q", 0)
+        gate = self._ctx.Lock()
+        skips = self._ctx.RawArray("Q", self._depth + 1)
         self._spawned += 1
         capture = self._root / f"{self._prefix}-w{self._spawned}"
-        proc = self._ctx.Process(target=_worker_main,
-                                 args=(child, self._log_json, os.getpid(), received,
-                                       str(capture)),
+        proc = self._ctx.Process(target=worker_main,
+                                 args=(child, self._log_json, os.getpid(), received, gate,
+                                       skips, str(capture)),
                                  name="owl-worker", daemon=True)
         proc.start()
         child.close()
-        return _Worker(proc, parent, capture, received)
+        return _Worker(proc, parent, capture, received, gate, skips)
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: _Worker) -> list[tuple[Job, bool]]:
+        """Kill the worker, start a fresh one in its place; the jobs that were queued behind
+        its task (never read), to be sent again."""
+        first = worker.running()
+        again = [(s.job, s.resent) for s in worker.slots if not s.dropped and s is not first]
         self._kill(worker)
         worker.conn.close()
         shutil.rmtree(worker.capture, ignore_errors=True)
         fresh = self._spawn()
-        worker.process, worker.conn, worker.capture, worker.received, worker.sent = (
-            fresh.process, fresh.conn, fresh.capture, fresh.received, 0)
-        worker.job, worker.started, worker.paused_at = None, 0.0, None
+        worker.process, worker.conn, worker.capture = fresh.process, fresh.conn, fresh.capture
+        worker.received, worker.gate, worker.skips = fresh.received, fresh.gate, fresh.skips
+        worker.sent, worker.slots, worker.started, worker.paused_at = 0, deque(), 0.0, None
+        return again
+
+    def _requeue(self, jobs: list[tuple[Job, bool]]) -> None:
+        self._pending.extendleft(reversed(jobs))  # first in line, in their order
 
     def _send(self, worker: _Worker, job: Job, resent: bool = False) -> None:
-        raw = json.dumps(job.spec.to_json()).encode()
+        seq = worker.sent
+        raw = pack(seq, job.spec.to_json())
         try:
             worker.conn.send_bytes(raw)
-        except OSError:  # an idle worker died (killed from outside): use a fresh one
-            self._replace(worker)
-            worker.conn.send_bytes(raw)
+        except OSError:  # the worker died (killed from outside): a fresh one takes it
+            self._died(worker, time.monotonic())
+            seq = worker.sent
+            worker.conn.send_bytes(pack(seq, job.spec.to_json()))
         worker.sent += 1
-        worker.job, worker.resent = job, resent
-        worker.started = time.monotonic()
+        if not worker.slots:
+            worker.started = time.monotonic()
+        worker.slots.append(_Slot(job, seq, resent))
+
+    def _place(self) -> None:
+        """Send the jobs waiting here to the workers with room, the least busy first."""
+        while self._pending:
+            room = [w for w in self._workers
+                    if w.paused_at is None and len(w.slots) < self._depth]
+            if not room:
+                return
+            job, resent = self._pending.popleft()
+            self._send(min(room, key=lambda w: len(w.slots)), job, resent)
+
+    def _withdraw(self, worker: _Worker, slot: _Slot) -> bool:
+        """Withdraw a slot the worker has not read yet (it will skip it); False when the
+        worker read it meanwhile (its task runs)."""
+        with worker.gate:
+            if worker.received.value > slot.seq:
+                return False
+            worker.skips[slot.seq % len(worker.skips)] = slot.seq + 1
+        slot.dropped = True
+        return True
 
     @staticmethod
     def _kill(worker: _Worker) -> None:
@@ -174,27 +194,29 @@ class LocalExecutor:
     # -- Executor protocol -----------------------------------------------------------------
 
     def free(self) -> int:
-        return sum(1 for w in self._workers if w.job is None)
+        return self._capacity - self.active()
 
     def active(self) -> int:
-        return len(self._workers) - self.free()
+        """Jobs taken and not finished: running, queued in a pipe, waiting here or held."""
+        queued = sum(1 for w in self._workers for s in w.slots if not s.dropped)
+        return queued + len(self._pending) + len(self._parked)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the worker processes (for their CPU/memory in metrics)."""
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def submit(self, jobs: Sequence[Job]) -> None:
-        idle = [w for w in self._workers if w.job is None]
-        if len(jobs) > len(idle):
-            raise RuntimeError(f"{len(jobs)} jobs submitted but only {len(idle)} workers free")
-        for worker, job in zip(idle, jobs, strict=False):
-            self._send(worker, job)
+        if len(jobs) > self.free():
+            raise RuntimeError(f"{len(jobs)} jobs submitted but only {self.free()} "
+                               "places free")
+        self._pending.extend((job, False) for job in jobs)
+        self._place()
 
     def waitables(self) -> list[Any]:
         """What the agent may wait on: result pipes and process sentinels of busy workers."""
         out: list[Any] = []
         for w in self._workers:
-            if w.job is not None:
+            if w.slots:
                 out += [w.conn, w.process.sentinel]
         return out
 
@@ -203,12 +225,16 @@ class LocalExecutor:
         return None
 
     def poll(self, timeout: float) -> list[Outcome]:
-        busy = [w for w in self._workers if w.job is not None]
-        if not busy:
-            done, self._done = self._done, []
-            return done
-        running = [w.started + w.job.spec.timeout for w in busy
-                   if w.job is not None and w.paused_at is None]
+        busy = [w for w in self._workers if w.slots]
+        if busy:
+            self._wait(busy, timeout)
+        self._place()
+        done, self._done = self._done, []
+        return done
+
+    def _wait(self, busy: list[_Worker], timeout: float) -> None:
+        running = [w.started + w.slots[0].job.spec.timeout for w in busy
+                   if w.paused_at is None]
         deadline = min(running) if running else time.monotonic() + timeout
         wait_for = 0.0 if self._done else max(0.0, min(timeout, deadline - time.monotonic()))
         ready = set(wait([o for w in busy for o in (w.conn, w.process.sentinel)], wait_for))
@@ -217,42 +243,43 @@ class LocalExecutor:
             if worker.conn in ready:
                 self._receive(worker)
             elif worker.process.sentinel in ready:
-                self._crashed(worker, now)
-            elif (now > deadline and worker.paused_at is None and worker.job is not None
-                  and now - worker.started > worker.job.spec.timeout):
-                self._timed_out(worker, now)
-        done, self._done = self._done, []
-        return done
+                self._died(worker, now)
+            elif (now > deadline and worker.paused_at is None and worker.slots
+                  and now - worker.started > worker.slots[0].job.spec.timeout):
+                self._fail(worker, FailureClass.TIMEOUT,
+                           f"timed out after {worker.slots[0].job.spec.timeout:g} s "
+                           "(the stage's timeout)", now)
 
     def _receive(self, worker: _Worker) -> None:
-        job = worker.job
-        assert job is not None
-        spec = job.spec
-        try:
-            result = json.loads(worker.conn.recv_bytes())
-        except (EOFError, OSError):
-            self._crashed(worker, time.monotonic())
-            return
-        worker.job = None
-        self._done.append(Outcome(
-            dataset=spec.dataset, stage=spec.stage, token=spec.token,
-            ok=bool(result["ok"]), outputs=result.get("outputs") or {},
-            error=result.get("error", ""), traceback=result.get("traceback", ""),
-            log_tail=result.get("log_tail", ""),
-            failure=None if result["ok"] else FailureClass(result.get("failure") or "error"),
-            seconds=float(result["seconds"]),
-            provenance=(Provenance.from_json(result["provenance"])
-                        if result.get("provenance") else None)))
+        while worker.slots:
+            try:
+                raw = worker.conn.recv_bytes()
+            except (EOFError, OSError):
+                self._died(worker, time.monotonic())
+                return
+            slot = worker.slots.popleft()
+            if worker.slots:
+                worker.started = time.monotonic()  # the next one starts now
+            if not slot.dropped:
+                self._done.append(_outcome(slot.job, json.loads(raw)))
+            if not worker.conn.poll():
+                return
 
-    def _crashed(self, worker: _Worker, now: float) -> None:
-        job = worker.job
-        assert job is not None
-        if worker.received.value < worker.sent and not worker.resent:
-            # the worker died before it read the spec (killed from outside just after the
-            # send): the task never ran, so it is no crash of the task; a fresh worker
-            # runs it, once
-            self._replace(worker)
-            self._send(worker, job, resent=True)
+    def _died(self, worker: _Worker, now: float) -> None:
+        """The worker process is gone: its running task crashed; a job it never read (a
+        worker killed from outside just after the send) is sent again, once."""
+        head = worker.slots[0] if worker.slots else None
+        if head is None or worker.running() is None:
+            again = self._replace(worker)
+            if head is not None and not head.dropped:
+                if head.resent:
+                    self._done.append(_failed(head.job, FailureClass.CRASH,
+                                              "worker process died twice before reading "
+                                              "the task", 0.0))
+                    again = again[1:]
+                else:
+                    again[0] = (head.job, True)
+            self._requeue(again)
             return
         worker.process.join(1)
         code = worker.process.exitcode
@@ -261,35 +288,41 @@ class LocalExecutor:
         self._fail(worker, FailureClass.CRASH,
                    f"worker process {how} while running the task", now)
 
-    def _timed_out(self, worker: _Worker, now: float) -> None:
-        assert worker.job is not None
-        self._fail(worker, FailureClass.TIMEOUT,
-                   f"timed out after {worker.job.spec.timeout:g} s (the stage's timeout)", now)
-
     def _fail(self, worker: _Worker, failure: FailureClass, error: str, now: float) -> None:
-        job = worker.job
-        assert job is not None
-        spec = job.spec
+        slot = worker.slots[0]
+        spec = slot.job.spec
         elapsed = now - worker.started
         self._kill(worker)  # then what the task printed goes to its attempt's log directory
         with contextlib.suppress(OSError):
             keep_files(worker.capture, spec.output_dir, spec.attempt)
-        self._replace(worker)
-        self._done.append(Outcome(dataset=spec.dataset, stage=spec.stage, token=spec.token,
-                                  ok=False, error=error, failure=failure, seconds=elapsed))
+        self._requeue(self._replace(worker))
+        if not slot.dropped:
+            self._done.append(_failed(slot.job, failure, error, elapsed))
 
-    def _find(self, dataset: str, stage: str, token: int) -> _Worker | None:
+    def _find(self, key: tuple[str, str, int]) -> tuple[_Worker | None, _Slot | None]:
         for worker in self._workers:
-            job = worker.job
-            if job is not None and (job.spec.dataset, job.spec.stage, job.spec.token) == (
-                    dataset, stage, token):
-                return worker
+            for slot in worker.slots:
+                if not slot.dropped and _key(slot.job) == key:
+                    return worker, slot
+        return None, None
+
+    def _unpend(self, key: tuple[str, str, int]) -> Job | None:
+        for entry in self._pending:
+            if _key(entry[0]) == key:
+                self._pending.remove(entry)
+                return entry[0]
         return None
 
     def cancel(self, dataset: str, stage: str, token: int) -> None:
-        worker = self._find(dataset, stage, token)
-        if worker is not None:
-            self._replace(worker)
+        key = (dataset, stage, token)
+        self._parked.pop(key, None)
+        if self._unpend(key) is not None:
+            return
+        worker, slot = self._find(key)
+        if worker is None or slot is None or self._withdraw(worker, slot):
+            return
+        self._requeue(self._replace(worker))  # it runs: kill it, keep what queued behind
+        self._place()
 
     def adopt(self, board: str, agent_id: str,
               held: Collection[tuple[str, str, int]] = ()) -> Sequence[Adopted]:
@@ -302,25 +335,45 @@ class LocalExecutor:
 
     def pause(self, dataset: str, stage: str, token: int) -> None:
         """Stop the task and what it started (SIGSTOP to its process group); its timeout
-        does not run while paused."""
-        worker = self._find(dataset, stage, token)
-        if worker is not None and worker.paused_at is None and worker.process.pid:
+        does not run while paused. A job that has not started waits here instead."""
+        key = (dataset, stage, token)
+        job = self._unpend(key)
+        if job is not None:
+            self._parked[key] = job
+            return
+        worker, slot = self._find(key)
+        if worker is None or slot is None:
+            return
+        if self._withdraw(worker, slot):
+            self._parked[key] = slot.job
+            return
+        if worker.paused_at is None and worker.process.pid:
             signal_group(worker.process.pid, signal.SIGSTOP)
             worker.paused_at = time.monotonic()
+            behind = [s for s in list(worker.slots)[1:] if not s.dropped]
+            self._requeue([(s.job, s.resent) for s in behind if self._withdraw(worker, s)])
+            self._place()
 
     def resume(self, dataset: str, stage: str, token: int) -> None:
-        worker = self._find(dataset, stage, token)
+        key = (dataset, stage, token)
+        job = self._parked.pop(key, None)
+        if job is not None:
+            self._pending.append((job, False))
+            self._place()
+            return
+        worker, _ = self._find(key)
         if worker is not None and worker.paused_at is not None and worker.process.pid:
             signal_group(worker.process.pid, signal.SIGCONT)
             worker.started += time.monotonic() - worker.paused_at
             worker.paused_at = None
+            self._place()
 
     def close(self) -> None:
         """Stop every worker: idle ones exit when their pipe closes, busy ones (and what
         their tasks started) are killed."""
         for worker in self._workers:
             worker.conn.close()
-            if worker.job is not None:
+            if worker.slots:
                 self._kill(worker)
         for worker in self._workers:
             worker.process.join(2)
@@ -329,3 +382,22 @@ class LocalExecutor:
             shutil.rmtree(worker.capture, ignore_errors=True)
         if self._own_root:
             shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _outcome(job: Job, result: dict[str, Any]) -> Outcome:
+    spec = job.spec
+    return Outcome(
+        dataset=spec.dataset, stage=spec.stage, token=spec.token,
+        ok=bool(result["ok"]), outputs=result.get("outputs") or {},
+        error=result.get("error", ""), traceback=result.get("traceback", ""),
+        log_tail=result.get("log_tail", ""),
+        failure=None if result["ok"] else FailureClass(result.get("failure") or "error"),
+        seconds=float(result["seconds"]),
+        provenance=(Provenance.from_json(result["provenance"])
+                    if result.get("provenance") else None))
+
+
+def _failed(job: Job, failure: FailureClass, error: str, seconds: float) -> Outcome:
+    spec = job.spec
+    return Outcome(dataset=spec.dataset, stage=spec.stage, token=spec.token, ok=False,
+                   error=error, failure=failure, seconds=seconds)

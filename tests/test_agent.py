@@ -361,3 +361,40 @@ def test_an_idle_worker_killed_from_outside_costs_nothing(agents: Agents, board:
     wait_for(lambda: item(board, "ds2", "work").state == "done", what="the next item")
     assert item(board, "ds2", "work").attempts == 1 and a.poll() is None
     assert queries.failures(board, "ds2", "work") == []
+
+
+def test_a_prefetching_agent_holds_a_queued_item_and_runs_each_once(agents: Agents,
+                                                                    board: Board) -> None:
+    t = write_template(agents.env, "pf", f"""  work:
+    task: owl_testtasks:short
+    params: {{sleep: 0.4}}
+    {RETRY}
+""")
+    board.register_many(t, [(f"ds{i}", "") for i in range(1, 5)])
+    agents.start("a", "-t", "pf", "-c", "1", "--prefetch", "3")
+    # one worker, four items claimed at once: one runs, three wait in its pipe
+    wait_for(lambda: all(item(board, f"ds{i}", "work").state in ("running", "done")
+                         for i in range(1, 5)), what="every item claimed")
+    first_done = [i for i in range(1, 5) if item(board, f"ds{i}", "work").state == "done"]
+    last = max(i for i in range(1, 5) if i not in first_done)
+    board.hold([(f"ds{last}", "work")], "op")
+    others = [i for i in range(1, 5) if i != last]
+    wait_for(lambda: all(item(board, f"ds{i}", "work").state == "done" for i in others),
+             what="the items not held")
+    time.sleep(0.6)  # longer than a task: the held one did not run meanwhile
+    assert item(board, f"ds{last}", "work").state == "held"
+    board.release([(f"ds{last}", "work")], "op", lease=2)
+    wait_for(lambda: item(board, f"ds{last}", "work").state == "done", what="the released item")
+    for i in range(1, 5):
+        assert (item(board, f"ds{i}", "work").attempts, done_events(board, f"ds{i}", "work")) \
+            == (1, 1)
+
+
+def test_prefetch_is_refused_for_a_stage_on_condor(owl_env: dict[str, str]) -> None:
+    write_template(owl_env, "pfc", "  work:\n    task: owl_testtasks:short\n"
+                   "    executor: condor\n")
+    out = subprocess.run([sys.executable, "-m", "owl", "agent", "-t", "pfc", "--prefetch", "2",
+                          "--burst"], env=owl_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "--prefetch queues items in local workers; stage(s) work of template 'pfc' run " \
+           "on condor" in out.stderr

@@ -155,7 +155,8 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
     cpu0 = cpu_seconds(client)
     wall0 = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "benchnoop",
-                               "-c", str(args.concurrency), "--burst"], env=env,
+                               "-c", str(args.concurrency), "--prefetch",
+                               str(args.prefetch), "--burst"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(args.agents)]
     sampler = Sampler(board, client, [p.pid for p in procs])
@@ -196,7 +197,8 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
     lat = [(claimed[(ds, f"s{k + 1}")] - finished[(ds, f"s{k}")]) / 1000.0
            for ds, st in finished if st != f"s{s - 1}"
            for k in [int(st[1:])]]
-    print(f"{label}: {n} datasets x {s} stages, {args.agents} agents x {args.concurrency}")
+    print(f"{label}: {n} datasets x {s} stages, {args.agents} agents x {args.concurrency}"
+          f" workers, prefetch {args.prefetch}")
     print(f"  register            {n / reg_s:10.0f} datasets/s")
     print(f"  stage completions   {n * s / span:10.0f} /s   ({span:.2f} s first claim -> last "
           f"done; {wall:.2f} s wall incl. agent start)")
@@ -272,6 +274,8 @@ def main() -> None:
     parser.add_argument("--stages", type=int, default=5)
     parser.add_argument("--agents", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--prefetch", type=int, default=0,
+                        help="items each agent queues in its workers beyond --concurrency")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--redis", help="also run against this Redis URL (a dedicated "
                         "database; redis+cluster://HOST:PORT for a Redis Cluster)")

@@ -45,17 +45,24 @@ def templates_of(settings: Settings) -> list[Template]:
 
 
 def make_executor(kind: str, template: Template, stages: Sequence[str], concurrency: int,
-                  settings: Settings, log_json: bool, agent_id: str) -> Executor:
+                  settings: Settings, log_json: bool, agent_id: str,
+                  prefetch: int = 0) -> Executor:
     """The executor of an agent: ``local`` or ``condor`` for every stage, or ``auto``: each
     stage on the executor its template names (one agent serves a hybrid template)."""
     served = stages or template.stage_names
     by_stage = {s: (kind if kind != "auto" else template.stage(s).executor) for s in served}
     wanted = sorted(set(by_stage.values()))
+    if prefetch and wanted != ["local"]:
+        on_condor = sorted(s for s, name in by_stage.items() if name != "local")
+        raise ConfigError(f"--prefetch queues items in local workers; stage(s) "
+                          f"{', '.join(on_condor)} of template {template.name!r} run on condor "
+                          "(serve them with another agent, or leave --prefetch out)")
     made: dict[str, Executor] = {}
     for name in wanted:
         if name == "local":
             made[name] = LocalExecutor(concurrency, log_json=log_json,
-                                       capture_root=settings.work_dir / ".capture")
+                                       capture_root=settings.work_dir / ".capture",
+                                       prefetch=prefetch)
         elif name == "condor":
             from owl.condor.executor import CondorExecutor
 
@@ -97,6 +104,10 @@ def _checked_start(board: Any, template: Template, stages: Sequence[str], execut
 @click.option("--stage", "-s", "stages", multiple=True,
               help="Stage to serve (repeatable; default: every stage).")
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Items run at once.")
+@click.option("--prefetch", default=0, show_default=True, metavar="N",
+              help="Items claimed beyond --concurrency, queued in the local workers so that "
+                   "a worker starts its next task without waiting for the agent (for short "
+                   "tasks: a queued item is leased to this agent until a worker takes it).")
 @click.option("--executor", "executor_kind", type=click.Choice(["auto", "local", "condor"]),
               default="auto", show_default=True,
               help="auto: each stage on the executor its template names.")
@@ -115,12 +126,14 @@ def _checked_start(board: Any, template: Template, stages: Sequence[str], execut
               help="Address the /metrics server listens on.")
 @click.pass_context
 def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concurrency: int,
-          executor_kind: str, burst: bool, grace: float, agent_id: str | None,
+          prefetch: int, executor_kind: str, burst: bool, grace: float, agent_id: str | None,
           metrics_port: int | None, metrics_host: str) -> None:
     """Claim and run the items of a template's stages."""
     settings = settings_of(ctx)
     if concurrency < 1:
         raise click.BadParameter("must be at least 1", param_hint="--concurrency")
+    if prefetch < 0:
+        raise click.BadParameter("must be 0 or more", param_hint="--prefetch")
     template = find_template(template_name, settings.template_dirs())
     unknown = [s for s in stages if s not in template.stage_names]
     if unknown:
@@ -137,8 +150,9 @@ def agent(ctx: click.Context, template_name: str, stages: tuple[str, ...], concu
     restart = None if settings.redis_url else (lambda: ensure_server(settings.home))
     _checked_start(board, template, stages, executor_kind, settings, agent_id, restart)
     executor = make_executor(executor_kind, template, stages, concurrency, settings,
-                             ctx.obj["log_json"], agent_id)
+                             ctx.obj["log_json"], agent_id, prefetch)
     a = Agent(board, template, executor=executor, concurrency=concurrency, settings=settings,
+              prefetch=prefetch,
               stages=stages, burst=burst, grace=grace, agent_id=agent_id,
               on_unreachable=restart)
     a.install_signal_handlers()
