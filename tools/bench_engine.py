@@ -154,9 +154,9 @@ def run_once(url: str, label: str, args: argparse.Namespace, work: Path,
            "OWL_EVENT_CAP": str(cap), "PYTHONPATH": pythonpath}
     cpu0 = cpu_seconds(client)
     wall0 = time.perf_counter()
+    prefetch = ["--prefetch", str(args.prefetch)] if args.prefetch else []
     procs = [subprocess.Popen([sys.executable, "-m", "owl", "agent", "-t", "benchnoop",
-                               "-c", str(args.concurrency), "--prefetch",
-                               str(args.prefetch), "--burst"], env=env,
+                               "-c", str(args.concurrency), *prefetch, "--burst"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(args.agents)]
     sampler = Sampler(board, client, [p.pid for p in procs])
