@@ -5,8 +5,9 @@ Each peer (Dramatiq, Celery, arq, RQ; the ``bench`` extra installs them) runs th
 the same chain. Its workers (``--workers`` processes x ``--concurrency``, the peer's own
 worker command) are started first; the figure is chains x stages over the time from the
 first enqueue to the last stage counted. owl runs the same chain with ``--workers`` agents
-x ``--concurrency`` through tools/bench_engine.py (first claim to last completion). The
-last line is ``ratio owl/best-peer R (owl X/s, best PEER Y/s)``.
+x ``--concurrency`` (or ``--owl-concurrency``, with ``--owl-prefetch`` items queued per
+agent: the peers' workers prefetch too) through tools/bench_engine.py (first claim to last
+completion). The last line is ``ratio owl/best-peer R (owl X/s, best PEER Y/s)``.
 
     python3 -m pip install -e '.[bench]' && python3 -m pip install --no-deps arq
     python3 tools/bench_peers.py --redis redis://127.0.0.1:6379/15 --chains 1000
@@ -135,7 +136,8 @@ def run_owl(args: argparse.Namespace) -> float:
     import bench_engine
 
     ns = argparse.Namespace(datasets=args.chains, stages=args.stages, agents=args.workers,
-                            concurrency=args.concurrency, shards=8, memory_datasets=0)
+                            concurrency=args.owl_concurrency or args.concurrency,
+                            prefetch=args.owl_prefetch, shards=8, memory_datasets=0)
     with tempfile.TemporaryDirectory() as tmp:
         rate: float = bench_engine.run_once(args.redis, "owl", ns, Path(tmp))
     return rate
@@ -149,6 +151,11 @@ def main() -> None:
     ap.add_argument("--stages", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--owl-concurrency", type=int, default=0, metavar="N",
+                    help="worker processes per owl agent (default: --concurrency)")
+    ap.add_argument("--owl-prefetch", type=int, default=0, metavar="N",
+                    help="items each owl agent queues in its workers (agent --prefetch), "
+                         "as the peers' workers prefetch messages")
     ap.add_argument("--warmup", type=float, default=4.0)
     ap.add_argument("--timeout", type=float, default=180.0)
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset")
@@ -160,7 +167,8 @@ def main() -> None:
     owl = run_owl(args)
     best = max(rates, key=lambda p: rates[p])
     print(f"ratio owl/best-peer {owl / rates[best]:.2f} (owl {owl:.0f}/s, best {best} "
-          f"{rates[best]:.0f}/s)")
+          f"{rates[best]:.0f}/s; owl {args.workers} agents x "
+          f"{args.owl_concurrency or args.concurrency} workers, prefetch {args.owl_prefetch})")
 
 
 if __name__ == "__main__":
