@@ -43,14 +43,21 @@ def adopt(self: Agent) -> None:
 
 def shutdown(self: Agent) -> None:
     """Stop claiming. Jobs that outlive their agent (condor) are left running for the
-    restarted agent to adopt; local tasks may finish within the grace period; the rest
-    are given back so another agent can take them at once."""
+    restarted agent to adopt; local tasks that have not started are given back at once,
+    running ones may finish within the grace period; the rest are given back so another
+    agent can take them at once."""
     for key, claim in list(self.running.items()):
         if self.executor.outlives_agent(claim.stage):
             del self.running[key]
             self._log.info("item.left_running", dataset=claim.dataset, stage=claim.stage,
                            token=claim.token,
                            detail="restart this agent with the same --id to adopt it")
+    # items queued behind running tasks (agent --prefetch) never start in the grace period:
+    # they go back to the board now, for another agent to take at once
+    withdraw = getattr(self.executor, "withdraw_unstarted", None)
+    if callable(withdraw):
+        unstarted = [self.running.pop(key) for key in withdraw() if key in self.running]
+        give_back(self, unstarted)
     deadline = time.monotonic() + self.grace
     while (self.running or self._pending) and time.monotonic() < deadline:
         self._pending += self.executor.poll(

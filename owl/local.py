@@ -324,6 +324,19 @@ class LocalExecutor:
         self._requeue(self._replace(worker))  # it runs: kill it, keep what queued behind
         self._place()
 
+    def withdraw_unstarted(self) -> list[tuple[str, str, int]]:
+        """Withdraw the jobs that have not started and are not held (waiting here or unread
+        in a pipe), and say which: a stopping agent gives them back at once instead of
+        starting them in its grace period."""
+        keys = [_key(job) for job, _ in self._pending]
+        self._pending.clear()
+        for worker in self._workers:
+            first = worker.running()
+            for slot in list(worker.slots):
+                if not slot.dropped and slot is not first and self._withdraw(worker, slot):
+                    keys.append(_key(slot.job))
+        return keys
+
     def adopt(self, board: str, agent_id: str,
               held: Collection[tuple[str, str, int]] = ()) -> Sequence[Adopted]:
         """Local children die with their agent: there is never anything to adopt."""

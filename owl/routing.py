@@ -78,6 +78,15 @@ class RoutingExecutor:
                 out += pids()
         return out
 
+    def withdraw_unstarted(self) -> list[tuple[str, str, int]]:
+        """Jobs withdrawn before they started, from the executors that queue them (local)."""
+        out: list[tuple[str, str, int]] = []
+        for ex in self.executors.values():
+            withdraw = getattr(ex, "withdraw_unstarted", None)
+            if callable(withdraw):
+                out += withdraw()
+        return out
+
     def job_states(self) -> dict[str, int]:
         """Pool jobs by state, from the executors that run pool jobs (condor)."""
         out: dict[str, int] = {}

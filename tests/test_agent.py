@@ -398,3 +398,31 @@ def test_prefetch_is_refused_for_a_stage_on_condor(owl_env: dict[str, str]) -> N
     assert out.returncode != 0
     assert "--prefetch queues items in local workers; stage(s) work of template 'pfc' run " \
            "on condor" in out.stderr
+
+
+def test_sigterm_gives_back_prefetched_items_at_once_and_finishes_the_running_one(
+        agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "pft", f"""  work:
+    task: owl_testtasks:slow_first
+    params: {{sleep: 3}}
+    {RETRY}
+""")
+    board.register_many(t, [(f"ds{i}", "") for i in range(1, 4)])
+    a = agents.start("a", "-t", "pft", "-c", "1", "--prefetch", "2", "--grace", "20")
+    wait_for(lambda: all(item(board, f"ds{i}", "work").state == "running" for i in (1, 2, 3)),
+             what="three items claimed by one worker")
+
+    def started() -> list[int]:
+        return [i for i in (1, 2, 3) if token_dir(
+            agents, "pft", f"ds{i}", "work", item(board, f"ds{i}", "work").token).joinpath(
+            "started").exists()]
+
+    wait_for(lambda: len(started()) == 1, what="one task started")
+    a.send_signal(signal.SIGTERM)
+    # the two queued ones are back on the board while the running one still runs
+    wait_for(lambda: sorted(item(board, f"ds{i}", "work").state for i in (1, 2, 3))
+             == ["ready", "ready", "running"], timeout=2.5, what="the queued items given back")
+    assert a.wait(30) == 0
+    states = {i: item(board, f"ds{i}", "work") for i in (1, 2, 3)}
+    assert sorted((s.state, s.attempts) for s in states.values()) == [
+        ("done", 1), ("ready", 0), ("ready", 0)], states
