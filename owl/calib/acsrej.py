@@ -13,6 +13,14 @@ first imset (EXTVER 1: hstcal computes them per chip but writes the primary head
 the CRREJ parameters (INITGUES, SKYSUB, CRSIGMAS, MEANEXP, CRRADIUS, CRTHRESH, SCALENSE,
 BADINPDQ, CRMASK), ROOTNAME (upper case) and EXPNAME (lower case) after the output's name,
 NCOMBINE in the SCI headers, ERR[0,0] = -1, CRCORR=COMPLETE.
+
+SHADCORR, as hstcal's: performed when the first input's SHADCORR is PERFORM (or when asked,
+``-shadcorr``), with the SHADFILE it names applied inside the combination
+(:mod:`owl.calib.crrej_shading`). The output then says SHADCORR=COMPLETE with the history
+``SHADCORR complete ...`` and the file's ``ImgHistory`` lines, so ACS2D does not shade the
+product again. hstcal reads the file's PEDIGREE but compares the result with the wrong
+constant (``DUMMY``, -1, instead of ``DUMMY_PEDIGREE``, 0), so a DUMMY SHADFILE is applied
+too; owl does the same.
 """
 
 from __future__ import annotations
@@ -27,16 +35,19 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 
 from owl.calib.crrej import DATAREJECT, CrRejParams, crrej
 from owl.calib.crrej_kernels import flag_dq
+from owl.calib.crrej_shading import RejShading, rej_shading
 from owl.calib.fitsio import (
     Frame,
     Imset,
     add_history,
     data_offset,
     read_frame,
+    set_switch,
     stamp_version,
     write_frame,
 )
-from owl.calib.step import Report, complete, header_float, quiet, ref_file
+from owl.calib.pedigree import Ref, reference
+from owl.calib.step import Report, complete, header_float, load_ref_imsets, quiet, ref_file
 from owl.errors import CalibError
 
 
@@ -118,9 +129,37 @@ def _params(frames: Sequence[Frame], table: Path | None, overrides: Mapping[str,
         raise CalibError(f"ACSREJ parameters: {exc}") from None
 
 
+def _shadfile(frame: Frame, asked: bool, report: Report) -> Ref | None:
+    """The SHADFILE to apply, as hstcal's ``AcsRej_do``: when ``asked`` or when the first
+    input's SHADCORR is PERFORM (a SHADCORR other than PERFORM, COMPLETE, SKIPPED or OMIT is
+    an error, ``GetSwitch``). Its PEDIGREE is read but never stops it (hstcal's DUMMY test
+    compares with the wrong constant)."""
+    value = str(frame.primary.get("SHADCORR", "OMIT")).strip().upper()
+    if value not in ("PERFORM", "COMPLETE", "SKIPPED", "OMIT"):
+        raise CalibError(f"{frame.path}: keyword SHADCORR = {value} is invalid")
+    if not asked and value != "PERFORM":
+        report("SHADCORR OMIT")
+        return None
+    ref = reference(frame.primary, "SHADFILE", str(frame.path))
+    report("SHADCORR PERFORM")
+    report(f"SHADFILE {ref.name} PEDIGREE={ref.pedigree}")
+    return ref
+
+
+def _chip_shading(shad: Frame, path: Path, imset: Imset, radius: float) -> RejShading:
+    """The SHADFILE chip of ``imset``: the extension of the same EXTVER (hstcal's ``grp[0]``;
+    not of the same CCDCHIP, which differs for a WFC1 subarray)."""
+    for ref in shad.imsets:
+        if ref.extver == imset.extver:
+            return rej_shading(ref.sci, ref.sci_header, imset.sci_header, imset.sci.shape,
+                               radius, str(path))
+    raise CalibError(f"{path}: SHADFILE has no SCI extension of EXTVER {imset.extver}")
+
+
 def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Path | None = None,
            overrides: Mapping[str, Any] | None = None, overwrite: bool = False,
-           report: Report = quiet, keywords: Mapping[str, str] | None = None) -> RejSummary:
+           report: Report = quiet, keywords: Mapping[str, str] | None = None,
+           shadcorr: bool = False) -> RejSummary:
     """Combine a CR-split set of ``_blv_tmp`` (or ``_blc_tmp``) files into one output.
 
     Parameters
@@ -140,6 +179,8 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     keywords : mapping, optional
         Header keywords (reference files such as ``CRREJTAB``) that replace the inputs'
         headers; the output header records them.
+    shadcorr : bool
+        Apply the SHADFILE whatever SHADCORR says (hstcal's ``-shadcorr``).
 
     Returns
     -------
@@ -164,6 +205,8 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
     exptot = float(sum(exptime))
     params, origin = _params(frames, Path(table) if table else None, overrides or {}, exptot)
     report(f"ACSREJ: {len(frames)} images, {exptot:g} s, {params}")
+    shad = _shadfile(frames[0], shadcorr, report)
+    shad_frame = None if shad is None else load_ref_imsets(shad.path)
     result_frame = frames[0]
     originals = [Frame(primary=f.primary, imsets=[Imset(sci=s.sci, err=s.err, dq=s.dq,
                                                        sci_header=s.sci_header,
@@ -190,9 +233,11 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
             raise CalibError(f"ACSREJ: chip {chip} has different shapes in the inputs: {shapes}")
         # The inputs' SCI and ERR are not needed after the combination: crrej may scale
         # them in place.
+        shading = None if shad is None or shad_frame is None else _chip_shading(
+            shad_frame, shad.path, imset, params.crradius)
         res = crrej([s.sci for s in stack], [s.err for s in stack], [s.dq for s in stack],
                     exptime, params, bias_or_dark=imagetyp.startswith(("BIAS", "DARK")),
-                    overwrite=True)
+                    overwrite=True, shading=shading)
         # hstcal sets ERR[0,0] = -1 so that a uniform ERR still gets written as an array.
         res.err[0, 0] = -1.0
         imset.sci, imset.err, imset.dq = res.sci, res.err, res.dq
@@ -225,6 +270,12 @@ def acsrej(inputs: Sequence[str | Path], output: str | Path, *, table: str | Pat
                 total = np.float32(total + np.float32(header_float(f.primary, key)))
             ph[key] = (float(total), text)
     ph.remove("NCOMBINE", ignore_missing=True)
+    if shad is not None:
+        # hstcal's UpdateSwitch and ImgHistory, before cr_history's keywords.
+        set_switch(ph, "SHADCORR", "COMPLETE")
+        for line in ("SHADCORR complete ...", *shad.history()):
+            ph.add_history(line)
+        report("SHADCORR COMPLETE")
     _record_params(ph, params, exptot / len(frames))
     ph["ROOTNAME"] = (root.upper(), "Rootname of the observation set")
     complete(ph, "CRCORR", f"CRREJTAB={origin}; crsigmas={params.crsigmas} "

@@ -195,6 +195,8 @@ def acscteforwardmodel_cmd(files: tuple[str, ...], timing: bool, verbose: bool, 
 @click.option("-radius", "crradius", type=float, help="CR propagation radius (pixels).")
 @click.option("-thresh", "crthresh", type=float, help="CR propagation threshold factor.")
 @click.option("-pdq", "badinpdq", type=int, help="DQ bits that exclude an input pixel.")
+@click.option("-shadcorr", "shadcorr", is_flag=True,
+              help="Apply the SHADFILE whatever SHADCORR says (as hstcal's -shadcorr).")
 @click.option("--symmetric-spill", is_flag=True,
               help="owl fix: grow SPILL below hits too (hstcal: rows above and same row).")
 @click.option("--good-minimum", is_flag=True,
@@ -203,8 +205,8 @@ def acscteforwardmodel_cmd(files: tuple[str, ...], timing: bool, verbose: bool, 
 def acsrej_cmd(inputs: tuple[str, ...], output: str, crmask: bool | None, table: Path | None,
                scalense: float | None, initgues: str | None, skysub: str | None,
                crsigmas: str | None, crradius: float | None, crthresh: float | None,
-               badinpdq: int | None, symmetric_spill: bool, good_minimum: bool, timing: bool,
-               verbose: bool, quiet: bool, nthreads: int | None, single: bool,
+               badinpdq: int | None, shadcorr: bool, symmetric_spill: bool, good_minimum: bool,
+               timing: bool, verbose: bool, quiet: bool, nthreads: int | None, single: bool,
                overwrite: bool) -> None:
     """Combine a CR-split set: INPUTS... (or a comma list) -> OUTPUT (*_crj.fits)."""
     report = _setup(verbose, quiet, nthreads, single)
@@ -221,7 +223,7 @@ def acsrej_cmd(inputs: tuple[str, ...], output: str, crmask: bool | None, table:
 
     def run() -> None:
         summary = acsrej(paths, output, table=table, overrides=overrides, overwrite=overwrite,
-                         report=report)
+                         report=report, shadcorr=shadcorr)
         if not quiet:
             click.echo(f"{summary.output}: {summary.nimgs} images, REJ_RATE "
                        f"{summary.rej_rate:.4g} pixels/s")

@@ -19,6 +19,10 @@ images, seconds for exposure times, e/s for the comparison image):
    a pixel: ``SCI = ave·T + Σ sky`` (``Σ sky`` alone where no image is kept),
    ``ERR = (T/t_good)·sqrt(Σ_kept ERR²)``, ``DQ`` the OR of the inputs' DQ (without the CR bit
    and bit 2) plus the CR bit where every image was rejected.
+5. SHADCORR (``shading``): the SHADFILE ``S`` enters as hstcal's ``acsrej_loop`` puts it in:
+   the SCALENSE signal of image ``k`` is ``max(ave·t/(1 + S/t), 0)`` and the rebuilt guess
+   ``(Σ/t_good)/(1 + S/t_good)``, with hstcal's choice of rows and columns of ``S``
+   (:mod:`owl.calib.crrej_shading`).
 
 The kernels (:mod:`owl.calib.crrej_kernels`) reproduce hstcal's mask rules, including the
 input DQ seeding the rejection mask (DQ bits 2, 4 and 8 never enter the sum). Two hstcal
@@ -31,27 +35,21 @@ takes the minimum guess over the good pixels only (hstcal's own comment calls it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from owl.calib import crrej_kernels as CK
+from owl.calib.crrej_guess import median_guess, minimum_guess
+from owl.calib.crrej_shading import RejShading
 from owl.calib.crrej_sky import sky_levels
 
 #: DQ bit hstcal's ACSREJ sets for rejected pixels (``DATAREJECT``).
 DATAREJECT = 8192
 
 F32 = NDArray[np.float32]
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _jit(parallel: bool) -> Callable[[_F], _F]:
-    # numba ships no type information; the cast keeps each kernel's signature for mypy.
-    return cast(Callable[[_F], _F], numba.njit(cache=True, parallel=parallel, nogil=True))
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,8 @@ def _scratch(scis: tuple[F32, ...], errs: tuple[F32, ...],
 def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
           dq: NDArray[np.int16] | Sequence[NDArray[np.int16]], exptime: Sequence[float],
           params: CrRejParams, crval: int = DATAREJECT, *,
-          bias_or_dark: bool = False, overwrite: bool = False) -> CrRejResult:
+          bias_or_dark: bool = False, overwrite: bool = False,
+          shading: RejShading | None = None) -> CrRejResult:
     """Reject cosmic rays in a stack of one chip and combine it (see the module docstring).
 
     Parameters
@@ -167,6 +166,9 @@ def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
     overwrite : bool
         ``sci`` and ``err`` may be overwritten (with the sky-subtracted images in e/s and the
         squared errors) instead of copied: for callers done with them.
+    shading : RejShading, optional
+        SHADCORR: the SHADFILE as hstcal's ACSREJ applies it
+        (:func:`owl.calib.crrej_shading.rej_shading`). None: no shading correction.
 
     Returns
     -------
@@ -212,9 +214,16 @@ def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
     dq = dqs
     ave = np.empty(shape[1:], dtype=np.float32)
     if params.initgues[:3].lower() == "med":
-        CK.median_guess(pic, dq, efac, int(params.badinpdq), ave)
+        median_guess(pic, dq, efac, int(params.badinpdq), ave)
     else:
-        CK.minimum_guess(pic, dq, efac, int(params.badinpdq), params.good_minimum, ave)
+        minimum_guess(pic, dq, efac, int(params.badinpdq), params.good_minimum, ave)
+    if shading is not None and (shading.image.shape[1] != shape[2]
+                                or shading.image.shape[0] < shape[1]
+                                or shading.thr_row.shape != (shape[1],)):
+        raise ValueError(f"shading image {shading.image.shape} does not fit {shape[1:]}")
+    shade = CK.shade_args(None if shading is None else shading.image,
+                          None if shading is None else shading.thr_row,
+                          0 if shading is None else shading.ncols, efac)
     state = np.empty(shape, dtype=np.uint8)
     nhit = np.zeros(shape[:2], dtype=np.int64)
     start, col = CK.excluded_index(dq, efac, dqpat)
@@ -229,12 +238,12 @@ def crrej(sci: F32 | Sequence[F32], err: F32 | Sequence[F32],
     niter = len(params.crsigmas)
     for it, sigma in enumerate(params.crsigmas):
         sig2 = np.float32(sigma) * np.float32(sigma)
-        CK.detect(pic, ee, dq, efac, ave, sig2, scale, dqpat, state, nhit)
-        CK.reach_excluded(pic, ee, efac, ave, sig2, psig2, scale, spans, start, col,
+        CK.detect(pic, ee, dq, efac, ave, sig2, scale, dqpat, shade, state, nhit)
+        CK.reach_excluded(pic, ee, efac, ave, sig2, psig2, scale, spans, start, col, shade,
                           state, nhit)
         hstart, hcol = CK.hit_index(state, nhit)
         CK.spill_combine(pic, ee, dq, efac, ave, sig2, psig2, spans,
-                         params.symmetric_spill, maskdq, crval, state, hstart, hcol,
+                         params.symmetric_spill, maskdq, crval, shade, state, hstart, hcol,
                          it == niter - 1, texpt, skysum, out_err, out_dq, rejected, nrej_rows)
     return CrRejResult(sci=ave, err=out_err, dq=out_dq, crmask=rejected, sky=sky,
                        nrej=int(nrej_rows.sum()), skysum=float(skysum))

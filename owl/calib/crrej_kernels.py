@@ -1,4 +1,5 @@
-"""numba kernels of ACSREJ: initial guess, detection, SPILL growth and combination.
+"""numba kernels of ACSREJ: detection, SPILL growth and combination (the initial guess is in
+:mod:`owl.calib.crrej_guess`).
 
 They reproduce hstcal's ``acsrej_init`` and ``acsrej_loop`` pixel for pixel, float32
 arithmetic in the same order; rows run in parallel, which hstcal's row-sequential scrolling
@@ -31,12 +32,15 @@ from numpy.typing import NDArray
 OK, SPILL, EXCLUDE, HIT = 0, 2, 4, 8
 
 F32 = NDArray[np.float32]
+#: The SHADFILE as the kernels take it (:func:`shade_args`): image, threshold rows, 1/t per
+#: image (float32), columns the combination corrects. An image of no rows: no SHADCORR.
+Shade = tuple[F32, NDArray[np.int64], F32, int]
 #: A stack of images: a 3-D array or a tuple of 2-D arrays of one shape (indexed ``[k][j]``).
 Stack = tuple[NDArray[Any], ...]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _jit(parallel: bool) -> Callable[[_F], _F]:
+def jit_kernel(parallel: bool) -> Callable[[_F], _F]:
     # numba ships no type information; the cast keeps each kernel's signature for mypy.
     # error_model="numpy": no zero-division checks in the loops (every divisor here is
     # positive where its quotient is used), so they vectorise.
@@ -44,67 +48,7 @@ def _jit(parallel: bool) -> Callable[[_F], _F]:
                                                error_model="numpy"))
 
 
-@_jit(parallel=True)
-def median_guess(pic: Stack, dq: Stack, efac: F32, dqpat: int, ave: F32) -> None:
-    """Median of the good values of ``pic`` (sky-subtracted, exposure-normalised; 0 when
-    none)."""
-    n = len(pic)
-    ny, nx = pic[0].shape
-    for j in prange(ny):
-        buf = np.empty(n, dtype=np.float32)
-        for i in range(nx):
-            m = 0
-            for k in range(n):
-                if efac[k] > 0 and (dq[k][j, i] & dqpat) == 0:
-                    v = pic[k][j, i]
-                    p = m
-                    while p > 0 and buf[p - 1] > v:
-                        buf[p] = buf[p - 1]
-                        p -= 1
-                    buf[p] = v
-                    m += 1
-            if m == 0:
-                ave[j, i] = 0
-            elif m % 2 == 1:
-                ave[j, i] = buf[m // 2]
-            else:
-                ave[j, i] = (buf[m // 2 - 1] + buf[m // 2]) / np.float32(2)
-
-
-@_jit(parallel=True)
-def minimum_guess(pic: Stack, dq: Stack, efac: F32, dqpat: int, good_only: bool,
-                  ave: F32) -> None:
-    """Minimum guess from ``pic`` (sky-subtracted, exposure-normalised): hstcal's rule, or
-    (``good_only``) the minimum of the good values.
-
-    hstcal takes image 0's value, then any smaller value, and stores 0 instead whenever
-    the value it takes is flagged (its own comment: "slightly buggy"), so a bad pixel in an
-    image resets the guess to 0 for the images after it to beat. An image without exposure
-    time offers 0, flagged.
-    """
-    n = len(pic)
-    ny, nx = pic[0].shape
-    inf = np.float32(np.inf)
-    zero = np.float32(0)
-    for j in prange(ny):
-        cur = np.full(nx, inf, dtype=np.float32)
-        for k in range(n):
-            live = efac[k] > 0
-            prow, qrow = pic[k][j], dq[k][j]
-            for i in range(nx):
-                ok = live & ((qrow[i] & dqpat) == 0)
-                v = prow[i] if live else zero
-                c = cur[i]
-                if good_only:
-                    cur[i] = v if ok & (v < c) else c
-                else:
-                    cur[i] = (v if ok else zero) if (k == 0) | (v < c) else c
-        arow = ave[j]
-        for i in range(nx):
-            arow[i] = zero if cur[i] == inf else cur[i]
-
-
-@_jit(parallel=True)
+@jit_kernel(parallel=True)
 def scaled(sci: Stack, err: Stack, sky: F32, efac: F32, pic: Stack, ee: Stack) -> None:
     """``pic[k] = (sci[k] - sky[k]) / efac[k]`` (e/s; hstcal's scrolling buffer ``pic``) and
     ``ee[k] = err[k]²``, once for every iteration; images without exposure time are left
@@ -124,7 +68,7 @@ def scaled(sci: Stack, err: Stack, sky: F32, efac: F32, pic: Stack, ee: Stack) -
                 qrow[i] = e * e
 
 
-@_jit(parallel=True)
+@jit_kernel(parallel=True)
 def excluded_index(dq: Stack, efac: F32, dqpat: int) -> tuple[
         NDArray[np.int64], NDArray[np.int32]]:
     """The pixels hstcal never tests for a hit (``EXCLUDE``), per image and row.
@@ -166,18 +110,23 @@ def _excluded(d0: int, dqpat: int) -> bool:
     return (((d0 & dqpat) != 0) & (d0 != SPILL)) | (d0 == EXCLUDE)
 
 
-@_jit(parallel=True)
+@jit_kernel(parallel=True)
 def detect(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
-           sig2: np.float32, scale: np.float32, dqpat: int, state: NDArray[np.uint8],
-           nhit: NDArray[np.int64]) -> None:
+           sig2: np.float32, scale: np.float32, dqpat: int, shade: Shade,
+           state: NDArray[np.uint8], nhit: NDArray[np.int64]) -> None:
     """Mark HIT (``pic`` outliers against ``ave``) and EXCLUDE per pixel, hstcal's test;
     ``nhit[k, j]`` counts the hits on row ``j`` of image ``k``. ``pic`` and ``ee`` are the
-    sky-subtracted images in e/s and the squared errors (:func:`scaled`)."""
+    sky-subtracted images in e/s and the squared errors (:func:`scaled`); ``shade`` the
+    SHADFILE as :func:`shade_args` passes it."""
     n = len(pic)
     ny, nx = pic[0].shape
     zero = np.float32(0)
+    one = np.float32(1)
+    shad, thr_row, kf, _ = shade
+    shaded = shad.shape[0] > 0
     for j in prange(ny):
         arow = ave[j]
+        srow = shad[thr_row[j]] if shaded else arow
         for k in range(n):
             t = efac[k]
             st = state[k, j]
@@ -186,12 +135,16 @@ def detect(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
                 nhit[k, j] = 0
                 continue
             t2 = t * t
+            kk = kf[k]
             prow, erow, qrow = pic[k][j], ee[k][j], dq[k][j]
             c = 0
             for i in range(nx):
                 a = arow[i]
                 d = prow[i] - a
-                s = scale * max(a * t, zero)
+                x = a * t
+                if shaded:  # hstcal's signal ave * t / (1 + SHADFILE / t)
+                    x = x / (srow[i] * kk + one)
+                s = scale * (x if x > zero else zero)  # hstcal's clip (NaN -> 0)
                 hit = d * d > sig2 * (erow[i] + s * s) / t2
                 v = np.uint8(EXCLUDE) if _excluded(qrow[i], dqpat) else (
                     np.uint8(HIT) if hit else np.uint8(OK))
@@ -200,10 +153,10 @@ def detect(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
             nhit[k, j] = c
 
 
-@_jit(parallel=True)
+@jit_kernel(parallel=True)
 def reach_excluded(pic: Stack, ee: Stack, efac: F32, ave: F32, sig2: np.float32,
                    psig2: np.float32, scale: np.float32, spans: NDArray[np.int64],
-                   start: NDArray[np.int64], col: NDArray[np.int32],
+                   start: NDArray[np.int64], col: NDArray[np.int32], shade: Shade,
                    state: NDArray[np.uint8], nhit: NDArray[np.int64]) -> None:
     """Test the EXCLUDE pixels that SPILL reaches before hstcal tests them for a hit.
 
@@ -216,11 +169,15 @@ def reach_excluded(pic: Stack, ee: Stack, efac: F32, ave: F32, sig2: np.float32,
     ny, nx = pic[0].shape
     w = (spans.shape[0] - 1) // 2
     zero = np.float32(0)
+    one = np.float32(1)
+    shad, thr_row, kf, _ = shade
+    shaded = shad.shape[0] > 0
     for k in prange(n):
         t = efac[k]
         if t <= 0:
             continue
         t2 = t * t
+        kk = kf[k]
         pk, ek = pic[k], ee[k]
         for j in range(ny):
             for p in range(start[k * ny + j], start[k * ny + j + 1]):
@@ -245,13 +202,16 @@ def reach_excluded(pic: Stack, ee: Stack, efac: F32, ave: F32, sig2: np.float32,
                 e2 = ek[j, i]
                 if not d * d > psig2 * (sig2 * e2 / t2):
                     continue
-                s = scale * max(a * t, zero)
+                x = a * t
+                if shaded:
+                    x = x / (shad[thr_row[j], i] * kk + one)
+                s = scale * (x if x > zero else zero)  # hstcal's clip (NaN -> 0)
                 if d * d > sig2 * (e2 + s * s) / t2:
                     state[k, j, i] = HIT
                     nhit[k, j] += 1
 
 
-@_jit(parallel=True)
+@jit_kernel(parallel=True)
 def hit_index(state: NDArray[np.uint8], nhit: NDArray[np.int64]) -> tuple[
         NDArray[np.int64], NDArray[np.int32]]:
     """The columns of the hits, per image and row, as :func:`excluded_index` lists them."""
@@ -292,19 +252,21 @@ def _near(hstart: NDArray[np.int64], hcol: NDArray[np.int32], spans: NDArray[np.
                 out[x] = 1
 
 
-@_jit(parallel=True)
+@jit_kernel(parallel=True)
 def spill_combine(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
                   sig2: np.float32, psig2: np.float32, spans: NDArray[np.int64],
-                  below: bool, maskdq: int, crval: int, state: NDArray[np.uint8],
-                  hstart: NDArray[np.int64], hcol: NDArray[np.int32], last: bool, texpt: np.float32,
-                  skysum: np.float32, out_err: F32, out_dq: NDArray[np.int16],
-                  rejected: NDArray[np.bool_], nrej_rows: NDArray[np.int64]) -> None:
+                  below: bool, maskdq: int, crval: int, shade: Shade,
+                  state: NDArray[np.uint8], hstart: NDArray[np.int64], hcol: NDArray[np.int32],
+                  last: bool, texpt: np.float32, skysum: np.float32, out_err: F32,
+                  out_dq: NDArray[np.int16], rejected: NDArray[np.bool_],
+                  nrej_rows: NDArray[np.int64]) -> None:
     """Grow SPILL around the hits, rebuild ``ave``; on the last pass write SCI/ERR/DQ and
     the rejected pixels.
 
     SPILL comes from hits on the rows above and the same row (hstcal's scrolling buffer;
     ``below`` adds the rows below too, symmetric growth). ``hstart``/``hcol`` list the
-    hits (:func:`hit_index`).
+    hits (:func:`hit_index`). With a SHADFILE the guess is hstcal's
+    ``(sum / t_good) / (1 + SHADFILE / t_good)`` on its first ``ncols`` columns.
     """
     n = len(pic)
     ny, nx = pic[0].shape
@@ -313,6 +275,9 @@ def spill_combine(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
     nocr = np.int16(~crval)
     nospill = np.int16(~SPILL)
     mdq = np.int16(maskdq)
+    one = np.float32(1)
+    shad, _, _, ncols = shade
+    shaded = shad.shape[0] > 0
     for j in prange(ny):
         near_above = np.zeros(nx, dtype=np.uint8)
         near = np.zeros(nx, dtype=np.uint8)
@@ -377,9 +342,15 @@ def spill_combine(pic: Stack, ee: Stack, dq: Stack, efac: F32, ave: F32,
         else:
             for i in range(nx):
                 arow[i] = total[i] / pixexp[i] if pixexp[i] > 0 else arow[i]
+        if shaded:  # the same guess divided by (1 + SHADFILE / t_good), first ncols only
+            srow = shad[j]
+            for i in range(min(ncols, nx)):
+                if pixexp[i] > 0:
+                    a = (total[i] / pixexp[i]) / (one + srow[i] / pixexp[i])
+                    arow[i] = a * texpt + skysum if last else a
 
 
-@_jit(parallel=True)
+@jit_kernel(parallel=True)
 def flag_dq(dq: NDArray[np.int16], rejected: NDArray[np.bool_], crval: int,
             out: NDArray[np.uint16]) -> None:
     """``dq`` with ``crval`` set where ``rejected`` and cleared elsewhere, as big-endian
@@ -391,6 +362,18 @@ def flag_dq(dq: NDArray[np.int16], rejected: NDArray[np.bool_], crval: int,
         for i in range(nx):
             v = np.uint16(np.int16(dq[j, i] | cr) if rejected[j, i] else np.int16(dq[j, i] & nocr))
             out[j, i] = np.uint16((v >> np.uint16(8)) | (v << np.uint16(8)))
+
+
+def shade_args(image: F32 | None, thr_row: NDArray[np.int64] | None, ncols: int,
+               efac: F32) -> Shade:
+    """The :data:`Shade` tuple; ``image`` None: no SHADCORR. The factor per image is hstcal's
+    ``1./efacn`` (double) passed as a float."""
+    kf = np.array([np.float32(1.0 / float(t)) if t > 0 else np.float32(0) for t in efac],
+                  dtype=np.float32)
+    if image is None or thr_row is None:
+        return (np.zeros((0, 1), np.float32), np.zeros(0, np.int64), kf, 0)
+    return (np.ascontiguousarray(image, dtype=np.float32),
+            np.ascontiguousarray(thr_row, dtype=np.int64), kf, int(ncols))
 
 
 def spans(radius: float) -> NDArray[np.int64]:

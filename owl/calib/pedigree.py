@@ -24,7 +24,9 @@ step is not performed, the output switch says ``SKIPPED`` and the primary header
 - PCTETAB: ACSCTE has nothing else to do, so it is an error and writes no output.
 - When every step a switch asked for was dropped for a DUMMY file, ACSCCD and ACS2D write no
   output (hstcal's ``NOTHING_TO_DO``): an error here too.
-- SATUFILE, CRREJTAB and ACSREJ's SHADFILE: hstcal never looks at their PEDIGREE.
+- SATUFILE and CRREJTAB: hstcal never looks at their PEDIGREE. ACSREJ reads the SHADFILE's
+  but compares it with the wrong constant, so a DUMMY SHADFILE is applied
+  (:mod:`owl.calib.acsrej`).
 """
 
 from __future__ import annotations

@@ -196,13 +196,13 @@ def test_spill_grows_down_the_rows_unless_symmetric() -> None:
 
 
 def test_minimum_guess_rule_and_the_good_minimum_option() -> None:
-    from owl.calib import crrej_kernels as CK
+    from owl.calib.crrej_guess import minimum_guess
 
     sci = np.array([[[50.0]], [[80.0]], [[70.0]]], np.float32)
     dq = np.array([[[1]], [[0]], [[0]]], np.int16)
     efac = np.ones(3, np.float32)  # no sky, 1 s: the values are already in e/s
     ave = np.empty((1, 1), np.float32)
-    CK.minimum_guess(sci, dq, efac, 1, False, ave)
+    minimum_guess(sci, dq, efac, 1, False, ave)
     assert ave[0, 0] == 0.0  # hstcal: the flagged first value resets the guess to 0
-    CK.minimum_guess(sci, dq, efac, 1, True, ave)
+    minimum_guess(sci, dq, efac, 1, True, ave)
     assert ave[0, 0] == 70.0
