@@ -32,48 +32,16 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 from owl.capture import keep_files
 from owl.executor import Adopted, Job
-from owl.local_worker import pack, remove_stale, worker_main
-from owl.model import FailureClass, Outcome, Provenance
+from owl.local_slots import PIPE_BUDGET, Slot, Worker, failed, key_of, outcome
+from owl.local_worker import pack, remove_stale, spec_body, worker_main
+from owl.model import FailureClass, Outcome
 from owl.proc import signal_group
-
-
-@dataclass
-class _Slot:
-    job: Job
-    seq: int  # its number on the worker's pipe
-    resent: bool = False  # sent again after a worker died before reading it
-    dropped: bool = False  # withdrawn (cancelled, held, moved): its reply is no outcome
-
-
-@dataclass
-class _Worker:
-    process: BaseProcess
-    conn: Connection
-    capture: Path  # its capture files (owl.capture), removed with the worker
-    received: Any  # shared counter: specs the worker has read off its pipe
-    gate: Any  # lock over `received` and `skips`
-    skips: Any  # ring of withdrawn sequence numbers + 1 (owl.local_worker)
-    sent: int = 0  # specs written to its pipe
-    slots: deque[_Slot] = field(default_factory=deque)  # in pipe order; the first runs
-    started: float = 0.0  # when the first slot's task started
-    paused_at: float | None = None  # the task is stopped (SIGSTOP) while its item is held
-
-    def running(self) -> _Slot | None:
-        """The slot whose task runs now (read by the worker), if any."""
-        head = self.slots[0] if self.slots else None
-        return head if head is not None and self.received.value > head.seq else None
-
-
-def _key(job: Job) -> tuple[str, str, int]:
-    return job.spec.dataset, job.spec.stage, job.spec.token
 
 
 class LocalExecutor:
@@ -116,8 +84,9 @@ class LocalExecutor:
         self._done: list[Outcome] = []
         self._pending: deque[tuple[Job, bool]] = deque()  # taken, not yet in a pipe
         self._parked: dict[tuple[str, str, int], Job] = {}  # held before they started
+        self._body: tuple[Job | None, bytes] = (None, b"")  # the first waiting job's spec
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self) -> Worker:
         parent, child = self._ctx.Pipe()
         received = self._ctx.RawValue("Q", 0)
         gate = self._ctx.Lock()
@@ -130,9 +99,9 @@ class LocalExecutor:
                                  name="owl-worker", daemon=True)
         proc.start()
         child.close()
-        return _Worker(proc, parent, capture, received, gate, skips)
+        return Worker(proc, parent, capture, received, gate, skips)
 
-    def _replace(self, worker: _Worker) -> list[tuple[Job, bool]]:
+    def _replace(self, worker: Worker) -> list[tuple[Job, bool]]:
         """Kill the worker, start a fresh one in its place; the jobs that were queued behind
         its task (never read), to be sent again."""
         first = worker.running()
@@ -149,31 +118,42 @@ class LocalExecutor:
     def _requeue(self, jobs: list[tuple[Job, bool]]) -> None:
         self._pending.extendleft(reversed(jobs))  # first in line, in their order
 
-    def _send(self, worker: _Worker, job: Job, resent: bool = False) -> None:
+    def _send(self, worker: Worker, job: Job, resent: bool = False,
+              body: bytes | None = None) -> None:
+        body = body if body is not None else spec_body(job.spec.to_json())
         seq = worker.sent
-        raw = pack(seq, job.spec.to_json())
         try:
-            worker.conn.send_bytes(raw)
+            worker.conn.send_bytes(pack(seq, body))
         except OSError:  # the worker died (killed from outside): a fresh one takes it
             self._died(worker, time.monotonic())
             seq = worker.sent
-            worker.conn.send_bytes(pack(seq, job.spec.to_json()))
+            worker.conn.send_bytes(pack(seq, body))
         worker.sent += 1
         if not worker.slots:
             worker.started = time.monotonic()
-        worker.slots.append(_Slot(job, seq, resent))
+        worker.slots.append(Slot(job, seq, 8 + len(body), resent))
 
     def _place(self) -> None:
-        """Send the jobs waiting here to the workers with room, the least busy first."""
+        """Send the jobs waiting here to the workers with room, the least busy first. A
+        busy worker takes a job only while its pipe keeps within PIPE_BUDGET unread."""
         while self._pending:
-            room = [w for w in self._workers
+            free = [w for w in self._workers
                     if w.paused_at is None and len(w.slots) < self._depth]
+            if not free:
+                return
+            job, resent = self._pending[0]
+            if self._body[0] is not job:  # encoded once, however long it waits here
+                self._body = (job, spec_body(job.spec.to_json()))
+            body = self._body[1]
+            room = [w for w in free
+                    if not w.slots or w.unread() + 8 + len(body) <= PIPE_BUDGET]
             if not room:
                 return
-            job, resent = self._pending.popleft()
-            self._send(min(room, key=lambda w: len(w.slots)), job, resent)
+            self._pending.popleft()
+            self._body = (None, b"")
+            self._send(min(room, key=lambda w: len(w.slots)), job, resent, body)
 
-    def _withdraw(self, worker: _Worker, slot: _Slot) -> bool:
+    def _withdraw(self, worker: Worker, slot: Slot) -> bool:
         """Withdraw a slot the worker has not read yet (it will skip it); False when the
         worker read it meanwhile (its task runs)."""
         with worker.gate:
@@ -184,7 +164,7 @@ class LocalExecutor:
         return True
 
     @staticmethod
-    def _kill(worker: _Worker) -> None:
+    def _kill(worker: Worker) -> None:
         """Kill the worker and everything its task started (its process group, which
         outlives a worker that crashed while its task's children run on)."""
         if worker.process.pid is not None:
@@ -232,7 +212,7 @@ class LocalExecutor:
         done, self._done = self._done, []
         return done
 
-    def _wait(self, busy: list[_Worker], timeout: float) -> None:
+    def _wait(self, busy: list[Worker], timeout: float) -> None:
         running = [w.started + w.slots[0].job.spec.timeout for w in busy
                    if w.paused_at is None]
         deadline = min(running) if running else time.monotonic() + timeout
@@ -250,7 +230,7 @@ class LocalExecutor:
                            f"timed out after {worker.slots[0].job.spec.timeout:g} s "
                            "(the stage's timeout)", now)
 
-    def _receive(self, worker: _Worker) -> None:
+    def _receive(self, worker: Worker) -> None:
         while worker.slots:
             try:
                 raw = worker.conn.recv_bytes()
@@ -261,11 +241,11 @@ class LocalExecutor:
             if worker.slots:
                 worker.started = time.monotonic()  # the next one starts now
             if not slot.dropped:
-                self._done.append(_outcome(slot.job, json.loads(raw)))
+                self._done.append(outcome(slot.job, json.loads(raw)))
             if not worker.conn.poll():
                 return
 
-    def _died(self, worker: _Worker, now: float) -> None:
+    def _died(self, worker: Worker, now: float) -> None:
         """The worker process is gone: its running task crashed; a job it never read (a
         worker killed from outside just after the send) is sent again, once."""
         head = worker.slots[0] if worker.slots else None
@@ -273,7 +253,7 @@ class LocalExecutor:
             again = self._replace(worker)
             if head is not None and not head.dropped:
                 if head.resent:
-                    self._done.append(_failed(head.job, FailureClass.CRASH,
+                    self._done.append(failed(head.job, FailureClass.CRASH,
                                               "worker process died twice before reading "
                                               "the task", 0.0))
                     again = again[1:]
@@ -288,7 +268,7 @@ class LocalExecutor:
         self._fail(worker, FailureClass.CRASH,
                    f"worker process {how} while running the task", now)
 
-    def _fail(self, worker: _Worker, failure: FailureClass, error: str, now: float) -> None:
+    def _fail(self, worker: Worker, failure: FailureClass, error: str, now: float) -> None:
         slot = worker.slots[0]
         spec = slot.job.spec
         elapsed = now - worker.started
@@ -297,18 +277,18 @@ class LocalExecutor:
             keep_files(worker.capture, spec.output_dir, spec.attempt)
         self._requeue(self._replace(worker))
         if not slot.dropped:
-            self._done.append(_failed(slot.job, failure, error, elapsed))
+            self._done.append(failed(slot.job, failure, error, elapsed))
 
-    def _find(self, key: tuple[str, str, int]) -> tuple[_Worker | None, _Slot | None]:
+    def _find(self, key: tuple[str, str, int]) -> tuple[Worker | None, Slot | None]:
         for worker in self._workers:
             for slot in worker.slots:
-                if not slot.dropped and _key(slot.job) == key:
+                if not slot.dropped and key_of(slot.job) == key:
                     return worker, slot
         return None, None
 
     def _unpend(self, key: tuple[str, str, int]) -> Job | None:
         for entry in self._pending:
-            if _key(entry[0]) == key:
+            if key_of(entry[0]) == key:
                 self._pending.remove(entry)
                 return entry[0]
         return None
@@ -328,13 +308,13 @@ class LocalExecutor:
         """Withdraw the jobs that have not started and are not held (waiting here or unread
         in a pipe), and say which: a stopping agent gives them back at once instead of
         starting them in its grace period."""
-        keys = [_key(job) for job, _ in self._pending]
+        keys = [key_of(job) for job, _ in self._pending]
         self._pending.clear()
         for worker in self._workers:
             first = worker.running()
             for slot in list(worker.slots):
                 if not slot.dropped and slot is not first and self._withdraw(worker, slot):
-                    keys.append(_key(slot.job))
+                    keys.append(key_of(slot.job))
         return keys
 
     def adopt(self, board: str, agent_id: str,
@@ -395,22 +375,3 @@ class LocalExecutor:
             shutil.rmtree(worker.capture, ignore_errors=True)
         if self._own_root:
             shutil.rmtree(self._root, ignore_errors=True)
-
-
-def _outcome(job: Job, result: dict[str, Any]) -> Outcome:
-    spec = job.spec
-    return Outcome(
-        dataset=spec.dataset, stage=spec.stage, token=spec.token,
-        ok=bool(result["ok"]), outputs=result.get("outputs") or {},
-        error=result.get("error", ""), traceback=result.get("traceback", ""),
-        log_tail=result.get("log_tail", ""),
-        failure=None if result["ok"] else FailureClass(result.get("failure") or "error"),
-        seconds=float(result["seconds"]),
-        provenance=(Provenance.from_json(result["provenance"])
-                    if result.get("provenance") else None))
-
-
-def _failed(job: Job, failure: FailureClass, error: str, seconds: float) -> Outcome:
-    spec = job.spec
-    return Outcome(dataset=spec.dataset, stage=spec.stage, token=spec.token, ok=False,
-                   error=error, failure=failure, seconds=seconds)

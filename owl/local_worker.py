@@ -22,8 +22,12 @@ from typing import Any
 SKIPPED = b'{"skipped": true}'
 
 
-def pack(seq: int, spec: dict[str, Any]) -> bytes:
-    return seq.to_bytes(8, "big") + json.dumps(spec).encode()
+def spec_body(spec: dict[str, Any]) -> bytes:
+    return json.dumps(spec).encode()
+
+
+def pack(seq: int, body: bytes) -> bytes:
+    return seq.to_bytes(8, "big") + body
 
 
 def worker_main(conn: Connection, log_json: bool, parent: int, received: Any, gate: Any,

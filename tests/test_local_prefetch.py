@@ -132,3 +132,18 @@ def test_the_timeout_of_a_queued_job_starts_when_it_starts(one_worker: LocalExec
 def test_a_negative_prefetch_is_refused() -> None:
     with pytest.raises(ValueError, match="prefetch must be 0 or more"):
         LocalExecutor(1, prefetch=-1)
+
+
+def test_a_big_spec_waits_for_an_idle_worker_instead_of_blocking_the_agent(
+        one_worker: LocalExecutor, tmp_path: Path) -> None:
+    # a Linux pipe holds 64 KiB: three 40 kB specs queued behind a running task would
+    # block the agent's write (and its lease renewals) until the task ended
+    def big(token: int) -> Job:
+        base = job(tmp_path, "owl_testtasks:record", token)
+        return replace(base, spec=replace(base.spec, params={"blob": "x" * 40_000}))
+
+    start = time.monotonic()
+    one_worker.submit([slow(tmp_path, 1, 1.0), big(2), big(3)])
+    assert time.monotonic() - start < 0.5 and one_worker.active() == 3
+    got = collect(one_worker, 3)
+    assert [(o.token, o.ok) for o in got] == [(1, True), (2, True), (3, True)], got
