@@ -12,9 +12,9 @@ electrons per second of dark time / flash duration. Reference files with PEDIGRE
 their step as hstcal's do (:mod:`owl.calib.pedigree`), and an input that still has overscan
 (LTV1 or LTV2 > 0) is refused, as hstcal's ``OscnTrimmed`` refuses it.
 
-Not implemented: a binned LFLTFILE (an error; see :mod:`owl.calib.flat2d`), CFLTFILE/SPOTTAB
-(coronagraphic spot flats) and the MAMA steps GLINCORR/LFLGCORR; their switches are left as
-found.
+Not implemented: a binned LFLTFILE and a coronagraphic spot flat (CFLTFILE with SPOTTAB,
+ACS/HRC): both are errors naming the files (:mod:`owl.calib.flat2d`); the MAMA steps
+GLINCORR/LFLGCORR: their switches are left as found.
 """
 
 from __future__ import annotations

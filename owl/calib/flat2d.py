@@ -154,11 +154,25 @@ def expand_shading(ref: Imset, shape: tuple[int, int], rx: int, ry: int, x0: int
     return sci, err, dq
 
 
+def _refuse_spot_flat(ph: Any, source: str) -> None:
+    """hstcal applies a coronagraphic spot flat (ACS/HRC) when CFLTFILE and SPOTTAB both name
+    files; owl calibrates ACS/WFC and has none, so that pair is an error, not a silent
+    difference. A file named alone is not applied (as in hstcal) but must exist."""
+    spot = [key for key in ("CFLTFILE", "SPOTTAB") if named(ph.get(key))]
+    for key in spot:
+        ref_file(ph, key, source)  # named but missing: an error, as hstcal's MissingFile
+    if len(spot) == 2:
+        raise CalibError(f"{source}: CFLTFILE={ph['CFLTFILE']} and SPOTTAB={ph['SPOTTAB']} "
+                         "name a coronagraphic spot flat (ACS/HRC), which owl does not "
+                         "apply; set both to N/A for ACS/WFC data")
+
+
 def flatcorr(frame: Frame, source: str, report: Report, dummy: Sequence[Ref] = ()) -> None:
     """Divide by the PFLTFILE, DFLTFILE and LFLTFILE that the header names, except the
     ``dummy`` ones (PEDIGREE=DUMMY: not applied, as hstcal; their history lines and PEDIGREE
     are recorded after the FLATCORR line)."""
     ph = frame.primary
+    _refuse_spot_flat(ph, source)
     names = [key for key in FLATS if named(ph.get(key))]
     if not names:
         raise CalibError(f"{source}: FLATCORR=PERFORM but PFLTFILE, DFLTFILE and LFLTFILE "

@@ -183,3 +183,21 @@ def test_dummy_ccdtab_row_warns_and_atod_saturation_is_flagged(sim: dict[str, An
     dx, dy = (round(float(raw_h[k]) - float(out_h[k])) for k in ("LTV1", "LTV2"))
     assert out.imsets[0].dq[100 - dy, 200 - dx] & ATODSAT
     assert np.count_nonzero(out.imsets[0].dq & ATODSAT) == 1
+
+
+def test_a_coronagraphic_spot_flat_is_refused_and_a_lone_cfltfile_ignored(
+        sim: dict[str, Any], tmp_path: Path) -> None:
+    flat = str(fits.getval(sim["raw"], "PFLTFILE"))
+    table = str(fits.getval(sim["raw"], "CCDTAB"))
+    with pytest.raises(CalibError, match=r"CFLTFILE=.* and SPOTTAB=.* name a coronagraphic "
+                                         r"spot flat \(ACS/HRC\)"):
+        acs2d(sim["blv"], tmp_path / "s_flt.fits",
+              keywords={"CFLTFILE": flat, "SPOTTAB": table})
+    assert not (tmp_path / "s_flt.fits").exists()
+    with pytest.raises(CalibError, match=r"nosuch_cfl\.fits"):
+        acs2d(sim["blv"], tmp_path / "m_flt.fits",
+              keywords={"CFLTFILE": "jref$nosuch_cfl.fits"})
+    lone = acs2d(sim["blv"], tmp_path / "c_flt.fits", keywords={"CFLTFILE": flat})
+    plain = acs2d(sim["blv"], tmp_path / "p_flt.fits", keywords={"CFLTFILE": "N/A"})
+    np.testing.assert_array_equal(read_frame(lone).imsets[0].sci,
+                                  read_frame(plain).imsets[0].sci)
