@@ -40,7 +40,7 @@ def _rows(app: WatchApp, table_id: str) -> list[list[str]]:
 
 
 async def _drive(board: Board) -> None:
-    app = WatchApp(board, who="operator:pilot", lease=30, idle_refresh=0.2, block_ms=100,
+    app = WatchApp(board, who="operator:pilot", lease=30, idle_refresh=0.5, block_ms=500,
                    page_size=2)
     async with app.run_test(size=(80, 24)) as pilot:
         await _until(pilot, lambda: _rows(app, "#counts-table")[0][:3] == ["two:a", "", "3"]

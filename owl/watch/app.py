@@ -31,6 +31,7 @@ from owl.model import LETTERS, State
 from owl.watch import actions
 from owl.watch.grid import Grid, Page, parse_filter
 from owl.watch.source import Snapshot, Source
+from owl.watch.tables import refill
 
 W = TypeVar("W", bound=Widget)
 
@@ -258,18 +259,18 @@ class WatchApp(App[None]):
         self.refreshes += 1
         counts = self._w("#counts-table", DataTable)
         paused = {k.split(":", 1)[1] for k in snap.pauses if k.startswith("stage:")}
-        _refill(counts, [
+        refill(counts, [
             (("‖" if f"{r.template}:{r.stage}" in paused else "")
              + f"{r.template}:{r.stage}"[:18], *(str(r.counts.get(s, 0) or "") for s in STATES),
              f"{r.done_per_s:.1f}", age(r.oldest_ready_s)) for r in snap.stages],
             keys=[f"{r.template}:{r.stage}" for r in snap.stages])
         agents = self._w("#agents-table", DataTable)
-        _refill(agents, [
+        refill(agents, [
             (a.id, a.host, str(a.pid), f"{a.template}:{','.join(a.stages)}",
              ", ".join(a.items) or "-", age(a.heartbeat_age_s), a.cpu, a.memory, a.mode)
             for a in snap.agents], keys=[a.id for a in snap.agents])
         dead = self._w("#dead-table", DataTable)
-        _refill(dead, [(d.dataset, d.stage, time.strftime("%m-%d %H:%M",
+        refill(dead, [(d.dataset, d.stage, time.strftime("%m-%d %H:%M",
                                                            time.localtime(d.died_ms / 1000)),
                         d.reason[:200]) for d in snap.dead],
                 keys=[f"{d.dataset}|{d.stage}" for d in snap.dead])
@@ -286,7 +287,7 @@ class WatchApp(App[None]):
             table.add_columns(*header)
         rows = [(d.dataset, *(LETTERS[State(i.state)] for i in d.items),
                  *([""] * (width - len(d.items)))) for d in page.rows]
-        _refill(table, rows, keys=[d.dataset for d in page.rows])
+        refill(table, rows, keys=[d.dataset for d in page.rows])
         end = page.offset + len(page.rows)
         pane = self._w("#tabs", TabbedContent).get_pane("grid")
         pane_label = (f"2 grid {page.offset + 1 if page.rows else 0}-{end}/{page.total}")
@@ -391,14 +392,3 @@ class WatchApp(App[None]):
             self.wake()
 
         self.push_screen(ConfirmScreen(plan), done)
-
-
-def _refill(table: DataTable[str], rows: list[tuple[str, ...]],
-            keys: list[str] | None = None) -> None:
-    """Replace a table's rows, keeping the cursor on the same line."""
-    row = table.cursor_row
-    table.clear()
-    for i, cells in enumerate(rows):
-        table.add_row(*cells, key=keys[i] if keys else None)
-    if rows:
-        table.move_cursor(row=min(row, len(rows) - 1))
