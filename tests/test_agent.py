@@ -426,3 +426,32 @@ def test_sigterm_gives_back_prefetched_items_at_once_and_finishes_the_running_on
     states = {i: item(board, f"ds{i}", "work") for i in (1, 2, 3)}
     assert sorted((s.state, s.attempts) for s in states.values()) == [
         ("done", 1), ("ready", 0), ("ready", 0)], states
+
+
+@pytest.mark.heavy
+def test_a_sigkilled_prefetching_agent_leaves_every_item_done_exactly_once(
+        agents: Agents, board: Board) -> None:
+    t = write_template(agents.env, "pfk", f"""  a:
+    task: owl_testtasks:short
+    params: {{sleep: 0.1}}
+    {RETRY}
+  b:
+    task: owl_testtasks:short
+    params: {{sleep: 0.1}}
+    after: a
+    {RETRY}
+""")
+    names = [f"ds{i:02d}" for i in range(12)]
+    board.register_many(t, [(n, "") for n in names])
+    a = agents.start("a", "-t", "pfk", "-c", "1", "--prefetch", "3")
+    # killed with items running and queued in its worker
+    wait_for(lambda: sum(item(board, n, "a").state == "done" for n in names) >= 3,
+             what="a few completions")
+    os.killpg(a.pid, signal.SIGKILL)
+    b = agents.start("b", "-t", "pfk", "-c", "2", "--prefetch", "2", "--burst")
+    assert b.wait(90) == 0, agents.log("b")
+    for n in names:
+        for stage in ("a", "b"):
+            it = item(board, n, stage)
+            assert it.state == "done" and done_events(board, n, stage) == 1, (n, stage, it)
+            assert it.outputs["token"] == int(it.token)  # the output of the winning token
