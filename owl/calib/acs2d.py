@@ -36,7 +36,7 @@ from owl.calib.pedigree import is_dummy, plan_2d
 from owl.calib.stats import good_stats, write_stats
 from owl.calib.step import (
     Report,
-    ccd_params,
+    ccd_params_all,
     complete,
     header_float,
     load_ref_imsets,
@@ -210,7 +210,7 @@ def calibrate_2d(frame: Frame, report: Report = quiet, *, in_calacs: bool = Fals
     plan.require_work()
     _require_trimmed(frame, source)
     if plan.runs("DQICORR") or "DQICORR" in plan.dummy:
-        ccd = {s.chip: ccd_params(ph, s.chip, source, report) for s in frame.imsets}
+        ccd = ccd_params_all(ph, [s.chip for s in frame.imsets], source, report)
         dqicorr(frame, plan, ccd, source, report)
     plan.skip_dummy(ph, "DARKCORR", report)
     if plan.runs("DARKCORR"):

@@ -46,7 +46,7 @@ from owl.calib.step import (
     AmpLayout,
     Report,
     amp_layout,
-    ccd_params,
+    ccd_params_all,
     complete,
     header_float,
     load_ref_imsets,
@@ -245,7 +245,7 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
         imset.err = np.ascontiguousarray(imset.err, dtype=np.float32)
         imset.dq = np.ascontiguousarray(imset.dq, dtype=np.int16)
     ccdamp = str(ph.get("CCDAMP", "ABCD"))
-    ccd = {s.chip: ccd_params(ph, s.chip, source, report) for s in frame.imsets}
+    ccd = ccd_params_all(ph, [s.chip for s in frame.imsets], source, report)
     dqicorr(frame, plan, ccd, source, report)
     lays = {s.chip: amp_layout(ccdamp, s.chip, s.sci.shape) for s in frame.imsets}
     # hstcal writes the first imset's values, 0 for the amps CCDAMP does not name.

@@ -30,12 +30,12 @@ import numpy as np
 from numba import prange
 from numpy.typing import NDArray
 
+from owl.calib.blev_ilp import NBIAS_COLS, NOSCN_ROWS, bias_shift_pair, good_rows4, magic_square
+
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-NBIAS_COLS = 24
-NOSCN_ROWS = 20
 #: Per amp A-D: AC time constant (us), DC ratio, DSI sensitivity (hstcal's constants).
 TIME_CONST = (37.290251, 36.180001, 37.867770, 42.461249)
 DC_RATIO = (0.3, 0.3, 0.3, 0.3)
@@ -61,24 +61,13 @@ def amp_view(chip1: F32, chip2: F32, amp: int) -> F32:
 
 
 @_jit(parallel=False)
-def _magic_square(a: F64) -> float:
-    s = 0.0
-    num = 0
-    for j in range(2057, 2067):
-        for k in range(13, 23):
-            s += a[j, k]
-            num += 1
-    return s / num
-
-
-@_jit(parallel=False)
 def _shift(src: Any, dst: F64, time_const: float, dc_ratio: float, dsi: float) -> float:
     """The bias-shift recursion over amp ``src`` into float64 ``dst`` (may be ``src``);
     returns the magic-square level of the result (not yet subtracted)."""
     rows, cols = src.shape
     serial_freq = 1000.0 / 22.0
     ngap = int(serial_freq * 3.212 + 0.5)
-    msm = _magic_square(src)
+    msm = magic_square(src)
     width = cols + ngap
     factor = 1.0 - math.exp(-1.0 / (time_const * serial_freq))
     prev = msm * dc_ratio
@@ -89,7 +78,7 @@ def _shift(src: Any, dst: F64, time_const: float, dc_ratio: float, dsi: float) -
             if k < cols:
                 dst[j, k] = (v - dsi * cur) - (10.0 / 22.0) * (cur - prev)
             prev = cur
-    return _magic_square(dst)
+    return magic_square(dst)
 
 
 @_jit(parallel=False)
@@ -355,24 +344,36 @@ def post_sm4_blev(chip1: F32, chip2: F32, shift_and_crosstalk: bool) -> PostSM4R
     """Run hstcal's post-SM4 full-frame BLEVCORR on the raw chips (float32, in place).
 
     hstcal works on float64 copies of the four amps; here only the bias shift (a recursion
-    over the whole amp) uses one float64 scratch amp, the destriping keeps float64 copies of
+    over the whole amp) uses float64 scratch amps, the destriping keeps float64 copies of
     the prescan columns only and writes each pixel's float64 result once, as float32.
     """
     shifts: list[float] = []
     views = [amp_view(chip1, chip2, k) for k in range(4)]
+    same = len({v.shape for v in views}) == 1
     if shift_and_crosstalk:
-        scratch = np.empty(views[0].shape, dtype=np.float64)
-        for amp in range(4):
-            shifts.append(_bias_shift_f32(views[amp], scratch, TIME_CONST[amp], DC_RATIO[amp],
-                                          DSI_SENS[amp]))
+        # two amps at a time (:mod:`owl.calib.blev_ilp`), the same numbers as one at a time
+        da = np.empty(views[0].shape, dtype=np.float64)
+        db = np.empty(views[0].shape, dtype=np.float64) if same else da
+        for a, b in ((0, 1), (2, 3)):
+            if same:
+                shifts.extend(bias_shift_pair(views[a], views[b], da, db, TIME_CONST[a],
+                                              TIME_CONST[b], DC_RATIO[a], DC_RATIO[b],
+                                              DSI_SENS[a], DSI_SENS[b]))
+                continue
+            for k in (a, b):
+                shifts.append(_bias_shift_f32(views[k], da, TIME_CONST[k], DC_RATIO[k],
+                                              DSI_SENS[k]))
         cross_talk(chip2)
         cross_talk(chip1)
     pre = np.stack([_prescan(v) for v in views])
     for k in range(4):
         _column_means(pre[k], views[k])
     good = np.empty((4, views[0].shape[0]), dtype=np.uint8)
-    for k in range(4):
-        _good_rows(pre[k], views[k], good[k])
+    if same:
+        good_rows4(pre, views[0], views[1], views[2], views[3], good)
+    else:
+        for k in range(4):
+            _good_rows(pre[k], views[k], good[k])
     means = []
     for k in range(4):
         m = _bias_mean(pre[k], good[k])

@@ -2,10 +2,11 @@
 
 astropy reads an image into a big-endian array, scales pseudo-unsigned integers into a new
 array, and :mod:`owl.calib.fitsio` then made a native-order copy and a dtype copy: three
-passes over each array. Here an image is read straight into its final native array (one
-``readinto``, one in-place byte swap, and for BITPIX=16 with BZERO=32768 one in-place sign
-flip that gives the same uint16 values as astropy). Writing converts to big-endian in
-cache-sized chunks instead of astropy's swap of the whole array and swap back.
+passes over each array. Here an image is read straight into its final native array: one
+``readinto`` per cache-sized chunk of rows, converted into place (byte order, and for
+BITPIX=16 with BZERO=32768 the sign flip that gives the same uint16 values as astropy).
+Writing converts to big-endian in cache-sized chunks instead of astropy's swap of the whole
+array and swap back.
 
 Headers stay astropy's: :func:`write_hdus` writes the cards astropy would write, so a file
 written here equals, byte for byte, one written by ``HDUList.writeto``.
@@ -52,13 +53,29 @@ def read_image(f: io.BufferedIOBase, header: fits.Header, offset: int) -> npt.ND
     big = np.dtype(_BITPIX_BIG[bitpix])
     data = np.empty(shape, dtype=np.dtype(np.uint16) if unsigned16 else big.newbyteorder("="))
     f.seek(offset)
-    got = f.readinto(data.reshape(-1).view(np.uint8).data)
-    if got != data.nbytes:
-        raise EOFError(f"image data truncated: {got} of {data.nbytes} bytes")
-    if big.byteorder == ">" and np.little_endian:
-        data.byteswap(inplace=True)
-    if unsigned16:
-        data ^= np.uint16(0x8000)
+    if big.byteorder != ">" or not np.little_endian:
+        got = f.readinto(data.reshape(-1).view(np.uint8).data)
+        if got != data.nbytes:
+            raise EOFError(f"image data truncated: {got} of {data.nbytes} bytes")
+        return data
+    # Read in cache-sized chunks of rows and convert each into place: the big array is
+    # written once (no in-place swap over it afterwards, no second pass of the sign flip).
+    disk = np.dtype(">u2") if unsigned16 else big
+    step = max(_CHUNK_BYTES // max(shape[1] * disk.itemsize, 1), 1)
+    buf = np.empty((min(step, shape[0]), shape[1]), dtype=disk)
+    raw = buf.reshape(-1).view(np.uint8)
+    done = 0
+    for r0 in range(0, shape[0], step):
+        n = min(step, shape[0] - r0)
+        want = n * shape[1] * disk.itemsize
+        got = f.readinto(raw[:want].data)
+        done += got
+        if got != want:
+            raise EOFError(f"image data truncated: {done} of {data.nbytes} bytes")
+        rows = data[r0:r0 + n]
+        np.copyto(rows, buf[:n])
+        if unsigned16:
+            rows ^= np.uint16(0x8000)
     return data
 
 

@@ -20,12 +20,30 @@ from numpy.typing import NDArray
 @numba.njit(cache=True, nogil=True)
 def _good_stats(sci: NDArray[np.float32], err: NDArray[np.float32], dq: NDArray[np.int16],
                 sdqflags: int) -> tuple[int, NDArray[np.float64]]:
-    # out: valmin valmax valsum errmin errmax errsum snrmin snrmax snrsum
+    # out: valmin valmax valsum errmin errmax errsum snrmin snrmax snrsum, kept in locals
+    # (registers) over the loop; the first good pixel is found first, so the loop over the
+    # rest has no first-pixel branch. Same operations in the same order as before.
     out = np.zeros(9)
-    n = 0
     ny, nx = sci.shape
+    j0 = i0 = -1
     for j in range(ny):
         for i in range(nx):
+            if (dq[j, i] & sdqflags) == 0 and not np.float64(err[j, i]) <= 0.0:
+                j0, i0 = j, i
+                break
+        if j0 >= 0:
+            break
+    if j0 < 0:
+        return 0, out
+    value = np.float64(sci[j0, i0])
+    sigma = np.float64(err[j0, i0])
+    snr = value / sigma
+    vmin = vmax = vsum = value
+    emin = emax = esum = sigma
+    smin = smax = ssum = snr
+    n = 1
+    for j in range(j0, ny):
+        for i in range(i0 + 1 if j == j0 else 0, nx):
             if dq[j, i] & sdqflags:
                 continue
             value = np.float64(sci[j, i])
@@ -33,21 +51,19 @@ def _good_stats(sci: NDArray[np.float32], err: NDArray[np.float32], dq: NDArray[
             if sigma <= 0.0:
                 continue
             snr = value / sigma
-            if n == 0:
-                out[0] = out[1] = out[2] = value
-                out[3] = out[4] = out[5] = sigma
-                out[6] = out[7] = out[8] = snr
-            else:
-                out[2] += value
-                out[5] += sigma
-                out[8] += snr
-                out[0] = min(out[0], value)
-                out[1] = max(out[1], value)
-                out[3] = min(out[3], sigma)
-                out[4] = max(out[4], sigma)
-                out[6] = min(out[6], snr)
-                out[7] = max(out[7], snr)
+            vsum += value
+            esum += sigma
+            ssum += snr
+            vmin = min(vmin, value)
+            vmax = max(vmax, value)
+            emin = min(emin, sigma)
+            emax = max(emax, sigma)
+            smin = min(smin, snr)
+            smax = max(smax, snr)
             n += 1
+    out[0], out[1], out[2] = vmin, vmax, vsum
+    out[3], out[4], out[5] = emin, emax, esum
+    out[6], out[7], out[8] = smin, smax, ssum
     return n, out
 
 

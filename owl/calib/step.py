@@ -7,7 +7,7 @@ glue: they read headers and reference files, call the kernels, and record what t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 from numpy.typing import NDArray
 
-from owl.calib.ccdtab import CCDKey, CCDParams, lookup_ccd
+from owl.calib.ccdtab import CCDKey, CCDParams, read_ccdtab
 from owl.calib.fitsio import Frame, Imset, add_history, read_frame, set_switch, write_frame
 from owl.calib.refcache import cached
 from owl.calib.refpath import resolve_ref
@@ -191,10 +191,20 @@ def ccd_params(primary: fits.Header, chip: int, source: str,
 
     A row whose PEDIGREE starts with DUMMY is used, with hstcal's warning.
     """
-    row = lookup_ccd(ref_file(primary, "CCDTAB", source), CCDKey.from_header(primary, chip))
-    if row.pedigree.startswith("DUMMY"):
-        report(f"Warning    Row {row.row} of CCDTAB is DUMMY.")
-    return row
+    return ccd_params_all(primary, (chip,), source, report)[chip]
+
+
+def ccd_params_all(primary: fits.Header, chips: Iterable[int], source: str,
+                   report: Report = quiet) -> dict[int, CCDParams]:
+    """:func:`ccd_params` of each of ``chips``, the CCDTAB read once."""
+    table = read_ccdtab(ref_file(primary, "CCDTAB", source))
+    out: dict[int, CCDParams] = {}
+    for chip in chips:
+        row = table.match(CCDKey.from_header(primary, chip))
+        if row.pedigree.startswith("DUMMY"):
+            report(f"Warning    Row {row.row} of CCDTAB is DUMMY.")
+        out[chip] = row
+    return out
 
 
 def header_float(header: fits.Header, key: str, default: float | None = None,
