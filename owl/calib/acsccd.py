@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
@@ -39,6 +40,7 @@ from owl.calib.fitsio import (
     stamp_version,
 )
 from owl.calib.fullwell import flag_full_well, satufile
+from owl.calib.kernels_ccd import subtract_bias_gain
 from owl.calib.pedigree import dummy_blev_history, plan_ccd
 from owl.calib.sinkcorr import sinkcorr
 from owl.calib.step import (
@@ -73,16 +75,24 @@ class Overscan:
     vy: tuple[int, int]
 
 
-def find_overscan(path: Path, ccdamp: str, chip: int, binning: tuple[int, int],
-                  shape: tuple[int, ...]) -> Overscan | None:
-    """The OSCNTAB row for this readout and chip size, or None (no overscan to use)."""
+def read_oscntab(path: Path) -> list[dict[str, Any]]:
+    """The rows of an OSCNTAB (column names upper-cased)."""
     try:
         with fits.open(path, memmap=False) as hdul:
             table = hdul[1].data
             columns = {n.upper(): table[n] for n in table.columns.names}
-            rows = [{n: col[i] for n, col in columns.items()} for i in range(len(table))]
+            return [{n: col[i] for n, col in columns.items()} for i in range(len(table))]
     except (OSError, IndexError, AttributeError, TypeError) as exc:
         raise CalibError(f"OSCNTAB {path}: cannot read the table ({exc})") from exc
+
+
+def find_overscan(path: Path, ccdamp: str, chip: int, binning: tuple[int, int],
+                  shape: tuple[int, ...],
+                  rows: list[dict[str, Any]] | None = None) -> Overscan | None:
+    """The OSCNTAB row for this readout and chip size, or None (no overscan to use);
+    ``rows``: the table already read by :func:`read_oscntab`."""
+    if rows is None:
+        rows = read_oscntab(path)
     amps = {ccdamp.strip().upper(), "".join(a for a in "ABCD" if a in ccdamp.upper()
                                             and a in {1: "AB", 2: "CD"}.get(chip, ""))}
     for r in rows:
@@ -265,10 +275,12 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
     for imset in frame.imsets:
         lay, p = lays[imset.chip], ccd[imset.chip]
         gain = lay.quad({a: p.amp(a).gain for a in lay.amps})
-        if bias is not None and not bias_in_e:
+        if bias is not None and not bias_in_e:  # bias, then gain: one pass
             b = ref_for(bias, imset)
-            K.subtract_scaled(imset.sci, imset.err, imset.dq, b.sci, b.err, b.dq, 1.0)
-        K.multiply_quadrants(imset.sci, imset.err, gain, lay.ampx, lay.ampy)
+            subtract_bias_gain(imset.sci, imset.err, imset.dq, b.sci, b.err, b.dq, gain,
+                               lay.ampx, lay.ampy)
+        else:
+            K.multiply_quadrants(imset.sci, imset.err, gain, lay.ampx, lay.ampy)
         if bias is not None and bias_in_e:
             b = ref_for(bias, imset)
             K.subtract_scaled(imset.sci, imset.err, imset.dq, b.sci, b.err, b.dq, 1.0)
@@ -287,9 +299,10 @@ def calibrate_ccd(frame: Frame, report: Report = quiet) -> None:
         oscn = ref_file(ph, "OSCNTAB", source)
         binning = (int(ph.get("BINAXIS1", 1)), int(ph.get("BINAXIS2", 1)))
         report(f"BLEVCORR: {ph['OSCNTAB']}")
+        table = read_oscntab(oscn)
         for imset in frame.imsets:
             overscans[imset.chip] = find_overscan(oscn, ccdamp, imset.chip, binning,
-                                                  imset.sci.shape)
+                                                  imset.sci.shape, table)
         if _post_sm4_full_frame(ph, frame, overscans, source):
             _destripe(frame, ph, report)
         elif bias_shift_subarray(ph, frame, overscans, source):

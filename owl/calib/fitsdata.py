@@ -94,10 +94,16 @@ def write_data(f: BinaryIO, data: npt.NDArray[Any]) -> None:
     row_bytes = max(flat.shape[1] * arr.dtype.itemsize, 1)
     step = max(_CHUNK_BYTES // row_bytes, 1)
     shift = arr.dtype == np.uint16
+    # one chunk buffer, reused: no allocation (and first touch of fresh pages) per chunk
+    buf = np.empty((min(step, flat.shape[0]), flat.shape[1]), dtype=disk)
+    raw = buf.reshape(-1).view(np.uint8)
     for r0 in range(0, flat.shape[0], step):
         chunk = flat[r0:r0 + step]
-        out = (chunk ^ np.uint16(0x8000) if shift else chunk).astype(disk)
-        f.write(np.ascontiguousarray(out).reshape(-1).view(np.uint8).data)
+        n = chunk.shape[0]
+        np.copyto(buf[:n], chunk)
+        if shift:
+            buf[:n] ^= np.uint16(0x8000)
+        f.write(raw[:n * flat.shape[1] * disk.itemsize].data)
     pad = -arr.nbytes % BLOCK
     if pad:
         f.write(b"\0" * pad)
