@@ -39,6 +39,7 @@ from owl.calib.fitsio import (
     add_history,
     stamp_version,
 )
+from owl.calib.fitstable import table_columns
 from owl.calib.fullwell import flag_full_well, satufile
 from owl.calib.kernels_ccd import subtract_bias_gain
 from owl.calib.pedigree import dummy_blev_history, plan_ccd
@@ -79,9 +80,9 @@ def read_oscntab(path: Path) -> list[dict[str, Any]]:
     """The rows of an OSCNTAB (column names upper-cased)."""
     try:
         with fits.open(path, memmap=False) as hdul:
-            table = hdul[1].data
-            columns = {n.upper(): table[n] for n in table.columns.names}
-            return [{n: col[i] for n, col in columns.items()} for i in range(len(table))]
+            columns = {n.upper(): c for n, c in table_columns(hdul, 1, str(path)).items()}
+            nrows = int(hdul[1].header["NAXIS2"])
+            return [{n: col[i] for n, col in columns.items()} for i in range(nrows)]
     except (OSError, IndexError, AttributeError, TypeError) as exc:
         raise CalibError(f"OSCNTAB {path}: cannot read the table ({exc})") from exc
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no py.typed
 
+from owl.calib.fitstable import table_columns
 from owl.errors import CalibError
 
 AMPS = "ABCD"
@@ -280,16 +281,14 @@ def read_ccdtab(path: str | Path) -> CCDTable:
             if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
                 raise CalibError(f"CCDTAB {path}: extension 1 is not a binary table")
             primary = hdul[0].header
-            data = hdul[1].data
-            names = {n.upper() for n in data.columns.names}
+            columns = table_columns(hdul, 1, str(path))
+            names = {n.upper() for n in columns}
             missing = [c for c in _MATCH_COLUMNS + _VALUE_COLUMNS if c not in names]
             if missing:
                 raise CalibError(f"CCDTAB {path}: missing column(s) {', '.join(missing)}")
-            # each column once: FITS_rec builds a column array on every data[name]
-            columns = {name: data[name] for name in data.columns.names}
             rows = tuple(
                 {name: _plain(col[i]) for name, col in columns.items()}
-                for i in range(len(data))
+                for i in range(int(hdul[1].header["NAXIS2"]))
             )
     except OSError as exc:
         raise CalibError(f"CCDTAB {path}: cannot read ({exc})") from exc

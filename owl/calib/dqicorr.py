@@ -15,6 +15,7 @@ from astropy.io import fits  # type: ignore[import-untyped]  # astropy ships no 
 from owl.calib import kernels as K
 from owl.calib.ccdtab import CCDParams
 from owl.calib.fitsio import Frame
+from owl.calib.fitstable import table_columns
 from owl.calib.pedigree import Plan
 from owl.calib.step import Report, complete, ref_file
 from owl.errors import CalibError
@@ -37,8 +38,7 @@ def apply_bpixtab(frame: Frame, source: str, report: Report) -> str:
     path = ref_file(frame.primary, "BPIXTAB", source)
     try:
         with fits.open(path, memmap=False) as hdul:
-            t = hdul[1].data
-            cols = {n.upper(): np.asarray(t[n]) for n in t.columns.names}
+            cols = {n.upper(): c for n, c in table_columns(hdul, 1, str(path)).items()}
     except (OSError, IndexError, AttributeError, TypeError) as exc:
         raise CalibError(f"BPIXTAB {path}: cannot read the table ({exc})") from exc
     for imset in frame.imsets:
