@@ -300,12 +300,17 @@ def _subtract_stripes(v: F32, pre: F64, bias: float, rowmeans: F64) -> None:
     for j in range(cols):
         frac[j] = (j - 11.5) / (cols + 146)
     for i in prange(rows):
+        # the two row means read again only when the interpolation's lower row changes
+        last = -1
+        low = step = 0.0
         for j in range(cols):
             pt = i + frac[j]
             lower = math.floor(pt)
             lower = min(max(lower, 0), rows - 2)
+            if lower != last:
+                low, step, last = rowmeans[lower], rowmeans[lower + 1] - rowmeans[lower], lower
             dist = pt - lower
-            m = rowmeans[lower] + dist * (rowmeans[lower + 1] - rowmeans[lower])
+            m = low + dist * step
             if j < NBIAS_COLS:
                 v[i, j] = np.float32(pre[i, j] - m)
             else:
