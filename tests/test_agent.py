@@ -375,6 +375,9 @@ def test_a_prefetching_agent_holds_a_queued_item_and_runs_each_once(agents: Agen
     # one worker, four items claimed at once: one runs, three wait in its pipe
     wait_for(lambda: all(item(board, f"ds{i}", "work").state in ("running", "done")
                          for i in range(1, 5)), what="every item claimed")
+    shown = subprocess.run([sys.executable, "-m", "owl", "agents"], env=agents.env,
+                           capture_output=True, text=True, timeout=60)
+    assert "local x1 +3 prefetch" in shown.stdout, shown.stdout + shown.stderr
     first_done = [i for i in range(1, 5) if item(board, f"ds{i}", "work").state == "done"]
     last = max(i for i in range(1, 5) if i not in first_done)
     board.hold([(f"ds{last}", "work")], "op")

@@ -163,6 +163,12 @@ def item_summary(items: Sequence[dict[str, Any]]) -> list[str]:
             for stage, c in sorted(by_stage.items())]
 
 
+def _slots(a: dict[str, Any]) -> str:
+    """``local x4``, or ``local x2 +4 prefetch`` for an agent that queues items."""
+    prefetch = int(a.get("prefetch") or 0)
+    return f"{a['executor']} x{a['concurrency']}" + (f" +{prefetch} prefetch" if prefetch else "")
+
+
 def _agent_items(a: dict[str, Any], every: bool) -> list[str]:
     items = a["items"]
     shown = items if every else items[:AGENT_EXAMPLES]
@@ -198,7 +204,7 @@ def agents(ctx: click.Context, as_json: bool, every: bool) -> None:
         print_table("agents", ["agent", "host", "pid", "serves", "executor", "items", "jobs",
                                "done", "failed", "heartbeat"],
                     [[a["id"], a["host"], a["pid"], f"{a['template']}:{','.join(a['stages'])}",
-                      f"{a['executor']} x{a['concurrency']}",
+                      _slots(a),
                       "\n".join([*item_summary(a["items"]), *_agent_items(a, every)]) or "-",
                       a.get("jobs", 0), a["done"], a["failed"],
                       f"{time.time() - float(a['heartbeat']):.0f}s ago"] for a in found],
@@ -208,7 +214,7 @@ def agents(ctx: click.Context, as_json: bool, every: bool) -> None:
         age = time.time() - float(a["heartbeat"])
         summary = "; ".join(item_summary(a["items"]))
         click.echo(f"{a['id']}  {a['host']} pid {a['pid']}  {a['template']}:"
-                   f"{','.join(a['stages'])}  {a['executor']} x{a['concurrency']}  "
+                   f"{','.join(a['stages'])}  {_slots(a)}  "
                    f"holding {len(a['items'])}{' (' + summary + ')' if summary else ''}  "
                    f"jobs {a.get('jobs', 0)}  done {a['done']} failed {a['failed']}  "
                    f"heartbeat {age:.0f}s ago")
