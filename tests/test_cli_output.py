@@ -15,6 +15,7 @@ import pytest
 from owl.board import Board
 from owl.cli.main import LAZY, MODULES, QUIET, cli
 from owl.cli.output import jsonable, to_json
+from owl.server import stop_server
 from owl.template import Stage, Template
 
 ROOT = Path(__file__).parent.parent
@@ -52,9 +53,12 @@ def test_quiet_commands_import_no_logging_condor_or_numba(tmp_path: Path,
                  if m.split(".")[0] in ("structlog", "htcondor2", "numba", "astropy")]
         print("HEAVY", heavy, file=sys.stderr)
     """)
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60,
-                          env={"OWL_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
+    try:
+        proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60,
+                              env={"OWL_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
+    finally:  # the command started the embedded server there, which outlives it by design
+        stop_server(tmp_path / "home")
     assert "HEAVY []" in proc.stderr, proc.stderr[-2000:]
     assert set(args) & {"status", "agents", "events"} <= QUIET | {"--help"}
 
