@@ -38,8 +38,8 @@ from typing import Any
 
 from owl.capture import keep_files
 from owl.executor import Adopted, Job
-from owl.local_slots import PIPE_BUDGET, Slot, Worker, failed, key_of, outcome
-from owl.local_worker import pack, remove_stale, spec_body, worker_main
+from owl.local_slots import PIPE_BUDGET, Slot, Waiting, Worker, failed, key_of, outcome, waiting
+from owl.local_worker import pack, remove_stale, worker_main
 from owl.model import FailureClass, Outcome
 from owl.proc import signal_group
 
@@ -82,9 +82,9 @@ class LocalExecutor:
             remove_stale(self._root)
         self._workers = [self._spawn() for _ in range(concurrency)]
         self._done: list[Outcome] = []
-        self._pending: deque[tuple[Job, bool]] = deque()  # taken, not yet in a pipe
+        # taken, not yet in a pipe: (job, resent, its spec as sent)
+        self._pending: deque[Waiting] = deque()
         self._parked: dict[tuple[str, str, int], Job] = {}  # held before they started
-        self._body: tuple[Job | None, bytes] = (None, b"")  # the first waiting job's spec
 
     def _spawn(self) -> Worker:
         parent, child = self._ctx.Pipe()
@@ -101,11 +101,12 @@ class LocalExecutor:
         child.close()
         return Worker(proc, parent, capture, received, gate, skips)
 
-    def _replace(self, worker: Worker) -> list[tuple[Job, bool]]:
+    def _replace(self, worker: Worker) -> list[Waiting]:
         """Kill the worker, start a fresh one in its place; the jobs that were queued behind
         its task (never read), to be sent again."""
         first = worker.running()
-        again = [(s.job, s.resent) for s in worker.slots if not s.dropped and s is not first]
+        again = [(s.job, s.resent, s.body) for s in worker.slots
+                 if not s.dropped and s is not first]
         self._kill(worker)
         worker.conn.close()
         shutil.rmtree(worker.capture, ignore_errors=True)
@@ -115,12 +116,10 @@ class LocalExecutor:
         worker.sent, worker.slots, worker.started, worker.paused_at = 0, deque(), 0.0, None
         return again
 
-    def _requeue(self, jobs: list[tuple[Job, bool]]) -> None:
+    def _requeue(self, jobs: list[Waiting]) -> None:
         self._pending.extendleft(reversed(jobs))  # first in line, in their order
 
-    def _send(self, worker: Worker, job: Job, resent: bool = False,
-              body: bytes | None = None) -> None:
-        body = body if body is not None else spec_body(job.spec.to_json())
+    def _send(self, worker: Worker, job: Job, resent: bool, body: bytes) -> None:
         seq = worker.sent
         try:
             worker.conn.send_bytes(pack(seq, body))
@@ -131,7 +130,7 @@ class LocalExecutor:
         worker.sent += 1
         if not worker.slots:
             worker.started = time.monotonic()
-        worker.slots.append(Slot(job, seq, 8 + len(body), resent))
+        worker.slots.append(Slot(job, seq, body, resent))
 
     def _place(self) -> None:
         """Send the jobs waiting here to the workers with room, the least busy first. A
@@ -141,16 +140,12 @@ class LocalExecutor:
                     if w.paused_at is None and len(w.slots) < self._depth]
             if not free:
                 return
-            job, resent = self._pending[0]
-            if self._body[0] is not job:  # encoded once, however long it waits here
-                self._body = (job, spec_body(job.spec.to_json()))
-            body = self._body[1]
+            job, resent, body = self._pending[0]
             room = [w for w in free
                     if not w.slots or w.unread() + 8 + len(body) <= PIPE_BUDGET]
             if not room:
                 return
             self._pending.popleft()
-            self._body = (None, b"")
             self._send(min(room, key=lambda w: len(w.slots)), job, resent, body)
 
     def _withdraw(self, worker: Worker, slot: Slot) -> bool:
@@ -189,7 +184,7 @@ class LocalExecutor:
         if len(jobs) > self.free():
             raise RuntimeError(f"{len(jobs)} jobs submitted but only {self.free()} "
                                "places free")
-        self._pending.extend((job, False) for job in jobs)
+        self._pending.extend(waiting(job) for job in jobs)
         self._place()
 
     def waitables(self) -> list[Any]:
@@ -258,7 +253,7 @@ class LocalExecutor:
                                               "the task", 0.0))
                     again = again[1:]
                 else:
-                    again[0] = (head.job, True)
+                    again[0] = (head.job, True, head.body)
             self._requeue(again)
             return
         worker.process.join(1)
@@ -308,7 +303,7 @@ class LocalExecutor:
         """Withdraw the jobs that have not started and are not held (waiting here or unread
         in a pipe), and say which: a stopping agent gives them back at once instead of
         starting them in its grace period."""
-        keys = [key_of(job) for job, _ in self._pending]
+        keys = [key_of(entry[0]) for entry in self._pending]
         self._pending.clear()
         for worker in self._workers:
             first = worker.running()
@@ -344,14 +339,15 @@ class LocalExecutor:
             signal_group(worker.process.pid, signal.SIGSTOP)
             worker.paused_at = time.monotonic()
             behind = [s for s in list(worker.slots)[1:] if not s.dropped]
-            self._requeue([(s.job, s.resent) for s in behind if self._withdraw(worker, s)])
+            self._requeue([(s.job, s.resent, s.body) for s in behind
+                           if self._withdraw(worker, s)])
             self._place()
 
     def resume(self, dataset: str, stage: str, token: int) -> None:
         key = (dataset, stage, token)
         job = self._parked.pop(key, None)
         if job is not None:
-            self._pending.append((job, False))
+            self._pending.append(waiting(job))
             self._place()
             return
         worker, _ = self._find(key)

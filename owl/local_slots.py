@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from owl.executor import Job
+from owl.local_worker import spec_body
 from owl.model import FailureClass, Outcome, Provenance
 
 #: Bytes of specs left unread in a worker's pipe at most (a Linux pipe holds 64 KiB): the
@@ -22,7 +23,7 @@ PIPE_BUDGET = 32 * 1024
 class Slot:
     job: Job
     seq: int  # its number on the worker's pipe
-    size: int  # bytes of its message
+    body: bytes  # its spec as sent (after the 8-byte sequence number)
     resent: bool = False  # sent again after a worker died before reading it
     dropped: bool = False  # withdrawn (cancelled, held, moved): its reply is no outcome
 
@@ -43,12 +44,21 @@ class Worker:
     def unread(self) -> int:
         """Bytes of the specs still in the pipe (not read by the worker)."""
         read = self.received.value
-        return sum(s.size for s in self.slots if s.seq >= read)
+        return sum(8 + len(s.body) for s in self.slots if s.seq >= read)
 
     def running(self) -> Slot | None:
         """The slot whose task runs now (read by the worker), if any."""
         head = self.slots[0] if self.slots else None
         return head if head is not None and self.received.value > head.seq else None
+
+
+#: A job taken and not yet in a pipe: the job, whether it is sent again after a worker died
+#: before reading it, and its spec encoded once (`owl.local_worker.spec_body`).
+Waiting: TypeAlias = tuple[Job, bool, bytes]
+
+
+def waiting(job: Job) -> Waiting:
+    return job, False, spec_body(job.spec.to_json())
 
 
 def key_of(job: Job) -> tuple[str, str, int]:
