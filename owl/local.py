@@ -306,11 +306,14 @@ class LocalExecutor:
         keys = [key_of(entry[0]) for entry in self._pending]
         self._pending.clear()
         for worker in self._workers:
-            first = worker.running()
-            for slot in list(worker.slots):
-                if not slot.dropped and slot is not first and self._withdraw(worker, slot):
-                    keys.append(key_of(slot.job))
+            keys += [key_of(s.job) for s in self._withdraw_queued(worker)]
         return keys
+
+    def _withdraw_queued(self, worker: Worker) -> list[Slot]:
+        """Withdraw the worker's slots that have not started; the slots withdrawn."""
+        first = worker.running()
+        return [s for s in list(worker.slots)
+                if not s.dropped and s is not first and self._withdraw(worker, s)]
 
     def adopt(self, board: str, agent_id: str,
               held: Collection[tuple[str, str, int]] = ()) -> Sequence[Adopted]:
@@ -338,9 +341,7 @@ class LocalExecutor:
         if worker.paused_at is None and worker.process.pid:
             signal_group(worker.process.pid, signal.SIGSTOP)
             worker.paused_at = time.monotonic()
-            behind = [s for s in list(worker.slots)[1:] if not s.dropped]
-            self._requeue([(s.job, s.resent, s.body) for s in behind
-                           if self._withdraw(worker, s)])
+            self._requeue([(s.job, s.resent, s.body) for s in self._withdraw_queued(worker)])
             self._place()
 
     def resume(self, dataset: str, stage: str, token: int) -> None:
